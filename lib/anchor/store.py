@@ -18,10 +18,12 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Optional, Protocol
 
+from anchor.errors import AnchorError
+
 COLLECTIONS = ("anchor_anchors", "anchor_drifts", "anchor_feedback", "anchor_weights")
 
 
-class StoreError(Exception):
+class StoreError(AnchorError):
     """The memory could not be read or written; the message says what to fix."""
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from anchor.cli import main
+
+sys.exit(main())

@@ -1,0 +1,480 @@
+"""``python -m anchor``: the offline command-line interface over an SQLite memory.
+
+Exit status: 0 on success, 2 on bad input or usage (one line on stderr
+saying what to fix). A failed command writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from anchor import __version__, operations
+from anchor.diff import DEFAULT_ALPHA
+from anchor.errors import AnchorError, InputError
+from anchor.events import FORMATS, ReadReport, read_events
+from anchor.fingerprint import Fingerprint
+from anchor.memory import Memory
+from anchor.patterns import template_of
+from anchor.store import SQLiteStore
+
+EXIT_USAGE = 2
+
+
+class UsageError(AnchorError):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like every other input error
+        raise UsageError(
+            f"{message} (see `anchor {self.prog.split(' ', 1)[-1]} --help`)".replace(
+                "anchor anchor", "anchor"
+            )
+        )
+
+
+def default_db() -> str:
+    if os.environ.get("ANCHOR_DB"):
+        return os.environ["ANCHOR_DB"]
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~")
+    elif sys.platform == "darwin":
+        base = os.path.expanduser("~/Library/Application Support")
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return os.path.join(base, "anchor", "anchor.db")
+
+
+def _user(explicit: Optional[str] = None) -> str:
+    if explicit:
+        return explicit
+    try:
+        return getpass.getuser()
+    except Exception:  # getuser raises various errors when no login name exists
+        return "unknown"
+
+
+def _open(path: str, *, create: bool) -> Optional[Memory]:
+    """The memory at ``path``; None when it does not exist and must not be created."""
+    if path != ":memory:" and not os.path.exists(path):
+        if not create:
+            return None
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+    return Memory(SQLiteStore(path))
+
+
+def _require(path: str) -> Memory:
+    memory = _open(path, create=False)
+    if memory is None:
+        raise InputError(f"no Anchor memory at {path} yet: capture an anchor first (or set --db)")
+    return memory
+
+
+def _fingerprint(args: argparse.Namespace, warn) -> Fingerprint:
+    report = ReadReport()
+    metrics = args.metric or None
+    events = read_events(
+        args.input, fmt=args.format, sourcetype=args.sourcetype, metrics=metrics, report=report
+    )
+    fingerprint = Fingerprint().add_all(events)
+    for line in report.warnings():
+        warn(line)
+    if report.events == 0:
+        raise InputError(f"no events read from {', '.join(args.input)}: is the file empty?")
+    return fingerprint
+
+
+def _when(epoch: Optional[float]) -> str:
+    if epoch is None:
+        return "-"
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    cells = [[str(c) for c in header]] + [["-" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _num(value: Optional[float]) -> str:
+    if value is None:
+        return "new"
+    return f"{value:.4g}"
+
+
+def signals_table(signals: Sequence[dict[str, Any]]) -> str:
+    rows = []
+    for s in signals:
+        what = s["template"] or s["host"] or " ".join(filter(None, (s["field"], s["stat"])))
+        if len(what) > 60:
+            what = what[:57] + "..."
+        delta = (
+            "new"
+            if s["delta_pct"] is None and s["change"] == "appeared"
+            else ("-" if s["delta_pct"] is None else f"{s['delta_pct']:+.0f}%")
+        )
+        rows.append(
+            [
+                s["rank"],
+                s["severity"],
+                f"{s['score']:.2f}",
+                f"{s['weight']:.2f}",
+                s["kind"],
+                s["change"],
+                s["sourcetype"],
+                what,
+                _num(s["baseline"]),
+                _num(s["current"]),
+                delta,
+            ]
+        )
+    header = [
+        "#",
+        "SEV",
+        "SCORE",
+        "WEIGHT",
+        "KIND",
+        "CHANGE",
+        "SOURCETYPE",
+        "WHAT",
+        "BASELINE",
+        "CURRENT",
+        "DELTA",
+    ]
+    return _table(rows, header)
+
+
+# -- commands ---------------------------------------------------------------
+def cmd_capture(args, out, warn) -> int:
+    operations_name = args.name
+    fingerprint = _fingerprint(args, warn)
+    memory = _open(args.db, create=True)
+    head = operations.capture(
+        memory, operations_name, fingerprint, user=_user(), now=time.time(), metrics=args.metric
+    )
+    out(
+        f"captured anchor {head['name']!r}: {head['events']:.0f} events, "
+        f"{len(head['sourcetypes'])} sourcetype(s), {head['templates']} template(s), "
+        f"window {_when(head['window_start'])} .. {_when(head['window_end'])}"
+    )
+    return 0
+
+
+def cmd_compare(args, out, warn) -> int:
+    memory = _require(args.db)
+    memory.anchor(args.name)  # fail on an unknown anchor before reading any input
+    fingerprint = _fingerprint(args, warn)
+    report = operations.compare(
+        memory,
+        args.name,
+        fingerprint,
+        user=_user(),
+        now=time.time(),
+        alpha=args.alpha,
+        limit=args.limit,
+    )
+    document = report.to_dict()
+    if args.json:
+        out(json.dumps(document, sort_keys=False))
+        return 0
+    out(
+        f"drift {report.drift_id} against anchor {report.anchor!r}: "
+        f"{len(report.signals)} signal(s) shown"
+    )
+    for note in report.notes:
+        out(f"note: {note}")
+    if report.signals:
+        out(signals_table(document["signals"]))
+    narrative = report.narrative
+    out("")
+    out(f"Summary ({narrative.source}): {narrative.summary}")
+    if narrative.hypothesis:
+        out(f"Hypothesis: {narrative.hypothesis}")
+    if narrative.drill_in_spl:
+        out(f"Drill in: {narrative.drill_in_spl}")
+    for past in report.similar:
+        outcome = past["outcome"] or "no feedback"
+        out(
+            f"Similar past drift {past['drift_id']} (similarity {past['similarity']:.2f}, {outcome})"
+        )
+    return 0
+
+
+def cmd_feedback(args, out, warn) -> int:
+    memory = _require(args.db)
+    entry = operations.feedback(
+        memory,
+        args.drift_id,
+        args.signal_id,
+        args.outcome,
+        user=_user(args.user),
+        now=time.time(),
+        reason=args.reason or "",
+    )
+    out(
+        f"recorded {entry['outcome']} on {entry['signal_id']} (drift {entry['drift_id']}) "
+        f"by {entry['user']}; weight now {entry['weight']:.2f}"
+    )
+    return 0
+
+
+def cmd_patterns(args, out, warn) -> int:
+    report = ReadReport()
+    for number, event in enumerate(
+        read_events(args.input, fmt=args.format, sourcetype=args.sourcetype, report=report), 1
+    ):
+        pattern_id, template = template_of(event.message)
+        if args.json:
+            out(json.dumps({"line": number, "pattern": pattern_id, "template": template}))
+        else:
+            out(f"{pattern_id}\t{template}")
+    for line in report.warnings():
+        warn(line)
+    return 0
+
+
+def cmd_list(args, out, warn) -> int:
+    memory = _open(args.db, create=False)
+    anchors = memory.anchors() if memory else []
+    rows = [
+        [
+            a["name"],
+            _when(a["created"]),
+            f"{a['events']:.0f}",
+            len(a["sourcetypes"]),
+            a["templates"],
+            _when(a["window_start"]),
+            _when(a["window_end"]),
+        ]
+        for a in anchors
+    ]
+    out(_table(rows, ["NAME", "CREATED", "EVENTS", "SOURCETYPES", "TEMPLATES", "FROM", "TO"]))
+    return 0
+
+
+def cmd_show(args, out, warn) -> int:
+    memory = _require(args.db)
+    head = memory.anchor(args.name)
+    fingerprint = memory.load_fingerprint(head)
+    out(f"anchor {head['name']!r} captured {_when(head['created'])} by {head['created_by']}")
+    out(
+        f"window {_when(head['window_start'])} .. {_when(head['window_end'])}, "
+        f"{head['events']:.0f} events"
+    )
+    rows = []
+    for name, s in sorted(fingerprint.sourcetypes.items()):
+        error_pct = s.errors / s.count * 100 if s.count else 0.0
+        rows.append(
+            [
+                name,
+                f"{s.count:.0f}",
+                len(s.templates),
+                len(s.hosts),
+                f"{error_pct:.2f}%",
+                ", ".join(sorted(s.metrics)) or "-",
+            ]
+        )
+    out(_table(rows, ["SOURCETYPE", "EVENTS", "TEMPLATES", "HOSTS", "ERRORS", "METRICS"]))
+    return 0
+
+
+def cmd_history(args, out, warn) -> int:
+    memory = _open(args.db, create=False)
+    drifts = sorted(memory.drifts(), key=lambda d: -d["created"]) if memory else []
+    rows = [
+        [
+            d["drift_id"],
+            _when(d["created"]),
+            d["anchor"],
+            d["signal_count"],
+            d["top_severity"] or "-",
+            d["top_signal"] or "-",
+        ]
+        for d in drifts
+    ]
+    out(_table(rows, ["DRIFT", "CREATED", "ANCHOR", "SIGNALS", "TOP", "TOP SIGNAL"]))
+    return 0
+
+
+def cmd_learned(args, out, warn) -> int:
+    memory = _open(args.db, create=False)
+    infos = list(memory.weights(time.time()).values()) if memory else []
+    infos.sort(key=lambda i: (-abs(i.weight - 1.0), i.signal_id))
+    rows = [
+        [i.signal_id, f"{i.weight:.2f}", i.confirmed, i.false_positive, _when(i.last_feedback)]
+        for i in infos
+    ]
+    out(_table(rows, ["SIGNAL", "WEIGHT", "CONFIRMED", "FALSE_POS", "LAST_FEEDBACK"]))
+    return 0
+
+
+def cmd_blind_spots(args, out, warn) -> int:
+    memory = _open(args.db, create=False)
+    spots = operations.blind_spots(memory, time.time()) if memory else []
+    rows = [
+        [s["signal_id"], f"{s['weight']:.2f}", s["false_positive"], s["confirmed"]] for s in spots
+    ]
+    out(_table(rows, ["SIGNAL", "WEIGHT", "FALSE_POS", "CONFIRMED"]))
+    return 0
+
+
+def cmd_delete_drift(args, out, warn) -> int:
+    _require(args.db).delete_drift(args.drift_id)
+    out(f"deleted drift {args.drift_id}")
+    return 0
+
+
+def cmd_purge_drifts(args, out, warn) -> int:
+    if args.older_than < 0:
+        raise InputError("--older-than must be zero or more days")
+    memory = _open(args.db, create=False)
+    removed = memory.purge_drifts(time.time() - args.older_than * 86400.0) if memory else 0
+    out(f"purged {removed} drift(s) older than {args.older_than:g} day(s)")
+    return 0
+
+
+def cmd_recall(args, out, warn) -> int:
+    found = operations.recall(_require(args.db), args.drift_id)
+    rows = [
+        [f["drift_id"], f"{f['similarity']:.2f}", f["anchor"], _when(f["created"]), f["top_signal"]]
+        for f in found
+    ]
+    out(_table(rows, ["DRIFT", "SIMILARITY", "ANCHOR", "CREATED", "TOP SIGNAL"]))
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _alpha(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1 (exclusive)")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="anchor", description="Anchor: memory for on-call engineers (offline).")
+    parser.add_argument("--version", action="version", version=f"anchor {__version__}")
+    parser.add_argument(
+        "--db", default=None, help="SQLite memory (default: $ANCHOR_DB or the user data dir)"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    def inputs(sub: argparse.ArgumentParser, metric: bool = True) -> None:
+        sub.add_argument(
+            "--input",
+            action="append",
+            required=True,
+            metavar="FILE",
+            help="events file (JSONL, CSV export or raw lines; '-' for stdin); repeatable",
+        )
+        sub.add_argument("--format", choices=FORMATS, help="default: from the file extension")
+        sub.add_argument("--sourcetype", help="sourcetype for records that have none")
+        if metric:
+            sub.add_argument(
+                "--metric",
+                action="append",
+                metavar="FIELD",
+                help="numeric field to summarize (repeatable; default: detected)",
+            )
+
+    sub = commands.add_parser(
+        "capture", help="fingerprint a healthy window and store it as an anchor"
+    )
+    sub.add_argument("name")
+    inputs(sub)
+    sub.set_defaults(run=cmd_capture)
+
+    sub = commands.add_parser(
+        "compare", help="compare a window against an anchor and rank what changed"
+    )
+    sub.add_argument("name")
+    inputs(sub)
+    sub.add_argument("--json", action="store_true", help="print one JSON object")
+    sub.add_argument("--no-llm", action="store_true", help="use the offline narrator only")
+    sub.add_argument(
+        "--alpha", type=_alpha, default=DEFAULT_ALPHA, help="false discovery rate (default 0.01)"
+    )
+    sub.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=operations.DEFAULT_LIMIT,
+        help="signals to show (default 20)",
+    )
+    sub.set_defaults(run=cmd_compare)
+
+    sub = commands.add_parser("feedback", help="record whether a signal mattered")
+    sub.add_argument("drift_id")
+    sub.add_argument("signal_id")
+    sub.add_argument("outcome", choices=("confirmed", "false_positive"))
+    sub.add_argument("--reason", default="")
+    sub.add_argument("--user", default=None)
+    sub.set_defaults(run=cmd_feedback)
+
+    sub = commands.add_parser("patterns", help="print the template of each event")
+    inputs(sub, metric=False)
+    sub.add_argument("--json", action="store_true")
+    sub.set_defaults(run=cmd_patterns)
+
+    for name, run, text in (
+        ("list", cmd_list, "list anchors"),
+        ("history", cmd_history, "list past drifts, newest first"),
+        ("learned", cmd_learned, "learned weights, most changed first"),
+        ("blind-spots", cmd_blind_spots, "signals users keep marking false positive"),
+    ):
+        commands.add_parser(name, help=text).set_defaults(run=run)
+    sub = commands.add_parser("show", help="describe one anchor")
+    sub.add_argument("name")
+    sub.set_defaults(run=cmd_show)
+    sub = commands.add_parser("delete-drift", help="delete one drift record")
+    sub.add_argument("drift_id")
+    sub.set_defaults(run=cmd_delete_drift)
+    sub = commands.add_parser("purge-drifts", help="delete drifts older than N days")
+    sub.add_argument("--older-than", type=float, required=True, metavar="DAYS")
+    sub.set_defaults(run=cmd_purge_drifts)
+    sub = commands.add_parser("recall", help="past drifts most similar to one drift")
+    sub.add_argument("drift_id")
+    sub.set_defaults(run=cmd_recall)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    def out(line: str) -> None:
+        print(line)
+
+    def warn(line: str) -> None:
+        print(f"anchor: warning: {line}", file=sys.stderr)
+
+    try:
+        args = build_parser().parse_args(argv)
+        if args.db is None:
+            args.db = default_db()
+        return args.run(args, out, warn)
+    except AnchorError as exc:
+        print(f"anchor: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

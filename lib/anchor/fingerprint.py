@@ -1,0 +1,385 @@
+"""The fingerprint: a bounded, mergeable summary of a window of events.
+
+``fp.add(event)`` folds one event in; ``fp.merge(other)`` folds in another
+partial fingerprint (an indexer's map output); both give the same result in
+any order or split. Memory is bounded by the tracking limits and sketch
+sizes, never by the number of events: when a sourcetype tracks more distinct
+templates or hosts than its limit, the rarest are dropped and the largest
+dropped count is kept as ``*_floor``, an upper bound on any untracked count,
+which the diff uses to stay conservative.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Optional
+
+from anchor.errors import AnchorError
+from anchor.events import Event
+from anchor.patterns import template_of
+from anchor.sketch import QuantileSketch
+
+SCHEMA_VERSION = 1
+LEVELS = ("error", "warn", "info", "debug")
+TRACK_TEMPLATES = 20000
+TRACK_HOSTS = 5000
+TRACK_METRICS = 32
+KEEP_TEMPLATES = 1000
+KEEP_HOSTS = 500
+KEEP_METRICS = 8
+EXAMPLE_CHARS = 512
+
+
+class FingerprintError(AnchorError):
+    """A stored fingerprint cannot be read; the message says why."""
+
+
+class MetricSummary:
+    __slots__ = ("count", "maximum", "minimum", "sketch", "total", "total_sq")
+
+    def __init__(self) -> None:
+        self.count = 0.0
+        self.total = 0.0
+        self.total_sq = 0.0
+        self.minimum: Optional[float] = None
+        self.maximum: Optional[float] = None
+        self.sketch = QuantileSketch()
+
+    def add(self, value: float, weight: float) -> None:
+        self.count += weight
+        self.total += value * weight
+        self.total_sq += value * value * weight
+        if self.minimum is None or value < self.minimum:
+            self.minimum = value
+        if self.maximum is None or value > self.maximum:
+            self.maximum = value
+        self.sketch.add(value, weight)
+
+    def merge(self, other: MetricSummary) -> None:
+        self.count += other.count
+        self.total += other.total
+        self.total_sq += other.total_sq
+        for value in (other.minimum, other.maximum):
+            if value is not None:
+                self.minimum = value if self.minimum is None else min(self.minimum, value)
+                self.maximum = value if self.maximum is None else max(self.maximum, value)
+        self.sketch.merge(other.sketch)
+
+    @property
+    def mean(self) -> Optional[float]:
+        return self.total / self.count if self.count else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "sum": self.total,
+            "sum_sq": self.total_sq,
+            "min": self.minimum,
+            "max": self.maximum,
+            "sketch": self.sketch.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MetricSummary:
+        summary = cls()
+        summary.count = float(data["count"])
+        summary.total = float(data["sum"])
+        summary.total_sq = float(data["sum_sq"])
+        summary.minimum = data.get("min")
+        summary.maximum = data.get("max")
+        summary.sketch = QuantileSketch.from_dict(data["sketch"])
+        return summary
+
+
+def _prune(counts: dict[str, Any], limit: int, count_of) -> float:
+    """Drop the rarest entries down to ``limit``; return the largest dropped count."""
+    if len(counts) <= limit:
+        return 0.0
+    ranked = sorted(counts, key=lambda key: (-count_of(counts[key]), key))
+    dropped = 0.0
+    for key in ranked[limit:]:
+        dropped = max(dropped, count_of(counts.pop(key)))
+    return dropped
+
+
+class SourcetypeSummary:
+    """Everything the diff compares for one sourcetype."""
+
+    __slots__ = (
+        "count",
+        "earliest",
+        "host_floor",
+        "hosts",
+        "hours",
+        "latest",
+        "levels",
+        "metrics",
+        "template_floor",
+        "templates",
+        "timed",
+    )
+
+    def __init__(self) -> None:
+        self.count = 0.0
+        self.timed = 0.0
+        self.earliest: Optional[float] = None
+        self.latest: Optional[float] = None
+        self.hours = [0.0] * 24
+        self.levels = {level: 0.0 for level in LEVELS}
+        # pattern id -> [count, error count, template, smallest example]
+        self.templates: dict[str, list] = {}
+        self.template_floor = 0.0
+        self.hosts: dict[str, float] = {}
+        self.host_floor = 0.0
+        self.metrics: dict[str, MetricSummary] = {}
+
+    @property
+    def errors(self) -> float:
+        return self.levels["error"]
+
+    @property
+    def has_levels(self) -> bool:
+        return any(self.levels.values())
+
+    def add(self, event: Event) -> None:
+        weight = event.weight
+        self.count += weight
+        when = event.time
+        if when is not None:
+            self.timed += weight
+            if self.earliest is None or when < self.earliest:
+                self.earliest = when
+            if self.latest is None or when > self.latest:
+                self.latest = when
+            self.hours[int(when // 3600) % 24] += weight
+        level = event.level
+        if level is not None:
+            self.levels[level] += weight
+        pattern_id, template = template_of(event.message)
+        entry = self.templates.get(pattern_id)
+        example = event.message[:EXAMPLE_CHARS]
+        if entry is None:
+            self.templates[pattern_id] = [
+                weight,
+                weight if level == "error" else 0.0,
+                template,
+                example,
+            ]
+            if len(self.templates) > TRACK_TEMPLATES:
+                self.template_floor += _prune(self.templates, TRACK_TEMPLATES // 2, _first)
+        else:
+            entry[0] += weight
+            if level == "error":
+                entry[1] += weight
+            if example < entry[3]:
+                entry[3] = example
+        host = event.host
+        self.hosts[host] = self.hosts.get(host, 0.0) + weight
+        if len(self.hosts) > TRACK_HOSTS:
+            self.host_floor += _prune(self.hosts, TRACK_HOSTS // 2, float)
+        for name, value in event.metrics.items():
+            summary = self.metrics.get(name)
+            if summary is None:
+                if len(self.metrics) >= TRACK_METRICS:
+                    continue
+                summary = self.metrics[name] = MetricSummary()
+            summary.add(value, weight)
+
+    def merge(self, other: SourcetypeSummary) -> None:
+        self.count += other.count
+        self.timed += other.timed
+        for when in (other.earliest, other.latest):
+            if when is not None:
+                self.earliest = when if self.earliest is None else min(self.earliest, when)
+                self.latest = when if self.latest is None else max(self.latest, when)
+        self.hours = [a + b for a, b in zip(self.hours, other.hours)]
+        for level, count in other.levels.items():
+            self.levels[level] += count
+        for pattern_id, (count, errors, template, example) in other.templates.items():
+            entry = self.templates.get(pattern_id)
+            if entry is None:
+                self.templates[pattern_id] = [count, errors, template, example]
+            else:
+                entry[0] += count
+                entry[1] += errors
+                entry[3] = min(entry[3], example)
+        self.template_floor += other.template_floor
+        self.template_floor += _prune(self.templates, TRACK_TEMPLATES, _first)
+        for host, count in other.hosts.items():
+            self.hosts[host] = self.hosts.get(host, 0.0) + count
+        self.host_floor += other.host_floor
+        self.host_floor += _prune(self.hosts, TRACK_HOSTS, float)
+        for name, summary in other.metrics.items():
+            mine = self.metrics.get(name)
+            if mine is None:
+                mine = self.metrics[name] = MetricSummary()
+            mine.merge(summary)
+        _prune(self.metrics, TRACK_METRICS, _metric_count)
+
+    def trim(self, keep_templates: int, keep_hosts: int, keep_metrics: int) -> None:
+        """Bound the summary for storage: top templates, hosts and metrics by count."""
+        self.template_floor += _prune(self.templates, keep_templates, _first)
+        self.host_floor += _prune(self.hosts, keep_hosts, float)
+        _prune(self.metrics, keep_metrics, _metric_count)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "timed": self.timed,
+            "earliest": self.earliest,
+            "latest": self.latest,
+            "hours": self.hours,
+            "levels": self.levels,
+            "templates": [
+                {"id": pid, "count": c, "errors": e, "template": t, "example": x}
+                for pid, (c, e, t, x) in sorted(self.templates.items())
+            ],
+            "template_floor": self.template_floor,
+            "hosts": [[host, self.hosts[host]] for host in sorted(self.hosts)],
+            "host_floor": self.host_floor,
+            "metrics": {name: self.metrics[name].to_dict() for name in sorted(self.metrics)},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SourcetypeSummary:
+        summary = cls()
+        summary.count = float(data["count"])
+        summary.timed = float(data["timed"])
+        summary.earliest = data["earliest"]
+        summary.latest = data["latest"]
+        summary.hours = [float(v) for v in data["hours"]]
+        summary.levels = {level: float(data["levels"].get(level, 0.0)) for level in LEVELS}
+        summary.templates = {
+            t["id"]: [float(t["count"]), float(t["errors"]), t["template"], t["example"]]
+            for t in data["templates"]
+        }
+        summary.template_floor = float(data["template_floor"])
+        summary.hosts = {host: float(count) for host, count in data["hosts"]}
+        summary.host_floor = float(data["host_floor"])
+        summary.metrics = {
+            name: MetricSummary.from_dict(metric) for name, metric in data["metrics"].items()
+        }
+        return summary
+
+
+def _first(entry: list) -> float:
+    return entry[0]
+
+
+def _metric_count(summary: MetricSummary) -> float:
+    return summary.count
+
+
+class Fingerprint:
+    """Per-sourcetype summaries plus the window they cover.
+
+    ``span`` is the search's time range when known (Splunk passes it); without
+    it the window is the observed first-to-last event time.
+    """
+
+    def __init__(self, span: Optional[tuple[float, float]] = None) -> None:
+        self.sourcetypes: dict[str, SourcetypeSummary] = {}
+        self.span = span
+
+    def add(self, event: Event) -> None:
+        summary = self.sourcetypes.get(event.sourcetype)
+        if summary is None:
+            summary = self.sourcetypes[event.sourcetype] = SourcetypeSummary()
+        summary.add(event)
+
+    def add_all(self, events: Iterable[Event]) -> Fingerprint:
+        add = self.add
+        for event in events:
+            add(event)
+        return self
+
+    def merge(self, other: Fingerprint) -> Fingerprint:
+        for name, summary in other.sourcetypes.items():
+            mine = self.sourcetypes.get(name)
+            if mine is None:
+                mine = self.sourcetypes[name] = SourcetypeSummary()
+            mine.merge(summary)
+        if other.span is not None:
+            if self.span is None:
+                self.span = other.span
+            else:
+                self.span = (min(self.span[0], other.span[0]), max(self.span[1], other.span[1]))
+        return self
+
+    def trim(
+        self,
+        keep_templates: int = KEEP_TEMPLATES,
+        keep_hosts: int = KEEP_HOSTS,
+        keep_metrics: int = KEEP_METRICS,
+    ) -> Fingerprint:
+        for summary in self.sourcetypes.values():
+            summary.trim(keep_templates, keep_hosts, keep_metrics)
+        return self
+
+    @property
+    def count(self) -> float:
+        return sum(s.count for s in self.sourcetypes.values())
+
+    @property
+    def template_count(self) -> int:
+        return sum(len(s.templates) for s in self.sourcetypes.values())
+
+    def window(self) -> Optional[tuple[float, float]]:
+        """(start, end) epoch seconds, or None when no event had a timestamp."""
+        if self.span is not None:
+            return self.span
+        starts = [s.earliest for s in self.sourcetypes.values() if s.earliest is not None]
+        ends = [s.latest for s in self.sourcetypes.values() if s.latest is not None]
+        if not starts:
+            return None
+        return (min(starts), max(ends))
+
+    def duration(self) -> Optional[float]:
+        """Seconds covered, or None when rates cannot be computed.
+
+        An observed window of n events spanning ``d`` seconds really covers
+        about ``d * n / (n - 1)``: the gap after the last event belongs to it too.
+        """
+        window = self.window()
+        if window is None:
+            return None
+        seconds = window[1] - window[0]
+        if self.span is None:
+            timed = sum(s.timed for s in self.sourcetypes.values())
+            if timed > 1:
+                seconds *= timed / (timed - 1)
+        return seconds if seconds > 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "span": list(self.span) if self.span else None,
+            "sourcetypes": {
+                name: self.sourcetypes[name].to_dict() for name in sorted(self.sourcetypes)
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Fingerprint:
+        version = data.get("schema_version") if isinstance(data, Mapping) else None
+        if version != SCHEMA_VERSION:
+            raise FingerprintError(
+                f"fingerprint schema version {version!r} is not supported by this Anchor "
+                f"(it reads version {SCHEMA_VERSION}); re-capture the anchor or upgrade Anchor"
+            )
+        span = data.get("span")
+        fingerprint = cls(tuple(span) if span else None)
+        try:
+            fingerprint.sourcetypes = {
+                name: SourcetypeSummary.from_dict(summary)
+                for name, summary in data["sourcetypes"].items()
+            }
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FingerprintError(f"stored fingerprint is malformed: {exc}") from exc
+        return fingerprint
+
+
+def fingerprint_events(
+    events: Iterable[Event], span: Optional[Sequence[float]] = None
+) -> Fingerprint:
+    return Fingerprint(tuple(span) if span else None).add_all(events)

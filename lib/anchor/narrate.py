@@ -1,0 +1,194 @@
+"""Narration: ranked signals into plain words.
+
+The offline narrator is deterministic and always available: it writes the
+summary, a hypothesis and one drill-in SPL query from the signals alone.
+An LLM narrator (when configured) writes the same fields; any failure there
+falls back to this one, so a compare never fails because of narration.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+from anchor.diff import Signal
+
+PROMPT_VERSION = 1
+
+
+@dataclass
+class Narrative:
+    summary: str
+    hypothesis: Optional[str]
+    drill_in_spl: Optional[str]
+    source: str = "offline"
+    cited_signals: list[str] = field(default_factory=list)
+    model: Optional[str] = None
+    prompt_version: Optional[int] = None
+    fallback_reason: Optional[str] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def spl_quote(value: str) -> str:
+    """A double-quoted SPL string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _fmt(value: Optional[float]) -> str:
+    if value is None:
+        return "n/a"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def describe(signal: Signal) -> str:
+    """One plain sentence for one signal."""
+    where = f"in {signal.sourcetype}"
+    delta = signal.delta_pct
+    moved = f" ({delta:+.0f}%)" if delta is not None else ""
+    if signal.kind == "volume":
+        if signal.change == "appeared":
+            return f"{signal.sourcetype} started logging ({_fmt(signal.current)} events/hour)"
+        if signal.change == "disappeared":
+            return f"{signal.sourcetype} stopped logging (was {_fmt(signal.baseline)} events/hour)"
+        return (
+            f"{signal.sourcetype} volume went {signal.change} from {_fmt(signal.baseline)} to "
+            f"{_fmt(signal.current)} events/hour{moved}"
+        )
+    if signal.kind == "template":
+        text = _short(signal.template or "")
+        if signal.change == "appeared":
+            return f'a new message appeared {where}: "{text}" ({_fmt(signal.current)}% of events)'
+        if signal.change == "disappeared":
+            return f'a usual message disappeared {where}: "{text}" (was {_fmt(signal.baseline)}%)'
+        return (
+            f'"{text}" went {signal.change} {where} from {_fmt(signal.baseline)}% '
+            f"to {_fmt(signal.current)}% of events"
+        )
+    if signal.kind == "error_rate":
+        return (
+            f"the error rate {where} went {signal.change} from {_fmt(signal.baseline)}% "
+            f"to {_fmt(signal.current)}%"
+        )
+    if signal.kind == "metric":
+        if signal.stat == "distribution":
+            return f"the distribution of {signal.field} {where} shifted (mean {_fmt(signal.baseline)} -> {_fmt(signal.current)})"
+        return (
+            f"{signal.stat} {signal.field} {where} went {signal.change} from "
+            f"{_fmt(signal.baseline)} to {_fmt(signal.current)}{moved}"
+        )
+    if signal.kind == "host":
+        if signal.change == "disappeared":
+            return f"host {signal.host} went quiet {where} (was {_fmt(signal.baseline)}% of events)"
+        if signal.change == "appeared":
+            return f"host {signal.host} started logging {where} ({_fmt(signal.current)}% of events)"
+        return (
+            f"host {signal.host}'s share {where} went {signal.change} from "
+            f"{_fmt(signal.baseline)}% to {_fmt(signal.current)}%"
+        )
+    return (
+        f"the hour-of-day profile of {signal.sourcetype} shifted (largest change at {signal.field})"
+    )
+
+
+def _short(text: str, limit: int = 90) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _hypothesis(signals: Sequence[Signal], past: Sequence[Mapping[str, Any]]) -> Optional[str]:
+    kinds = {(s.kind, s.change) for s in signals}
+    errors_up = ("error_rate", "up") in kinds
+    new_messages = [s for s in signals if s.kind == "template" and s.change == "appeared"]
+    slower = [s for s in signals if s.kind == "metric" and s.change == "up"]
+    gone_hosts = [s for s in signals if s.kind == "host" and s.change == "disappeared"]
+    volume = [s for s in signals if s.kind == "volume"]
+    parts = []
+    if new_messages and (errors_up or slower):
+        services = sorted({s.sourcetype for s in new_messages})
+        parts.append(
+            "a new error class together with "
+            + ("slower responses" if slower else "a higher error rate")
+            + f" in {', '.join(services)} is consistent with a failing downstream dependency "
+            "or a bad deploy"
+        )
+    elif errors_up:
+        parts.append("the higher error rate suggests a regression or a failing dependency")
+    elif slower:
+        parts.append("slower responses without new errors suggest saturation or a slow dependency")
+    elif new_messages:
+        parts.append("new messages without other changes suggest a deploy or configuration change")
+    if gone_hosts:
+        hosts = ", ".join(sorted({s.host or "" for s in gone_hosts}))
+        parts.append(f"host(s) {hosts} going quiet suggests a crashed agent, instance or forwarder")
+    if volume and not parts:
+        parts.append("the volume change suggests a traffic shift or a logging change")
+    if not parts:
+        return None
+    text = "Likely cause: " + "; ".join(parts) + "."
+    confirmed = [p for p in past if p.get("outcome") == "confirmed" and p.get("reason")]
+    if confirmed:
+        best = confirmed[0]
+        text += (
+            f" A similar past drift ({best['drift_id']}, similarity {best['similarity']:.2f}) "
+            f"was confirmed: {best['reason']}."
+        )
+    return text
+
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.]{3,}")
+
+
+def drill_in_spl(signal: Signal) -> str:
+    """A read-only search that shows the events behind one signal."""
+    base = f"sourcetype={spl_quote(signal.sourcetype)}"
+    if signal.kind == "template" and signal.template:
+        words = [w for w in _WORD.findall(signal.template) if not w.isupper()]
+        anchor_word = max(words, key=len) if words else None
+        terms = f" {spl_quote(anchor_word)}" if anchor_word else ""
+        return f"{base}{terms} | timechart span=5m count by host"
+    if signal.kind == "error_rate":
+        return f"{base} (ERROR OR FATAL OR CRITICAL) | timechart span=5m count by host"
+    if signal.kind == "metric" and signal.field:
+        stat = signal.stat if signal.stat in ("p50", "p95", "p99") else "p95"
+        return f"{base} | timechart span=5m {stat.replace('p', 'perc')}({signal.field}) by host"
+    if signal.kind == "host" and signal.host is not None:
+        return f"{base} host={spl_quote(signal.host)} | timechart span=5m count"
+    if signal.kind == "hourly_profile":
+        return f"{base} | timechart span=1h count"
+    return f"{base} | timechart span=15m count"
+
+
+def offline_narrative(
+    signals: Sequence[Signal],
+    anchor_name: str,
+    *,
+    past: Sequence[Mapping[str, Any]] = (),
+    notes: Sequence[str] = (),
+    fallback_reason: Optional[str] = None,
+) -> Narrative:
+    if not signals:
+        summary = f"No significant change against anchor {anchor_name!r}."
+        if notes:
+            summary += " Note: " + "; ".join(notes) + "."
+        return Narrative(summary, None, None, fallback_reason=fallback_reason)
+    top = list(signals[:3])
+    counts = {
+        sev: sum(1 for s in signals if s.severity == sev) for sev in ("HIGH", "MEDIUM", "LOW")
+    }
+    tally = ", ".join(f"{n} {sev}" for sev, n in counts.items() if n)
+    sentences = [f"Against anchor {anchor_name!r}, {len(signals)} signal(s) changed ({tally})."]
+    sentences.append("Most important: " + "; ".join(describe(s) for s in top) + ".")
+    if notes:
+        sentences.append("Note: " + "; ".join(notes) + ".")
+    return Narrative(
+        summary=" ".join(sentences),
+        hypothesis=_hypothesis(signals, past),
+        drill_in_spl=drill_in_spl(signals[0]),
+        cited_signals=[s.signal_id for s in top],
+        fallback_reason=fallback_reason,
+    )

@@ -1,0 +1,203 @@
+"""The operations every interface calls: capture, compare, feedback, recall.
+
+The CLI, the Splunk commands, the REST endpoint and the MCP server all call
+these functions, so each operation has exactly one implementation. Inputs
+are already-built fingerprints; reading events is the caller's job.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from anchor.diff import DEFAULT_ALPHA, Signal, compare_fingerprints
+from anchor.errors import InputError
+from anchor.fingerprint import Fingerprint
+from anchor.memory import Memory, anchor_key, check_name, digest
+from anchor.narrate import Narrative, offline_narrative
+from anchor.rank import rank_signals
+from anchor.recall import recall_similar, signal_profile
+
+DEFAULT_LIMIT = 20
+STORED_SIGNALS = 200
+RECALL_K = 3
+
+# A narrator gets the ranked signals and context and returns a Narrative; it
+# must never raise (the LLM narrator falls back to the offline one itself).
+Narrator = Callable[..., Narrative]
+
+
+def capture(
+    memory: Memory,
+    name: str,
+    fingerprint: Fingerprint,
+    *,
+    user: str,
+    now: float,
+    metrics: Optional[Sequence[str]] = None,
+    search: Optional[str] = None,
+) -> dict[str, Any]:
+    """Store ``fingerprint`` as anchor ``name`` (replacing one of the same name)."""
+    check_name(name)
+    if fingerprint.count <= 0:
+        raise InputError("no events to capture: check the input or the search's time range")
+    fingerprint.trim()
+    return memory.save_anchor(
+        name, fingerprint, user=user, now=now, metrics=list(metrics or []), search=search
+    )
+
+
+@dataclass
+class DriftReport:
+    drift_id: str
+    anchor: str
+    signals: list[Signal]
+    narrative: Narrative
+    notes: list[str] = field(default_factory=list)
+    similar: list[dict[str, Any]] = field(default_factory=list)
+    stored: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """The CLI's ``--json`` document."""
+        narrative = self.narrative.to_dict()
+        return {
+            "drift_id": self.drift_id,
+            "anchor": self.anchor,
+            "signals": [s.to_dict() for s in self.signals],
+            "narrative": narrative,
+            "notes": self.notes,
+            "similar": self.similar,
+        }
+
+
+def _past_incidents(memory: Memory, profile: Mapping[str, float], exclude: str) -> list[dict]:
+    """Recalled drifts with the feedback given on them, for narration and display."""
+    found = recall_similar(memory.drifts(), profile, k=RECALL_K, exclude=exclude)
+    past = []
+    for similarity, drift in found:
+        entries = sorted(
+            memory.feedback({"drift_id": drift["drift_id"]}), key=lambda e: (e["time"], e["_key"])
+        )
+        latest = entries[-1] if entries else None
+        past.append(
+            {
+                "drift_id": drift["drift_id"],
+                "similarity": round(similarity, 4),
+                "created": drift.get("created"),
+                "anchor": drift.get("anchor"),
+                "outcome": latest["outcome"] if latest else None,
+                "reason": latest["reason"] if latest else None,
+                "signals": [s["signal_id"] for s in drift.get("signals", [])[:10]],
+            }
+        )
+    return past
+
+
+def compare(
+    memory: Memory,
+    anchor_name: str,
+    current: Fingerprint,
+    *,
+    user: str,
+    now: float,
+    alpha: float = DEFAULT_ALPHA,
+    limit: int = DEFAULT_LIMIT,
+    narrator: Optional[Narrator] = None,
+    store: bool = True,
+) -> DriftReport:
+    """Diff ``current`` against the named anchor, rank, recall, narrate, then record.
+
+    The drift is written once, last, after narration: nothing half-done is
+    ever stored.
+    """
+    if limit < 1:
+        raise InputError(f"limit must be at least 1, got {limit}")
+    if not 0.0 < alpha < 1.0:
+        raise InputError(f"alpha must be between 0 and 1 (exclusive), got {alpha}")
+    head = memory.anchor(anchor_name)
+    baseline = memory.load_fingerprint(head)
+    if current.count <= 0:
+        raise InputError("no events in the current window: check the input or the time range")
+    comparison = compare_fingerprints(baseline, current, alpha=alpha)
+    weights = {sid: info.weight for sid, info in memory.weights(now).items()}
+    ranked = rank_signals(comparison.signals, weights)
+    current_text = json.dumps(current.to_dict(), sort_keys=True, separators=(",", ":"))
+    drift_id = digest(anchor_key(anchor_name), head["parts"][0], current_text, size=12)
+    profile = signal_profile(s.to_dict() for s in ranked)
+    past = _past_incidents(memory, profile, drift_id)
+    shown = ranked[:limit]
+    narrative = None
+    if narrator is not None:
+        narrative = narrator(shown, anchor_name=anchor_name, past=past, notes=comparison.notes)
+    if narrative is None:
+        narrative = offline_narrative(shown, anchor_name, past=past, notes=comparison.notes)
+    report = DriftReport(drift_id, anchor_name, shown, narrative, comparison.notes, past, store)
+    if store:
+        window = current.window()
+        memory.save_drift(
+            {
+                "drift_id": drift_id,
+                "anchor": anchor_name,
+                "created": now,
+                "created_by": user,
+                "events": current.count,
+                "window_start": window[0] if window else None,
+                "window_end": window[1] if window else None,
+                "alpha": alpha,
+                "tests": comparison.tests,
+                "signal_count": len(ranked),
+                "top_severity": ranked[0].severity if ranked else None,
+                "top_signal": ranked[0].signal_id if ranked else None,
+                "signals": [s.to_record() for s in ranked[:STORED_SIGNALS]],
+                "narrative": narrative.to_dict(),
+                "notes": comparison.notes,
+                "similar": [
+                    {"drift_id": p["drift_id"], "similarity": p["similarity"]} for p in past
+                ],
+            }
+        )
+    return report
+
+
+def feedback(
+    memory: Memory,
+    drift_id: str,
+    signal_id: str,
+    outcome: str,
+    *,
+    user: str,
+    now: float,
+    reason: str = "",
+) -> dict[str, Any]:
+    entry = memory.record_feedback(drift_id, signal_id, outcome, user=user, now=now, reason=reason)
+    info = memory.weights(now).get(signal_id)
+    return {**entry, "weight": round(info.weight, 6) if info else 1.0}
+
+
+def recall(memory: Memory, drift_id: str, *, k: int = 5) -> list[dict[str, Any]]:
+    drift = memory.drift(drift_id)
+    found = recall_similar(
+        memory.drifts(), signal_profile(drift.get("signals", [])), k=k, exclude=drift_id
+    )
+    return [
+        {
+            "drift_id": other["drift_id"],
+            "similarity": round(similarity, 4),
+            "anchor": other.get("anchor"),
+            "created": other.get("created"),
+            "top_signal": other.get("top_signal"),
+        }
+        for similarity, other in found
+    ]
+
+
+def blind_spots(memory: Memory, now: float) -> list[dict[str, Any]]:
+    """Signals users keep marking false positive: candidates for tuning or suppression."""
+    spots = [
+        info.to_dict()
+        for info in memory.weights(now).values()
+        if info.false_positive >= 1 and info.false_positive > info.confirmed
+    ]
+    return sorted(spots, key=lambda d: (d["weight"], -d["false_positive"], d["signal_id"]))
