@@ -227,7 +227,7 @@ def _volume(
             "volume",
             change,
             name,
-            _ratio_severity(ratio, 3.0, 2.0),
+            _ratio_severity(ratio, 2.5, 1.8),
             rate_a,
             rate_c,
             p,

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple, Optional
 from anchor.errors import InputError
 from anchor.patterns import message_of, split_raw
 from anchor.patterns.header import normalize_level
+from anchor.timefmt import parse_iso
 
 DEFAULT_SOURCETYPE = "default"
 FORMATS = ("jsonl", "csv", "raw")
@@ -89,6 +90,8 @@ def parse_time(value: Any) -> Optional[float]:
         number = float(value)
     else:
         text = str(value).strip()
+        if text[:4].isdigit() and text[4:5] == "-":
+            return parse_iso(text)
         try:
             number = float(text)
         except ValueError:

@@ -1,0 +1,116 @@
+"""Fingerprints: mergeable in any split, bounded in size, versioned."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from conftest import T0
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from anchor.diff import compare_fingerprints
+from anchor.events import event_from_record
+from anchor.fingerprint import (
+    SCHEMA_VERSION,
+    TRACK_TEMPLATES,
+    Fingerprint,
+    FingerprintError,
+    fingerprint_events,
+)
+from anchor.synthetic import generate
+
+ANCHOR_EVENTS = [event_from_record(r) for r in generate(T0, 30, seed=11, rate_scale=0.2)]
+CURRENT_EVENTS = [
+    event_from_record(r)
+    for r in generate(T0 + 2 * 86400, 3, scenario="incident", seed=12, rate_scale=0.2)
+]
+ANCHOR = fingerprint_events(ANCHOR_EVENTS).trim()
+
+
+def canonical(fingerprint: Fingerprint) -> str:
+    return json.dumps(fingerprint.to_dict(), sort_keys=True)
+
+
+def compare_rows(current: Fingerprint) -> list[dict]:
+    return [s.to_dict() for s in compare_fingerprints(ANCHOR, current).signals]
+
+
+SINGLE_PASS = compare_rows(fingerprint_events(CURRENT_EVENTS))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    parts=st.integers(min_value=1, max_value=6),
+    seed=st.integers(min_value=0, max_value=10**6),
+)
+def test_split_fingerprint_and_merge_gives_the_same_compare_result(parts, seed):
+    rng = random.Random(seed)
+    buckets = [[] for _ in range(parts)]
+    for event in CURRENT_EVENTS:
+        buckets[rng.randrange(parts)].append(event)
+    partials = [fingerprint_events(bucket) for bucket in buckets]
+    rng.shuffle(partials)
+    merged = Fingerprint()
+    for partial in partials:
+        # Each partial travels serialized, as an indexer's map output does.
+        merged.merge(Fingerprint.from_dict(json.loads(json.dumps(partial.to_dict()))))
+    assert compare_rows(merged) == SINGLE_PASS
+    single = fingerprint_events(CURRENT_EVENTS)
+    for name, summary in single.sourcetypes.items():
+        other = merged.sourcetypes[name]
+        assert summary.count == other.count
+        assert summary.templates == other.templates  # counts, template text and example
+        assert summary.hosts == other.hosts
+        for metric, stats in summary.metrics.items():
+            assert stats.sketch.to_dict() == other.metrics[metric].sketch.to_dict()
+
+
+def test_the_incident_is_visible_in_the_merged_result_too():
+    kinds = {(s["kind"], s["change"]) for s in SINGLE_PASS}
+    assert ("template", "appeared") in kinds and ("error_rate", "up") in kinds
+
+
+def test_memory_is_bounded_by_tracking_limits_not_event_count():
+    def unique_messages(n):
+        for i in range(n):
+            yield event_from_record({"_time": T0 + i, "host": "h", "message": f"x{i:x}y{i:x}z"})
+
+    fingerprint = fingerprint_events(unique_messages(TRACK_TEMPLATES * 2 + 50))
+    summary = fingerprint.sourcetypes["default"]
+    assert len(summary.templates) <= TRACK_TEMPLATES
+    assert summary.template_floor >= 1
+    fingerprint.trim(keep_templates=100)
+    assert len(summary.templates) == 100
+    assert len(canonical(fingerprint)) < 200_000
+
+
+def test_serialization_round_trip_is_exact():
+    again = Fingerprint.from_dict(json.loads(canonical(ANCHOR)))
+    assert canonical(again) == canonical(ANCHOR)
+
+
+@pytest.mark.parametrize("version", [None, 0, SCHEMA_VERSION + 1, "1"])
+def test_unknown_schema_version_is_a_clear_error(version):
+    data = ANCHOR.to_dict()
+    data["schema_version"] = version
+    with pytest.raises(FingerprintError, match="schema version"):
+        Fingerprint.from_dict(data)
+
+
+def test_malformed_fingerprint_is_a_clear_error():
+    data = ANCHOR.to_dict()
+    del next(iter(data["sourcetypes"].values()))["hours"]
+    with pytest.raises(FingerprintError, match="malformed"):
+        Fingerprint.from_dict(data)
+
+
+def test_weights_from_tstats_count_field_count_as_events():
+    rows = [
+        {"_time": T0 + i * 3600, "host": "h", "sourcetype": "web", "count": "250"}
+        for i in range(10)
+    ]
+    fingerprint = fingerprint_events(event_from_record(r) for r in rows)
+    assert fingerprint.sourcetypes["web"].count == 2500
+    assert sum(fingerprint.sourcetypes["web"].hours) == 2500

@@ -1,0 +1,100 @@
+"""`make demo`: generate the demo data, then run Anchor on it as a user would.
+
+Every step is the real CLI in a subprocess, printed before it runs, so the
+output doubles as a tutorial.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "lib"))
+
+from anchor.synthetic import generate, write_jsonl  # noqa: E402
+
+OUT = ROOT / "demo-out"
+DAY = 86400.0
+START = 1_763_942_400.0  # a fixed Monday midnight (UTC): the demo is the same every run
+
+
+def banner(text: str) -> None:
+    print(f"\n=== {text}")
+
+
+def anchor(*args: str, capture: bool = False) -> str:
+    command = [sys.executable, "-m", "anchor", "--db", str(OUT / "anchor.db"), *args]
+    shown = ["anchor", *args]
+    print(
+        "$ "
+        + " ".join(
+            shlex.quote(os.path.relpath(a, ROOT) if a.startswith(str(ROOT)) else a) for a in shown
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
+    result = subprocess.run(command, env=env, cwd=str(ROOT), capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.stderr.write(result.stderr)
+        raise SystemExit(f"demo step failed: {' '.join(shown)}")
+    if result.stderr:
+        sys.stderr.write(result.stderr)
+    if not capture:
+        print(result.stdout, end="")
+    return result.stdout
+
+
+def main() -> int:
+    OUT.mkdir(exist_ok=True)
+    for stale in OUT.glob("anchor.db*"):
+        stale.unlink()
+    healthy, incident = OUT / "healthy.jsonl", OUT / "incident.jsonl"
+    banner("Generating demo logs: 4 services, 3 healthy days, then a 2-hour incident window")
+    count = write_jsonl(str(healthy), generate(START, 72, seed=1))
+    print(f"{os.path.relpath(healthy, ROOT)}: {count} events (checkout, payments, auth, inventory)")
+    count = write_jsonl(
+        str(incident), generate(START + 3 * DAY + 14 * 3600, 2, scenario="incident", seed=2)
+    )
+    print(
+        f"{os.path.relpath(incident, ROOT)}: {count} events (payments timeouts, slow payments, inventory-3 silent)"
+    )
+
+    banner("1. Capture the healthy window as an anchor")
+    anchor("capture", "healthy_week", "--input", str(healthy), "--metric", "latency_ms")
+    banner("2. Compare the incident window against it")
+    anchor("compare", "healthy_week", "--input", str(incident), "--no-llm", "--limit", "10")
+    document = json.loads(
+        anchor(
+            "compare", "healthy_week", "--input", str(incident), "--json", "--no-llm", capture=True
+        )
+    )
+    noisy = next((s for s in document["signals"] if s["kind"] == "metric"), document["signals"][0])
+    banner(f"3. The on-call engineer says {noisy['signal_id']} was expected (a known batch job)")
+    anchor(
+        "feedback",
+        document["drift_id"],
+        noisy["signal_id"],
+        "false_positive",
+        "--reason",
+        "nightly settlement batch is always slow",
+        "--user",
+        "oncall",
+    )
+    banner("4. The same comparison, re-ranked by what the team has taught Anchor")
+    anchor("compare", "healthy_week", "--input", str(incident), "--no-llm", "--limit", "10")
+    banner("5. What Anchor has learned")
+    anchor("learned")
+    anchor("history")
+    print(
+        "\nDone. The memory is in demo-out/anchor.db; try `PYTHONPATH=lib python -m anchor "
+        "--db demo-out/anchor.db --help`."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
