@@ -132,7 +132,7 @@ def compare(
     if narrator is not None:
         narrative = narrator(shown, anchor_name=anchor_name, past=past, notes=comparison.notes)
     if narrative is None:
-        narrative = offline_narrative(shown, anchor_name, past=past, notes=comparison.notes)
+        narrative = offline_narrative(ranked, anchor_name, past=past, notes=comparison.notes)
     report = DriftReport(drift_id, anchor_name, shown, narrative, comparison.notes, past, store)
     if store:
         window = current.window()
@@ -151,6 +151,8 @@ def compare(
                 "top_severity": ranked[0].severity if ranked else None,
                 "top_signal": ranked[0].signal_id if ranked else None,
                 "signals": [s.to_record() for s in ranked[:STORED_SIGNALS]],
+                "signal_ids": [s.signal_id for s in ranked[:STORED_SIGNALS]],
+                "summary": narrative.summary,
                 "narrative": narrative.to_dict(),
                 "notes": comparison.notes,
                 "similar": [

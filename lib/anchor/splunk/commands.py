@@ -1,0 +1,196 @@
+"""The custom search commands, on splunklib's searchcommands (protocol v2, chunked).
+
+Each class only declares its options, opens the memory as the invoking user
+and calls the plain functions in ``anchor.splunk.rows``. User errors become a
+one-line search error (never a traceback); nothing is written unless the
+whole operation succeeds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any, Optional
+
+from splunklib.searchcommands import (
+    Configuration,
+    GeneratingCommand,
+    Option,
+    ReportingCommand,
+    StreamingCommand,
+    validators,
+)
+
+from anchor.diff import DEFAULT_ALPHA
+from anchor.errors import AnchorError
+from anchor.memory import Memory
+from anchor.operations import DEFAULT_LIMIT
+from anchor.splunk import rows
+from anchor.splunk.access import (
+    FEEDBACK_CAPABILITY,
+    WRITE_CAPABILITY,
+    open_memory,
+    require_capability,
+)
+
+
+class _Alpha(validators.Validator):
+    def __call__(self, value: Any) -> Optional[float]:
+        if value is None:
+            return None
+        number = float(value)
+        if not 0.0 < number < 1.0:
+            raise ValueError("alpha must be between 0 and 1 (exclusive), for example alpha=0.01")
+        return number
+
+    def format(self, value: Any) -> str:
+        return "" if value is None else repr(float(value))
+
+
+class _AnchorCommand:
+    """Shared plumbing: who is running, against which memory, and clean errors."""
+
+    def _searchinfo(self):
+        return self.metadata.searchinfo
+
+    def _user(self) -> str:
+        return getattr(self._searchinfo(), "username", None) or "unknown"
+
+    def _memory(self, capability: Optional[str] = None) -> Memory:
+        info = self._searchinfo()
+        uri, token = info.splunkd_uri, info.session_key
+        if capability:
+            require_capability(uri, token, capability)
+        return open_memory(uri, token)
+
+    def _fail(self, error: AnchorError) -> None:
+        self.write_error(str(error))
+
+
+class _ReportingAnchorCommand(_AnchorCommand, ReportingCommand):
+    metrics = Option(
+        doc="**Syntax:** metrics=<field>[,<field>...] **Description:** numeric fields to summarize",
+        require=False,
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._reducer = rows.Reducer()
+
+    def _map(self, records) -> Iterator[dict[str, Any]]:
+        # splunklib calls map once per chunk: each call emits a partial
+        # fingerprint of its chunk, and the reduce phase merges them all.
+        fingerprint = rows.fingerprint_records(records, rows.metric_list(self.metrics))
+        if fingerprint.count > 0:
+            yield rows.encode_partial(fingerprint)
+
+    def reduce(self, records) -> Iterator[dict[str, Any]]:
+        try:
+            self._reducer.add(records, rows.metric_list(self.metrics))
+            if not self._finished:
+                return
+            info = self._searchinfo()
+            fingerprint = self._reducer.finish(
+                rows.search_span(info.earliest_time, info.latest_time)
+            )
+            yield from self._run(fingerprint)
+        except AnchorError as error:
+            self._fail(error)
+
+    def _run(self, fingerprint) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+
+@Configuration(requires_preop=True, run_in_preview=False)
+class AnchorCaptureCommand(_ReportingAnchorCommand):
+    """``anchorcapture name=<anchor> [metrics=<fields>]``: store a fingerprint of the events."""
+
+    # ``name`` collides with the command's own ``name`` attribute in splunklib.
+    anchor_name = Option(
+        name="name",
+        doc="**Syntax:** name=<string> **Description:** the anchor to create or replace",
+        require=True,
+    )
+
+    # splunklib reads ``map`` from the concrete class itself, not its bases.
+    @Configuration()
+    def map(self, records) -> Iterator[dict[str, Any]]:
+        return self._map(records)
+
+    def _run(self, fingerprint):
+        memory = self._memory(WRITE_CAPABILITY)
+        return rows.capture_rows(
+            memory,
+            self,
+            fingerprint,
+            user=self._user(),
+            now=time.time(),
+            search=getattr(self._searchinfo(), "search", None),
+        )
+
+
+@Configuration(requires_preop=True, run_in_preview=False)
+class AnchorCompareCommand(_ReportingAnchorCommand):
+    """``anchorcompare anchor=<anchor> [alpha=0.01] [limit=20]``: rank what changed."""
+
+    anchor = Option(
+        doc="**Syntax:** anchor=<string> **Description:** the anchor to compare against",
+        require=True,
+    )
+    alpha = Option(
+        doc="**Syntax:** alpha=<number> **Description:** false discovery rate, default 0.01",
+        require=False,
+        default=DEFAULT_ALPHA,
+        validate=_Alpha(),
+    )
+    limit = Option(
+        doc="**Syntax:** limit=<int> **Description:** signals to return, default 20",
+        require=False,
+        default=DEFAULT_LIMIT,
+        validate=validators.Integer(minimum=1, maximum=1000),
+    )
+
+    @Configuration()
+    def map(self, records) -> Iterator[dict[str, Any]]:
+        return self._map(records)
+
+    def _run(self, fingerprint):
+        memory = self._memory()
+        return rows.compare_rows(memory, self, fingerprint, user=self._user(), now=time.time())
+
+
+@Configuration(type="reporting")
+class AnchorFeedbackCommand(_AnchorCommand, GeneratingCommand):
+    """``| anchorfeedback drift=<id> signal=<signal_id> outcome=confirmed|false_positive``."""
+
+    drift = Option(require=True, doc="**Syntax:** drift=<drift_id>")
+    signal = Option(require=True, doc="**Syntax:** signal=<signal_id>")
+    outcome = Option(
+        require=True,
+        validate=validators.Set("confirmed", "false_positive"),
+        doc="**Syntax:** outcome=confirmed|false_positive",
+    )
+    reason = Option(require=False, default="", doc="**Syntax:** reason=<string>")
+
+    def generate(self) -> Iterator[dict[str, Any]]:
+        try:
+            memory = self._memory(FEEDBACK_CAPABILITY)
+            yield from rows.feedback_rows(
+                memory,
+                self.drift,
+                self.signal,
+                self.outcome,
+                user=self._user(),
+                now=time.time(),
+                reason=self.reason or "",
+            )
+        except AnchorError as error:
+            self._fail(error)
+
+
+@Configuration()
+class AnchorPatternCommand(StreamingCommand):
+    """``anchorpattern``: label events with ``anchor_pattern`` and ``anchor_template``."""
+
+    def stream(self, records):
+        return rows.label_records(records)

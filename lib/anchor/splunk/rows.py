@@ -1,0 +1,225 @@
+"""What the Splunk commands compute, as plain functions over records and options.
+
+Nothing here imports splunklib: the command classes in ``commands.py`` only
+parse options, open the memory and hand records to these functions, so the
+logic is testable on its own and the CLI and the commands share the engine.
+A map phase turns events into a serialized partial fingerprint; the reduce
+phase merges partials and runs the operation.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Optional, Protocol
+
+from anchor import operations
+from anchor.errors import InputError
+from anchor.events import event_from_record
+from anchor.fingerprint import Fingerprint
+from anchor.memory import Memory
+from anchor.operations import DriftReport
+from anchor.patterns import template_of
+
+PARTIAL_FIELD = "anchor_partial"
+PARTIAL_PREFIX = "zjson1:"
+
+CAPTURE_FIELDS = ("anchor", "events", "sourcetypes", "templates", "window_start", "window_end")
+SIGNAL_FIELDS = (
+    "rank", "signal_id", "kind", "change", "sourcetype", "field", "stat", "template", "host",
+    "severity", "baseline", "current", "delta_pct", "p_value", "q_value", "weight", "score",
+)  # fmt: skip
+COMPARE_FIELDS = (*SIGNAL_FIELDS, "drift_id", "anchor", "summary", "hypothesis", "drill_in_spl",
+                  "narrative_source", "notes")  # fmt: skip
+
+
+class CaptureOptions(Protocol):
+    anchor_name: str
+    metrics: Optional[str]
+
+
+class CompareOptions(Protocol):
+    anchor: str
+    metrics: Optional[str]
+    alpha: float
+    limit: int
+
+
+def metric_list(text: Optional[str]) -> Optional[list[str]]:
+    """``metrics=a,b c`` as a list; None means detect numeric fields."""
+    if not text:
+        return None
+    names = [n for n in text.replace(",", " ").split() if n]
+    return names or None
+
+
+def is_partial(record: Mapping[str, Any]) -> bool:
+    value = record.get(PARTIAL_FIELD)
+    return isinstance(value, str) and value.startswith(PARTIAL_PREFIX)
+
+
+def encode_partial(fingerprint: Fingerprint) -> dict[str, str]:
+    text = json.dumps(fingerprint.to_dict(), sort_keys=True, separators=(",", ":"))
+    packed = base64.b64encode(zlib.compress(text.encode("utf-8"), 6)).decode("ascii")
+    return {PARTIAL_FIELD: PARTIAL_PREFIX + packed}
+
+
+def decode_partial(record: Mapping[str, Any]) -> Fingerprint:
+    value = record[PARTIAL_FIELD]
+    try:
+        text = zlib.decompress(base64.b64decode(value[len(PARTIAL_PREFIX) :])).decode("utf-8")
+        return Fingerprint.from_dict(json.loads(text))
+    except (ValueError, zlib.error) as exc:
+        raise InputError(f"a partial fingerprint from the map phase is corrupt: {exc}") from exc
+
+
+def search_span(earliest: Any, latest: Any) -> Optional[tuple[float, float]]:
+    """The search's time range, when it is a real range (not all time)."""
+    try:
+        start, end = float(earliest), float(latest)
+    except (TypeError, ValueError):
+        return None
+    if start > 0 and end > start:
+        return (start, end)
+    return None
+
+
+def fingerprint_records(
+    records: Iterable[Mapping[str, Any]], metrics: Optional[Sequence[str]] = None
+) -> Fingerprint:
+    """Map phase: events (or already-merged partials) into one fingerprint."""
+    fingerprint = Fingerprint()
+    add = fingerprint.add
+    for record in records:
+        if is_partial(record):
+            fingerprint.merge(decode_partial(record))
+        else:
+            add(event_from_record(record, metrics=metrics))
+    return fingerprint
+
+
+class Reducer:
+    """Reduce phase state: splunklib calls reduce once per chunk, so partials
+    are merged as they arrive and the operation runs once, on the last chunk."""
+
+    def __init__(self) -> None:
+        self.fingerprint = Fingerprint()
+
+    def add(self, records: Iterable[Mapping[str, Any]], metrics: Optional[Sequence[str]]) -> None:
+        self.fingerprint.merge(fingerprint_records(records, metrics))
+
+    def finish(self, span: Optional[tuple[float, float]]) -> Fingerprint:
+        if span is not None:
+            self.fingerprint.span = span
+        return self.fingerprint
+
+
+def capture_rows(
+    memory: Memory,
+    options: CaptureOptions,
+    fingerprint: Fingerprint,
+    *,
+    user: str,
+    now: float,
+    search: Optional[str] = None,
+) -> list[dict[str, Any]]:
+    head = operations.capture(
+        memory,
+        options.anchor_name,
+        fingerprint,
+        user=user,
+        now=now,
+        metrics=metric_list(options.metrics),
+        search=search,
+    )
+    return [
+        {
+            "anchor": head["name"],
+            "events": int(head["events"]),
+            "sourcetypes": head["sourcetypes"],
+            "templates": head["templates"],
+            "window_start": head["window_start"],
+            "window_end": head["window_end"],
+        }
+    ]
+
+
+def drift_rows(report: DriftReport) -> list[dict[str, Any]]:
+    """One row per ranked signal, each with every field so ``| table`` sees them all.
+
+    The narrative rides on the rank-1 row (and on the single row of a
+    comparison without signals).
+    """
+    narrative = report.narrative
+    story = {
+        "summary": narrative.summary,
+        "hypothesis": narrative.hypothesis,
+        "drill_in_spl": narrative.drill_in_spl,
+        "narrative_source": narrative.source,
+        "notes": list(report.notes) or None,
+    }
+    blank_story = dict.fromkeys(story)
+    base = {"drift_id": report.drift_id, "anchor": report.anchor}
+    signals = [s.to_dict() for s in report.signals]
+    if not signals:
+        return [{**dict.fromkeys(SIGNAL_FIELDS), "rank": 0, **base, **story}]
+    return [
+        {**signal, **base, **(story if signal["rank"] == 1 else blank_story)} for signal in signals
+    ]
+
+
+def compare_rows(
+    memory: Memory,
+    options: CompareOptions,
+    fingerprint: Fingerprint,
+    *,
+    user: str,
+    now: float,
+    narrator: Optional[operations.Narrator] = None,
+) -> list[dict[str, Any]]:
+    report = operations.compare(
+        memory,
+        options.anchor,
+        fingerprint,
+        user=user,
+        now=now,
+        alpha=options.alpha,
+        limit=options.limit,
+        narrator=narrator,
+    )
+    return drift_rows(report)
+
+
+def feedback_rows(
+    memory: Memory,
+    drift: str,
+    signal: str,
+    outcome: str,
+    *,
+    user: str,
+    now: float,
+    reason: str = "",
+) -> list[dict[str, Any]]:
+    entry = operations.feedback(memory, drift, signal, outcome, user=user, now=now, reason=reason)
+    return [
+        {
+            "_time": now,
+            "drift_id": entry["drift_id"],
+            "signal_id": entry["signal_id"],
+            "outcome": entry["outcome"],
+            "user": entry["user"],
+            "reason": entry["reason"],
+            "weight": entry["weight"],
+        }
+    ]
+
+
+def label_records(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """``anchorpattern``: add ``anchor_pattern`` and ``anchor_template`` to each event."""
+    for record in records:
+        pattern_id, template = template_of(event_from_record(record, metrics=()).message)
+        record["anchor_pattern"] = pattern_id
+        record["anchor_template"] = template
+        yield record
