@@ -354,6 +354,53 @@ def cmd_recall(args, out, warn) -> int:
     return 0
 
 
+def cmd_maintenance(args, out, warn) -> int:
+    from anchor import maintenance
+
+    now = time.time()
+    if args.action in ("decay", "compact"):
+        memory = _open(args.db, create=False)
+        if memory is None:
+            out(f"{args.action}: no memory at {args.db} yet; nothing to do")
+            return 0
+        if args.action == "decay":
+            out(maintenance.decay(memory, now, dry_run=args.dry_run).summary())
+        else:
+            removed = maintenance.compact(memory, now, dry_run=args.dry_run)
+            suffix = " [dry run: nothing written]" if args.dry_run else ""
+            out(
+                f"compact: {removed} feedback entr(ies) no longer affecting any weight removed{suffix}"
+            )
+        return 0
+    if args.action == "export":
+        memory = _require(args.db)
+        result = maintenance.export(
+            memory.store,
+            maintenance.LocalDestination(args.dest),
+            now=now,
+            retention_days=args.retention_days,
+        )
+        counts = ", ".join(f"{n}={c}" for n, c in result.counts.items())
+        out(f"exported {counts} ({result.size} bytes); pruned {len(result.pruned)} old export(s)")
+        out(result.location)
+        return 0
+    try:
+        with open(args.file, "rb") as stream:
+            data = stream.read()
+    except OSError as exc:
+        raise InputError(f"cannot read {args.file}: {exc.strerror or exc}") from exc
+    if args.action == "verify":
+        document = maintenance.verify_export(data)
+        counts = ", ".join(f"{n}={m['count']}" for n, m in document["manifest"].items())
+        out(f"ok: {args.file} is a complete Anchor export from {document['created']} ({counts})")
+        return 0
+    maintenance.verify_export(data)
+    memory = _open(args.db, create=True)
+    counts = maintenance.restore_export(memory.store, data)
+    out("restored " + ", ".join(f"{n}={c}" for n, c in counts.items()))
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -449,6 +496,36 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("purge-drifts", help="delete drifts older than N days")
     sub.add_argument("--older-than", type=float, required=True, metavar="DAYS")
     sub.set_defaults(run=cmd_purge_drifts)
+    sub = commands.add_parser(
+        "maintenance", help="decay, compact, export, verify or restore the memory"
+    )
+    actions = sub.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    for action, text in (
+        ("decay", "refresh learned weights to today's decayed values"),
+        ("compact", "drop feedback entries that no longer affect any weight"),
+    ):
+        step = actions.add_parser(action, help=text)
+        step.add_argument("--dry-run", action="store_true", help="report what would change")
+        step.set_defaults(run=cmd_maintenance)
+    step = actions.add_parser(
+        "export", help="write the whole memory to DIR/anchor-memory/<time>.json.gz"
+    )
+    step.add_argument("--dest", required=True, metavar="DIR")
+    step.add_argument(
+        "--retention-days",
+        type=float,
+        default=None,
+        help="delete our exports in DIR older than this (never the new one)",
+    )
+    step.set_defaults(run=cmd_maintenance)
+    for action, text in (
+        ("verify", "check an export file completely"),
+        ("restore", "verify an export, then load it into the memory"),
+    ):
+        step = actions.add_parser(action, help=text)
+        step.add_argument("file")
+        step.set_defaults(run=cmd_maintenance)
     sub = commands.add_parser("recall", help="past drifts most similar to one drift")
     sub.add_argument("drift_id")
     sub.set_defaults(run=cmd_recall)
