@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, Optional
 from anchor.errors import InputError
 from anchor.patterns import message_of, split_raw
 from anchor.patterns.header import normalize_level
-from anchor.timefmt import parse_iso
+from anchor.timefmt import parse_iso_fast
 
 DEFAULT_SOURCETYPE = "default"
 FORMATS = ("jsonl", "csv", "raw")
@@ -91,7 +91,7 @@ def parse_time(value: Any) -> Optional[float]:
     else:
         text = str(value).strip()
         if text[:4].isdigit() and text[4:5] == "-":
-            return parse_iso(text)
+            return parse_iso_fast(text)
         try:
             number = float(text)
         except ValueError:
@@ -121,6 +121,21 @@ def _is_candidate_metric(name: str) -> bool:
     return not (
         name.startswith("_") or name in _NOT_METRICS or name.endswith("_id") or name.endswith("Id")
     )
+
+
+_names_cache: dict[tuple[str, ...], list[str]] = {}
+
+
+def _candidate_names(record: Mapping[str, Any]) -> list[str]:
+    """Metric candidates among a record's fields, cached per field layout."""
+    layout = tuple(record)
+    names = _names_cache.get(layout)
+    if names is None:
+        names = [n for n in layout if _is_candidate_metric(n)]
+        if len(_names_cache) > 1000:
+            _names_cache.clear()
+        _names_cache[layout] = names
+    return names
 
 
 def event_from_record(
@@ -182,7 +197,7 @@ def event_from_record(
     numbers: dict[str, float] = {}
     sources = (record,) if nested is record else (record, nested)
     for source in sources:
-        names = metrics if metrics is not None else [n for n in source if _is_candidate_metric(n)]
+        names = metrics if metrics is not None else _candidate_names(source)
         for name in names:
             number = _number(source.get(name))
             if number is not None:

@@ -17,6 +17,37 @@ _ISO = re.compile(
 )
 
 
+_minutes: dict[str, Optional[float]] = {}
+
+
+def _minute_start(prefix: str) -> Optional[float]:
+    """Epoch seconds of ``YYYY-MM-DDTHH:MM``, cached: events share their minutes."""
+    known = _minutes.get(prefix, -1.0)
+    if known != -1.0:
+        return known
+    value = parse_iso(prefix + ":00Z") if _ISO.match(prefix + ":00Z") else None
+    if len(_minutes) > 4096:
+        _minutes.clear()
+    _minutes[prefix] = value
+    return value
+
+
+def parse_iso_fast(text: str) -> Optional[float]:
+    """``parse_iso`` with a fast path for UTC times like ``2025-01-01T00:00:00.123Z``."""
+    if len(text) >= 20 and text[-1] == "Z" and text[16] == ":" and text[13] == ":":
+        base = _minute_start(text[:16])
+        seconds = text[17:-1]
+        if base is not None and seconds[:2].isdigit() and (len(seconds) == 2 or seconds[2] == "."):
+            fraction = seconds[3:]
+            if not fraction or fraction.isdigit():
+                return (
+                    base
+                    + int(seconds[:2])
+                    + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
+                )
+    return parse_iso(text)
+
+
 def parse_iso(text: str) -> Optional[float]:
     """Epoch seconds for ISO-8601 date-times (no zone means UTC), else None."""
     match = _ISO.match(text.strip())
