@@ -1,0 +1,169 @@
+"""Benchmarks of the offline engine, measured side by side in one run.
+
+    PYTHONPATH=lib python bench/engine.py [--quick]
+
+1. Capture throughput: ``anchor capture`` on N generated JSONL events against
+   the ``drain3`` package mining the same messages, same run (ratio printed).
+2. Bounded memory: peak RSS of a capture subprocess at several sizes.
+3. Fingerprint size: 5 sourcetypes x 10,000 templates, stored size against
+   the KV Store document limit.
+4. Compare latency as the template count grows.
+
+Timings are wall-clock on this machine; ratios are what to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "lib"))
+
+from anchor.diff import compare_fingerprints  # noqa: E402
+from anchor.events import Event, read_events  # noqa: E402
+from anchor.fingerprint import Fingerprint  # noqa: E402
+from anchor.memory import PART_CHARS  # noqa: E402
+from anchor.synthetic import generate, write_jsonl  # noqa: E402
+
+KV_DOCUMENT_LIMIT = 16 * 1024 * 1024  # MongoDB's BSON document limit, which KV Store inherits
+T0 = 1_763_942_400.0
+
+
+def events_file(folder: str, count: int) -> str:
+    path = os.path.join(folder, f"events-{count}.jsonl")
+    if not os.path.exists(path):
+        rate_hours = count / 2100.0  # the generator makes about 2,100 events per hour
+        written = write_jsonl(path, generate(T0, rate_hours, seed=7))
+        print(f"  generated {written} events in {os.path.basename(path)}", flush=True)
+    return path
+
+
+def bench_capture(path: str) -> dict:
+    start = time.perf_counter()
+    fingerprint = Fingerprint().add_all(read_events([path]))
+    ours = time.perf_counter() - start
+    messages = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            messages.append(json.loads(line)["message"])
+    from drain3 import TemplateMiner
+    from drain3.template_miner_config import TemplateMinerConfig
+
+    config = TemplateMinerConfig()
+    config.profiling_enabled = False
+    miner = TemplateMiner(config=config)
+    start = time.perf_counter()
+    for message in messages:
+        miner.add_log_message(message)
+    drain = time.perf_counter() - start
+    events = fingerprint.count
+    return {
+        "events": int(events),
+        "anchor_events_per_s": events / ours,
+        "drain3_messages_per_s": len(messages) / drain,
+        "ratio": (events / ours) / (len(messages) / drain),
+        "note": "anchor: JSON parse + full fingerprint; drain3: template mining only (messages pre-parsed)",
+    }
+
+
+def peak_rss_of_capture(path: str, folder: str) -> float:
+    """Peak resident memory (MB) of ``anchor capture`` run in a fresh process."""
+    code = (
+        "import resource, sys; from anchor.cli import main; "
+        f"code = main(['--db', {os.path.join(folder, 'rss.db')!r}, 'capture', 'x', '--input', {path!r}]); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return int(out.stdout.strip().splitlines()[-1]) / 1024.0
+
+
+def synthetic_fingerprint(
+    sourcetypes: int, templates: int, seed: int, shift: float = 1.0
+) -> Fingerprint:
+    rng = random.Random(seed)
+    fingerprint = Fingerprint()
+    for s in range(sourcetypes):
+        for t in range(templates):
+            weight = float(rng.randint(1, 50))
+            message = f"service{s} operation{t} finished step{t % 97} for tenant{t % 13}"
+            fingerprint.add(
+                Event(
+                    T0 + rng.random() * 86400,
+                    f"h{t % 20}",
+                    f"st{s}",
+                    "",
+                    message,
+                    "error" if t % 50 == 0 else "info",
+                    {"latency_ms": rng.lognormvariate(4, 0.5) * shift},
+                    weight,
+                )
+            )
+    return fingerprint
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke run)")
+    args = parser.parse_args()
+    sizes = [20_000, 60_000] if args.quick else [100_000, 1_000_000, 5_000_000]
+    throughput_size = sizes[-1] if args.quick else 1_000_000
+    template_counts = [1_000, 5_000] if args.quick else [1_000, 10_000, 100_000]
+    results: dict = {"quick": args.quick}
+    with tempfile.TemporaryDirectory() as folder:
+        print(f"1. capture throughput on {throughput_size} events", flush=True)
+        results["capture"] = bench_capture(events_file(folder, throughput_size))
+        c = results["capture"]
+        print(
+            f"   anchor {c['anchor_events_per_s']:,.0f} events/s, drain3 {c['drain3_messages_per_s']:,.0f} "
+            f"messages/s, ratio {c['ratio']:.2f}x"
+        )
+        print("2. peak RSS of capture", flush=True)
+        rss = {}
+        for size in sizes:
+            rss[size] = peak_rss_of_capture(events_file(folder, size), folder)
+            print(f"   {size:>9,} events: {rss[size]:.1f} MB", flush=True)
+        growth = (rss[sizes[-1]] - rss[sizes[-2]]) / rss[sizes[-2]] * 100
+        print(f"   growth {sizes[-2]:,} -> {sizes[-1]:,}: {growth:+.1f}%")
+        results["rss_mb"] = rss
+        results["rss_growth_pct"] = growth
+    print("3. fingerprint size, 5 sourcetypes x 10,000 templates", flush=True)
+    start = time.perf_counter()
+    big = synthetic_fingerprint(5, 10_000, seed=1)
+    built = time.perf_counter() - start
+    big.trim(keep_templates=10_000)
+    text = json.dumps(big.to_dict(), separators=(",", ":"))
+    parts = -(-len(text) // PART_CHARS)
+    print(
+        f"   {len(text) / 1e6:.1f} MB of JSON in {parts} part(s) of at most {PART_CHARS / 1e6:.1f} MB "
+        f"(KV document limit {KV_DOCUMENT_LIMIT / 1e6:.1f} MB); built in {built:.2f} s"
+    )
+    results["fingerprint"] = {"bytes": len(text), "parts": parts, "build_s": built}
+    print("4. compare latency by template count (1 sourcetype)", flush=True)
+    latency = {}
+    for count in template_counts:
+        a = synthetic_fingerprint(1, count, seed=2).trim(keep_templates=count)
+        b = synthetic_fingerprint(1, count, seed=3, shift=1.4).trim(keep_templates=count)
+        start = time.perf_counter()
+        found = compare_fingerprints(a, b)
+        latency[count] = time.perf_counter() - start
+        print(
+            f"   {count:>7,} templates: {latency[count] * 1000:.0f} ms ({len(found.signals)} signals, {found.tests} tests)"
+        )
+    results["compare_s"] = latency
+    print(json.dumps(results, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
