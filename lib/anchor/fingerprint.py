@@ -11,6 +11,8 @@ which the diff uses to stay conservative.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
 
@@ -377,6 +379,23 @@ class Fingerprint:
         except (KeyError, TypeError, ValueError) as exc:
             raise FingerprintError(f"stored fingerprint is malformed: {exc}") from exc
         return fingerprint
+
+
+def _settle(value: Any) -> Any:
+    """Round floats to 12 significant digits: sums may differ in their last bits by merge order."""
+    if isinstance(value, float):
+        return float(f"{value:.12g}")
+    if isinstance(value, dict):
+        return {k: _settle(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_settle(v) for v in value]
+    return value
+
+
+def content_digest(fingerprint: Fingerprint) -> str:
+    """A digest of a fingerprint's content, identical however its events were split."""
+    text = json.dumps(_settle(fingerprint.to_dict()), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def fingerprint_events(

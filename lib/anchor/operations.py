@@ -7,14 +7,13 @@ are already-built fingerprints; reading events is the caller's job.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from anchor.diff import DEFAULT_ALPHA, Signal, compare_fingerprints
 from anchor.errors import InputError
-from anchor.fingerprint import Fingerprint
+from anchor.fingerprint import Fingerprint, content_digest
 from anchor.memory import Memory, anchor_key, check_name, digest
 from anchor.narrate import Narrative, offline_narrative
 from anchor.rank import rank_signals
@@ -123,8 +122,7 @@ def compare(
     comparison = compare_fingerprints(baseline, current, alpha=alpha)
     weights = {sid: info.weight for sid, info in memory.weights(now).items()}
     ranked = rank_signals(comparison.signals, weights)
-    current_text = json.dumps(current.to_dict(), sort_keys=True, separators=(",", ":"))
-    drift_id = digest(anchor_key(anchor_name), head["parts"][0], current_text, size=12)
+    drift_id = digest(anchor_key(anchor_name), head["parts"][0], content_digest(current), size=12)
     profile = signal_profile(s.to_dict() for s in ranked)
     past = _past_incidents(memory, profile, drift_id)
     shown = ranked[:limit]

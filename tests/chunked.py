@@ -1,0 +1,222 @@
+"""Drive a bin/ search command over splunkd's chunked protocol (v2), as splunkd does.
+
+Each chunk is ``chunked 1.0,<metadata bytes>,<body bytes>\\n`` followed by a
+JSON metadata object and a CSV body. splunkd first sends ``getinfo`` with the
+search's ``searchinfo`` (arguments, user, session, time range), reads the
+command's configuration, then sends ``execute`` chunks of CSV records, the
+last one marked ``finished``. Multivalue fields travel as a newline-joined
+value plus a ``__mv_<field>`` companion column (``$a$;$b$``). This mirrors
+the sessions recorded from Splunk 6.3 in splunk-sdk-python's test data.
+
+For reporting commands, ``run_distributed`` runs the map phase as separate
+processes over disjoint event sets (one per simulated indexer), with the
+command line splunkd takes from the reduce's ``streaming_preop``, and feeds
+their outputs to one reduce process.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / "bin"
+
+
+def encode_chunk(metadata: Mapping[str, Any], body: str = "") -> bytes:
+    meta = json.dumps(metadata, separators=(",", ":")).encode("utf-8")
+    data = body.encode("utf-8")
+    return b"chunked 1.0,%d,%d\n" % (len(meta), len(data)) + meta + data
+
+
+def decode_chunks(data: bytes) -> list[tuple[dict, str]]:
+    chunks, position = [], 0
+    while position < len(data):
+        newline = data.index(b"\n", position)
+        header = data[position:newline].decode("ascii")
+        if not header.startswith("chunked 1.0,"):
+            raise ValueError(f"not a chunk header: {header!r}")
+        meta_length, body_length = (int(x) for x in header[len("chunked 1.0,") :].split(","))
+        start = newline + 1
+        metadata = json.loads(data[start : start + meta_length]) if meta_length else {}
+        body = data[start + meta_length : start + meta_length + body_length].decode("utf-8")
+        chunks.append((metadata, body))
+        position = start + meta_length + body_length
+    return chunks
+
+
+def records_to_csv(records: Sequence[Mapping[str, Any]]) -> str:
+    """Records as splunkd writes them: every field plus its ``__mv_`` companion."""
+    if not records:
+        return ""
+    names: list[str] = []
+    for record in records:
+        for name in record:
+            if name not in names:
+                names.append(name)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([c for name in names for c in (name, "__mv_" + name)])
+    for record in records:
+        row = []
+        for name in names:
+            value = record.get(name)
+            if isinstance(value, (list, tuple)):
+                row += [
+                    "\n".join(map(str, value)),
+                    "$" + "$;$".join(str(v).replace("$", "$$") for v in value) + "$",
+                ]
+            else:
+                row += ["" if value is None else str(value), ""]
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+def csv_to_records(body: str) -> list[dict[str, Any]]:
+    if not body:
+        return []
+    reader = csv.reader(io.StringIO(body))
+    header = next(reader)
+    records = []
+    for row in reader:
+        record: dict[str, Any] = {}
+        for name, value in zip(header, row):
+            if name.startswith("__mv_"):
+                if value:
+                    record[name[5:]] = [v.replace("$$", "$") for v in value[1:-1].split("$;$")]
+            elif value != "" and name not in record:
+                record[name] = value
+        records.append(record)
+    return records
+
+
+@dataclass
+class CommandResult:
+    getinfo: dict
+    records: list[dict[str, Any]]
+    messages: list[tuple[str, str]]
+    chunks: list[tuple[dict, str]]
+    stderr: str
+    returncode: int
+    finished: bool = False
+    raw_args: list[str] = field(default_factory=list)
+
+
+def searchinfo(args: Sequence[str], **overrides: Any) -> dict[str, Any]:
+    info = {
+        "args": list(args),
+        "raw_args": list(args),
+        "dispatch_dir": os.environ.get("TMPDIR", "/tmp"),
+        "sid": "1700000000.42",
+        "app": "anchor",
+        "owner": "admin",
+        "username": "admin",
+        "splunkd_uri": "https://127.0.0.1:8089",
+        "session_key": "test-session-key",
+        "earliest_time": "0",
+        "latest_time": "0",
+        "search": "search%20index%3Dweb%20%7C%20anchorcompare",
+        "splunk_version": "9.2.1",
+        "maxresultrows": 50000,
+        "command": "",
+    }
+    info.update(overrides)
+    return info
+
+
+def run_command(
+    script: str,
+    args: Sequence[str],
+    records: Optional[Sequence[Mapping[str, Any]]] = (),
+    *,
+    env: Optional[Mapping[str, str]] = None,
+    chunk_size: int = 5000,
+    searchinfo_overrides: Optional[Mapping[str, Any]] = None,
+) -> CommandResult:
+    info = searchinfo(args, command=script, **(searchinfo_overrides or {}))
+    stream = [encode_chunk({"action": "getinfo", "preview": False, "searchinfo": info})]
+    # records=None: getinfo only, as when splunkd just asks for the configuration.
+    batches = (
+        []
+        if records is None
+        else [records[i : i + chunk_size] for i in range(0, len(records), chunk_size)] or [[]]
+    )
+    for index, batch in enumerate(batches):
+        finished = index == len(batches) - 1
+        stream.append(
+            encode_chunk({"action": "execute", "finished": finished}, records_to_csv(batch))
+        )
+    process = subprocess.run(
+        [sys.executable, str(BIN / f"{script}.py")],
+        input=b"".join(stream),
+        capture_output=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+    chunks = decode_chunks(process.stdout)
+    output, messages = [], []
+    for metadata, body in chunks:
+        for level, text in (metadata.get("inspector") or {}).get("messages", []):
+            messages.append((level, text))
+        output += csv_to_records(body)
+    return CommandResult(
+        getinfo=chunks[0][0] if chunks else {},
+        records=output,
+        messages=messages,
+        chunks=chunks,
+        stderr=process.stderr.decode("utf-8", "replace"),
+        returncode=process.returncode,
+        finished=bool(chunks and chunks[-1][0].get("finished")),
+    )
+
+
+def preop_args(getinfo: Mapping[str, Any], script: str) -> list[str]:
+    """The map phase's arguments, parsed from ``streaming_preop`` as splunkd does."""
+    words = shlex.split(getinfo["streaming_preop"])
+    if words[0] != script:
+        raise AssertionError(f"streaming_preop names {words[0]!r}, not {script!r}")
+    return words[1:]
+
+
+def run_distributed(
+    script: str,
+    args: Sequence[str],
+    partitions: Sequence[Sequence[Mapping[str, Any]]],
+    *,
+    env: Optional[Mapping[str, str]] = None,
+    chunk_size: int = 5000,
+    searchinfo_overrides: Optional[Mapping[str, Any]] = None,
+) -> CommandResult:
+    """Map on each partition (one process per simulated indexer), then one reduce."""
+    probe = run_command(script, args, None, env=env, searchinfo_overrides=searchinfo_overrides)
+    map_args = preop_args(probe.getinfo, script)
+    partials: list[dict[str, Any]] = []
+    for events in partitions:
+        mapped = run_command(
+            script,
+            map_args,
+            events,
+            env=env,
+            chunk_size=chunk_size,
+            searchinfo_overrides=searchinfo_overrides,
+        )
+        if mapped.returncode != 0 or any(level == "ERROR" for level, _ in mapped.messages):
+            raise AssertionError(f"map phase failed: {mapped.messages} {mapped.stderr[-2000:]}")
+        partials += mapped.records
+    return run_command(
+        script,
+        args,
+        partials,
+        env=env,
+        chunk_size=chunk_size,
+        searchinfo_overrides=searchinfo_overrides,
+    )

@@ -1,0 +1,283 @@
+"""The real bin/ commands driven over the chunked protocol in subprocesses, as splunkd runs them.
+
+The memory is SQLite through the ``ANCHOR_STORE`` developer setting; the KV
+Store backend is tested separately against a fake splunkd.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from chunked import run_command, run_distributed
+from conftest import T0, run_cli
+
+from anchor.memory import Memory
+from anchor.splunk.rows import COMPARE_FIELDS
+from anchor.store import SQLiteStore
+
+
+def splunk_events(path, limit=None):
+    """JSONL demo events as splunkd would hand them over: epoch _time, JSON _raw, default fields."""
+    events = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle):
+            if limit is not None and number >= limit:
+                break
+            record = json.loads(line)
+            from anchor.events import parse_time
+
+            epoch = parse_time(record["_time"])
+            raw = json.dumps(
+                {
+                    "level": record["level"],
+                    "message": record["message"],
+                    "latency_ms": record["latency_ms"],
+                }
+            )
+            events.append(
+                {
+                    "_time": f"{epoch:.3f}",
+                    "_raw": raw,
+                    "host": record["host"],
+                    "sourcetype": record["sourcetype"],
+                    "source": "/var/log/app.json",
+                    "index": "web",
+                    "linecount": "1",
+                    "splunk_server": "idx1",
+                    "punct": '{"":"",',
+                    "date_hour": "3",
+                    "latency_ms": str(record["latency_ms"]),
+                    "level": record["level"],
+                    "tag": ["prod", "payments"] if record["sourcetype"] == "payments" else "",
+                }
+            )
+    return events
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    db = tmp_path_factory.mktemp("splunk") / "memory.db"
+    return {"ANCHOR_STORE": f"sqlite:{db}", "PYTHONPATH": ""}, db
+
+
+@pytest.fixture(scope="module")
+def healthy(demo_files):
+    return splunk_events(demo_files["healthy"], limit=30000)
+
+
+@pytest.fixture(scope="module")
+def incident(demo_files):
+    return splunk_events(demo_files["incident"])
+
+
+def split(events, parts, seed=0):
+    rng = random.Random(seed)
+    buckets = [[] for _ in range(parts)]
+    for event in events:
+        buckets[rng.randrange(parts)].append(event)
+    return buckets
+
+
+def test_getinfo_declares_a_reporting_command_with_a_map_preop(env):
+    result = run_command("anchorcapture", ["name=healthy"], None, env=env[0])
+    assert result.returncode == 0, result.stderr
+    assert result.getinfo["type"] == "reporting"
+    assert result.getinfo["streaming_preop"] == 'anchorcapture phase="map" name="healthy"'
+
+
+def test_capture_on_three_indexers_equals_the_single_node_run(env, healthy):
+    environment, db = env
+    single = run_distributed(
+        "anchorcapture", ["name=single", "metrics=latency_ms"], [healthy], env=environment
+    )
+    spread = run_distributed(
+        "anchorcapture",
+        ["name=spread", "metrics=latency_ms"],
+        split(healthy, 3),
+        env=environment,
+        chunk_size=4000,
+    )
+    assert single.returncode == 0 and spread.returncode == 0, spread.stderr
+    assert not [m for m in single.messages + spread.messages if m[0] == "ERROR"]
+    [one], [three] = single.records, spread.records
+    assert one["events"] == three["events"] == str(len(healthy))
+    assert (
+        one["sourcetypes"] == three["sourcetypes"] == ["auth", "checkout", "inventory", "payments"]
+    )
+    assert {k: v for k, v in one.items() if k != "anchor"} == {
+        k: v for k, v in three.items() if k != "anchor"
+    }
+    memory = Memory(SQLiteStore(str(db)))
+    first = memory.load_fingerprint(memory.anchor("single")).to_dict()
+    second = memory.load_fingerprint(memory.anchor("spread")).to_dict()
+    # Float sums depend on addition order in their last bits; everything else is exact.
+    for name, summary in first["sourcetypes"].items():
+        other = second["sourcetypes"][name]
+        for metric, stats in summary["metrics"].items():
+            for key in ("sum", "sum_sq"):
+                assert other["metrics"][metric].pop(key) == pytest.approx(stats.pop(key), rel=1e-12)
+    assert first == second
+
+
+def test_compare_on_three_indexers_equals_the_single_node_run_and_the_cli(
+    env, healthy, incident, tmp_path
+):
+    environment, db = env
+    run_distributed(
+        "anchorcapture", ["name=base", "metrics=latency_ms"], [healthy], env=environment
+    )
+    single = run_distributed("anchorcompare", ["anchor=base"], [incident], env=environment)
+    spread = run_distributed(
+        "anchorcompare",
+        ["anchor=base"],
+        split(incident, 3, seed=9),
+        env=environment,
+        chunk_size=700,
+    )
+    assert single.returncode == 0, single.stderr
+    assert single.records, single.messages
+    assert single.records == spread.records
+    kinds = {(r["kind"], r["change"], r["sourcetype"]) for r in single.records}
+    assert ("template", "appeared", "payments") in kinds
+    assert ("error_rate", "up", "payments") in kinds
+    first = single.records[0]
+    assert first["rank"] == "1" and first["summary"] and first["narrative_source"] == "offline"
+    assert all("summary" not in r for r in single.records[1:])
+    # Every chunk's header carries every field, so `| table` sees them all.
+    header = single.chunks[-1][1].splitlines()[0].split(",")
+    assert [h for h in header if not h.startswith("__mv_")] == list(COMPARE_FIELDS)
+
+
+def test_spl_rows_match_the_cli_json(env, healthy, incident, tmp_path):
+    environment, db = env
+    run_distributed(
+        "anchorcapture", ["name=same", "metrics=latency_ms"], [healthy], env=environment
+    )
+    rows = run_distributed("anchorcompare", ["anchor=same"], [incident], env=environment).records
+    healthy_file, incident_file = tmp_path / "h.jsonl", tmp_path / "i.jsonl"
+    healthy_file.write_text("\n".join(json.dumps(e) for e in healthy))
+    incident_file.write_text("\n".join(json.dumps(e) for e in incident))
+    cli_db = tmp_path / "cli.db"
+    assert (
+        run_cli(
+            "capture", "same", "--input", str(healthy_file), "--metric", "latency_ms", db=cli_db
+        ).returncode
+        == 0
+    )
+    document = json.loads(
+        run_cli("compare", "same", "--input", str(incident_file), "--json", db=cli_db).stdout
+    )
+    assert [r["signal_id"] for r in rows] == [s["signal_id"] for s in document["signals"]]
+    assert [r["severity"] for r in rows] == [s["severity"] for s in document["signals"]]
+
+
+def test_feedback_command_records_as_the_running_user_and_reranks(env, healthy, incident):
+    environment, db = env
+    run_distributed("anchorcapture", ["name=fb", "metrics=latency_ms"], [healthy], env=environment)
+    before = run_distributed("anchorcompare", ["anchor=fb"], [incident], env=environment).records
+    target = before[0]
+    result = run_command(
+        "anchorfeedback",
+        [
+            f"drift={target['drift_id']}",
+            f"signal={target['signal_id']}",
+            "outcome=false_positive",
+            "reason=deploy noise",
+        ],
+        None,
+        env=environment,
+        searchinfo_overrides={"username": "carol"},
+    )
+    assert result.getinfo["type"] in ("reporting", "events", "streaming", "stateful")
+    generated = run_command(
+        "anchorfeedback",
+        [
+            f"drift={target['drift_id']}",
+            f"signal={target['signal_id']}",
+            "outcome=false_positive",
+            "reason=deploy noise",
+        ],
+        [],
+        env=environment,
+        searchinfo_overrides={"username": "carol"},
+    )
+    assert generated.returncode == 0, generated.stderr
+    [row] = generated.records
+    assert (
+        row["user"] == "carol"
+        and row["outcome"] == "false_positive"
+        and float(row["weight"]) == pytest.approx(0.8)
+    )
+    after = run_distributed("anchorcompare", ["anchor=fb"], [incident], env=environment).records
+    moved = next(r for r in after if r["signal_id"] == target["signal_id"])
+    assert int(moved["rank"]) > 1 and float(moved["weight"]) == pytest.approx(0.8)
+
+
+def test_pattern_command_labels_every_event(env, incident):
+    events = incident[:1500]
+    result = run_command("anchorpattern", [], events, env=env[0], chunk_size=400)
+    assert result.returncode == 0, result.stderr
+    assert len(result.records) == len(events) == 1500
+    assert all(r["anchor_pattern"] and r["anchor_template"] for r in result.records)
+    timeouts = {r["anchor_pattern"] for r in result.records if "PaymentGatewayTimeout" in r["_raw"]}
+    assert len(timeouts) == 1
+    assert result.records[0]["host"] == incident[0]["host"]
+    tagged = next(r for r in result.records if r["sourcetype"] == "payments")
+    assert tagged["tag"] == ["prod", "payments"]
+
+
+def test_tstats_rows_weighted_by_count(env):
+    rows = [
+        {"_time": str(T0 + h * 3600), "sourcetype": "web", "host": f"web-{h % 3}", "count": "120"}
+        for h in range(48)
+    ]
+    result = run_distributed(
+        "anchorcapture", ["name=tstats_hourly"], [rows[:20], rows[20:]], env=env[0]
+    )
+    assert result.records[0]["events"] == str(48 * 120)
+
+
+@pytest.mark.parametrize(
+    "script, args, distributed, message",
+    [
+        ("anchorcompare", ["anchor=missing"], True, "unknown anchor 'missing'"),
+        ("anchorcapture", ["name=bad|name"], True, "invalid anchor name"),
+        ("anchorcompare", ["anchor=base", "alpha=3"], False, "Illegal value: alpha=3"),
+        ("anchorcompare", [], False, 'A value for "anchor" is required'),
+        (
+            "anchorfeedback",
+            ["drift=nope", "signal=x", "outcome=confirmed"],
+            False,
+            "unknown drift 'nope'",
+        ),
+        (
+            "anchorfeedback",
+            ["drift=nope", "signal=x", "outcome=maybe"],
+            False,
+            "Illegal value: outcome=maybe",
+        ),
+    ],
+)
+def test_errors_are_one_clear_search_message_without_traceback(
+    env, incident, script, args, distributed, message
+):
+    events = [] if script == "anchorfeedback" else incident[:200]
+    if distributed:
+        result = run_distributed(script, args, [events], env=env[0])
+    else:
+        result = run_command(script, args, events, env=env[0])
+    errors = [text for level, text in result.messages if level == "ERROR"]
+    assert any(message in text for text in errors), (result.messages, result.stderr[-1000:])
+    assert not any("Traceback" in text or '.py", line' in text for text in errors)
+    assert not result.records
+
+
+def test_failed_capture_writes_nothing(env):
+    environment, db = env
+    before = sorted(d["_key"] for d in Memory(SQLiteStore(str(db))).store.scan("anchor_anchors"))
+    result = run_distributed("anchorcapture", ["name=empty"], [[]], env=environment)
+    assert any("no events to capture" in text for _, text in result.messages)
+    after = sorted(d["_key"] for d in Memory(SQLiteStore(str(db))).store.scan("anchor_anchors"))
+    assert before == after
