@@ -124,7 +124,7 @@ def test_capture_on_three_indexers_equals_the_single_node_run(env, healthy):
 def test_compare_on_three_indexers_equals_the_single_node_run_and_the_cli(
     env, healthy, incident, tmp_path
 ):
-    environment, db = env
+    environment, _db = env
     run_distributed(
         "anchorcapture", ["name=base", "metrics=latency_ms"], [healthy], env=environment
     )
@@ -151,7 +151,7 @@ def test_compare_on_three_indexers_equals_the_single_node_run_and_the_cli(
 
 
 def test_spl_rows_match_the_cli_json(env, healthy, incident, tmp_path):
-    environment, db = env
+    environment, _db = env
     run_distributed(
         "anchorcapture", ["name=same", "metrics=latency_ms"], [healthy], env=environment
     )
@@ -174,7 +174,7 @@ def test_spl_rows_match_the_cli_json(env, healthy, incident, tmp_path):
 
 
 def test_feedback_command_records_as_the_running_user_and_reranks(env, healthy, incident):
-    environment, db = env
+    environment, _db = env
     run_distributed("anchorcapture", ["name=fb", "metrics=latency_ms"], [healthy], env=environment)
     before = run_distributed("anchorcompare", ["anchor=fb"], [incident], env=environment).records
     target = before[0]
