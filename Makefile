@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)/lib
 
-.PHONY: venv demo test lint format clean
+.PHONY: venv demo test lint format clean package inspect bench
 
 venv: $(VENV)/.installed
 
@@ -26,6 +26,26 @@ test: venv lint
 
 demo: venv
 	$(PY) tools/demo.py
+
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' lib/anchor/__init__.py)
+PACKAGE := dist/anchor-$(VERSION).tgz
+INSPECT_PYTHON ?= python3
+
+package: venv
+	$(PY) tools/package.py --out dist
+
+.venv-inspect/.installed: requirements-inspect.txt
+	@python3 -c 'import ctypes.util, sys; sys.exit(0 if ctypes.util.find_library("magic") else 1)' \
+		|| (apt-get update -qq && apt-get install -y -qq libmagic1)
+	$(INSPECT_PYTHON) -m venv .venv-inspect
+	.venv-inspect/bin/pip install --quiet --disable-pip-version-check -r requirements-inspect.txt
+	touch $@
+
+inspect: package .venv-inspect/.installed
+	$(PY) tools/inspect_package.py $(PACKAGE) .venv-inspect/bin
+
+bench: venv
+	$(PY) bench/engine.py
 
 clean:
 	rm -rf build dist .pytest_cache .ruff_cache
