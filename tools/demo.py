@@ -48,6 +48,64 @@ def anchor(*args: str, capture: bool = False) -> str:
     return result.stdout
 
 
+def splunk_side(healthy: Path, incident: Path) -> None:
+    """The same engine as Splunk runs it: the bin/ commands over the chunked protocol."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from chunked import run_distributed
+
+    from anchor.events import parse_time
+
+    def as_splunk_events(path: Path, limit: int) -> list[dict]:
+        events = []
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle):
+                if number >= limit:
+                    break
+                record = json.loads(line)
+                events.append(
+                    {
+                        "_time": f"{parse_time(record.pop('_time')):.3f}",
+                        "_raw": json.dumps(record),
+                        "host": record["host"],
+                        "sourcetype": record["sourcetype"],
+                        "latency_ms": record["latency_ms"],
+                    }
+                )
+        return events
+
+    banner(
+        "6. Inside Splunk: the packaged bin/ commands over splunkd's chunked protocol (emulated)"
+    )
+    env = {"ANCHOR_STORE": f"sqlite:{OUT / 'splunk-memory.db'}"}
+    for stale in OUT.glob("splunk-memory.db*"):
+        stale.unlink()
+    base = as_splunk_events(healthy, 60_000)
+    indexers = [base[i::3] for i in range(3)]
+    print(
+        "index=web earliest=-3d | anchorcapture name=healthy_week metrics=latency_ms   (3 indexers)"
+    )
+    captured = run_distributed(
+        "anchorcapture", ["name=healthy_week", "metrics=latency_ms"], indexers, env=env
+    )
+    print("  " + json.dumps(captured.records[0]))
+    print(
+        "index=web earliest=-2h | anchorcompare anchor=healthy_week limit=5 | table rank severity signal_id current"
+    )
+    compared = run_distributed(
+        "anchorcompare",
+        ["anchor=healthy_week", "limit=5"],
+        [as_splunk_events(incident, 10_000)],
+        env=env,
+    )
+    for row in compared.records:
+        print(
+            f"  {row['rank']:>2}  {row['severity']:<6}  {row['signal_id']:<55}  {row.get('current', '')}"
+        )
+    errors = [text for level, text in captured.messages + compared.messages if level == "ERROR"]
+    if errors:
+        raise SystemExit("demo step failed: " + "; ".join(errors))
+
+
 def main() -> int:
     OUT.mkdir(exist_ok=True)
     for stale in OUT.glob("anchor.db*"):
@@ -89,6 +147,7 @@ def main() -> int:
     banner("5. What Anchor has learned")
     anchor("learned")
     anchor("history")
+    splunk_side(healthy, incident)
     print(
         "\nDone. The memory is in demo-out/anchor.db; try `PYTHONPATH=lib python -m anchor "
         "--db demo-out/anchor.db --help`."

@@ -1,5 +1,7 @@
 """Drive a bin/ search command over splunkd's chunked protocol (v2), as splunkd does.
 
+Used by the tests and by `make demo` to run the Splunk commands without a Splunk.
+
 Each chunk is ``chunked 1.0,<metadata bytes>,<body bytes>\\n`` followed by a
 JSON metadata object and a CSV body. splunkd first sends ``getinfo`` with the
 search's ``searchinfo`` (arguments, user, session, time range), reads the
