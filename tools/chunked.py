@@ -22,6 +22,7 @@ import csv
 import io
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -35,7 +36,10 @@ BIN = ROOT / "bin"
 
 
 def encode_chunk(metadata: Mapping[str, Any], body: str = "") -> bytes:
-    meta = json.dumps(metadata, separators=(",", ":")).encode("utf-8")
+    # splunkd writes getinfo metadata with spaces after separators and execute
+    # metadata without (as in the recorded sessions); so do we, byte for byte.
+    separators = (", ", ": ") if metadata.get("action") == "getinfo" else (",", ":")
+    meta = json.dumps(metadata, separators=separators).encode("utf-8")
     data = body.encode("utf-8")
     return b"chunked 1.0,%d,%d\n" % (len(meta), len(data)) + meta + data
 
@@ -56,8 +60,16 @@ def decode_chunks(data: bytes) -> list[tuple[dict, str]]:
     return chunks
 
 
+_PLAIN = re.compile(r"^[A-Za-z0-9]*$")
+
+
+def _cell(value: str) -> str:
+    """splunkd's CSV quoting: anything but letters and digits is double-quoted."""
+    return value if _PLAIN.match(value) else '"' + value.replace('"', '""') + '"'
+
+
 def records_to_csv(records: Sequence[Mapping[str, Any]]) -> str:
-    """Records as splunkd writes them: every field plus its ``__mv_`` companion."""
+    """Records as splunkd writes them: every field, then every ``__mv_`` companion, LF lines."""
     if not records:
         return ""
     names: list[str] = []
@@ -65,22 +77,19 @@ def records_to_csv(records: Sequence[Mapping[str, Any]]) -> str:
         for name in record:
             if name not in names:
                 names.append(name)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([c for name in names for c in (name, "__mv_" + name)])
+    lines = [",".join(_cell(c) for c in [*names, *("__mv_" + n for n in names)])]
     for record in records:
-        row = []
+        single, multi = [], []
         for name in names:
             value = record.get(name)
             if isinstance(value, (list, tuple)):
-                row += [
-                    "\n".join(map(str, value)),
-                    "$" + "$;$".join(str(v).replace("$", "$$") for v in value) + "$",
-                ]
+                single.append("\n".join(map(str, value)))
+                multi.append("$" + "$;$".join(str(v).replace("$", "$$") for v in value) + "$")
             else:
-                row += ["" if value is None else str(value), ""]
-        writer.writerow(row)
-    return buffer.getvalue()
+                single.append("" if value is None else str(value))
+                multi.append("")
+        lines.append(",".join(_cell(c) for c in single + multi))
+    return "\n".join(lines) + "\n"
 
 
 def csv_to_records(body: str) -> list[dict[str, Any]]:
@@ -182,11 +191,16 @@ def run_command(
 
 
 def preop_args(getinfo: Mapping[str, Any], script: str) -> list[str]:
-    """The map phase's arguments, parsed from ``streaming_preop`` as splunkd does."""
+    """The map phase's arguments from ``streaming_preop``, as splunkd passes them.
+
+    The recorded sessions show splunkd unquoting the arguments and moving
+    ``phase=map`` after the others.
+    """
     words = shlex.split(getinfo["streaming_preop"])
     if words[0] != script:
         raise AssertionError(f"streaming_preop names {words[0]!r}, not {script!r}")
-    return words[1:]
+    phase = [w for w in words[1:] if w.startswith("phase=")]
+    return [w for w in words[1:] if not w.startswith("phase=")] + phase
 
 
 def run_distributed(

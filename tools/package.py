@@ -51,8 +51,8 @@ def vendor(target: Path) -> None:
     with tempfile.TemporaryDirectory() as wheels:
         # Build wheels first (splunk-sdk ships only an sdist), then insist every one is pure.
         subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-binary",
-             "charset-normalizer", "-r", str(ROOT / "requirements-vendor.txt"), "-w", wheels],
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--use-pep517",
+             "--no-binary", "charset-normalizer", "-r", str(ROOT / "requirements-vendor.txt"), "-w", wheels],
             check=True,
             env={**os.environ, "CHARSET_NORMALIZER_USE_MYPYC": "0"},
         )  # fmt: skip
