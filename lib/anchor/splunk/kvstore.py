@@ -1,0 +1,220 @@
+"""Anchor's memory in KV Store, through splunklib, as the invoking user.
+
+A ``KVStore`` is bound to ``owner=nobody, app=anchor`` with the search's own
+session token, so KV Store's permissions apply to the user who runs the
+command. Reads are paged in ``_key`` order within the server's
+``[kvstore]`` limits; writes go through ``batch_save`` in batches that
+respect ``max_documents_per_batch_save`` and ``max_size_per_batch_save_mb``.
+Keys are deterministic, so retrying a write is harmless; transient failures
+(5xx, dropped connections) are retried a bounded number of times.
+
+TLS verification stays on. The certificate chain is checked against the
+system CAs plus Splunk's own CA (``$SPLUNK_HOME/etc/auth/cacert.pem``) or the
+file named by ``ANCHOR_SPLUNKD_CA``; only for a loopback splunkd (the usual
+case for a search command) is the host name check relaxed, because
+splunkd's default certificate names no host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+from splunklib import binding, client
+
+from anchor.store import Store, StoreError, check_collection
+
+APP = "anchor"
+OWNER = "nobody"
+RETRIES = 3
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+JSON_HEADERS = [("Content-Type", "application/json")]
+
+
+@dataclass(frozen=True)
+class KVLimits:
+    """The ``[kvstore]`` stanza of limits.conf (defaults are Splunk's)."""
+
+    max_rows_per_query: int = 50000
+    max_documents_per_batch_save: int = 1000
+    max_size_per_batch_save_mb: int = 50
+    max_size_per_result_mb: int = 50
+
+
+def tls_context(splunkd_uri: str) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    bundle = os.environ.get("ANCHOR_SPLUNKD_CA")
+    if not bundle and os.environ.get("SPLUNK_HOME"):
+        bundle = os.path.join(os.environ["SPLUNK_HOME"], "etc", "auth", "cacert.pem")
+    if bundle and os.path.exists(bundle):
+        context.load_verify_locations(bundle)
+    if (urlsplit(splunkd_uri).hostname or "") in LOOPBACK:
+        context.check_hostname = False  # the chain is still verified (CERT_REQUIRED)
+    return context
+
+
+def connect(splunkd_uri: str, session_key: str) -> client.Service:
+    parts = urlsplit(splunkd_uri)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise StoreError(f"splunkd URI {splunkd_uri!r} is not an http(s) URL")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK:
+        raise StoreError("refusing plain http to a remote splunkd: use https")
+    return client.Service(
+        scheme=parts.scheme,
+        host=parts.hostname,
+        port=parts.port or 8089,
+        token=session_key,
+        owner=OWNER,
+        app=APP,
+        verify=True,
+        context=tls_context(splunkd_uri),
+    )
+
+
+def _transient(error: Exception) -> bool:
+    if isinstance(error, binding.HTTPError):
+        return error.status >= 500
+    return isinstance(
+        error, (ConnectionError, socket.timeout, ssl.SSLEOFError, OSError)
+    ) and not isinstance(error, ssl.SSLCertVerificationError)
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, binding.HTTPError):
+        return f"splunkd answered HTTP {error.status} {error.reason}"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"splunkd's TLS certificate was not trusted ({error.verify_message}); set ANCHOR_SPLUNKD_CA"
+    return f"{type(error).__name__}: {error}"
+
+
+def _call(action: str, function, *args, **kwargs):
+    """Run one splunkd call, retrying transient failures; user errors fail at once."""
+    for attempt in range(RETRIES + 1):
+        try:
+            return function(*args, **kwargs)
+        except binding.HTTPError as error:
+            if error.status == 404:
+                raise
+            if not _transient(error) or attempt == RETRIES:
+                raise StoreError(f"KV Store {action} failed: {_describe(error)}") from None
+        except (OSError, socket.timeout) as error:
+            if not _transient(error) or attempt == RETRIES:
+                raise StoreError(f"KV Store {action} failed: {_describe(error)}") from None
+        time.sleep(min(0.2 * 2**attempt, 2.0))
+    raise AssertionError("unreachable")
+
+
+def splunkd_get(splunkd_uri: str, session_key: str, path: str, **query: Any) -> str:
+    """GET a splunkd REST path as JSON text (for small reads such as current-context)."""
+    service = connect(splunkd_uri, session_key)
+    response = _call(f"read of {path}", service.get, path, output_mode="json", **query)
+    return response.body.read().decode("utf-8")
+
+
+def read_limits(service: client.Service) -> KVLimits:
+    """The server's [kvstore] limits, or Splunk's defaults if they cannot be read."""
+    try:
+        response = service.get(
+            "configs/conf-limits/kvstore", owner="nobody", app="system", output_mode="json"
+        )
+        content = json.loads(response.body.read())["entry"][0]["content"]
+    except (binding.HTTPError, ValueError, KeyError, IndexError, OSError):
+        return KVLimits()
+    defaults = KVLimits()
+
+    def number(name: str) -> int:
+        try:
+            return max(1, int(float(content.get(name, getattr(defaults, name)))))
+        except (TypeError, ValueError):
+            return getattr(defaults, name)
+
+    return KVLimits(*(number(name) for name in KVLimits.__dataclass_fields__))
+
+
+class KVStore(Store):
+    """KV Store collections through splunkd's ``storage/collections/data`` REST API."""
+
+    PAGE = 1000
+
+    def __init__(self, service: client.Service, limits: Optional[KVLimits] = None) -> None:
+        self.service = service
+        self.limits = limits or read_limits(service)
+
+    @staticmethod
+    def _path(collection: str, item: str = "") -> str:
+        check_collection(collection)
+        suffix = "/" + str(binding.UrlEncoded(item, encode_slash=True)) if item else ""
+        return f"storage/collections/data/{collection}{suffix}"
+
+    def _json(self, response) -> Any:
+        return json.loads(response.body.read().decode("utf-8"))
+
+    def get(self, collection: str, key: str) -> Optional[dict]:
+        path = self._path(collection, key)
+        try:
+            return self._json(_call("read", self.service.get, path, output_mode="json"))
+        except binding.HTTPError:
+            return None
+
+    def _save(self, collection: str, batch: Sequence[Mapping[str, Any]]) -> None:
+        _call("batch save", self.service.post, self._path(collection, "batch_save"),
+              headers=JSON_HEADERS, body=json.dumps(list(batch)))  # fmt: skip
+
+    def put_many(self, collection: str, docs: Sequence[Mapping[str, Any]]) -> None:
+        check_collection(collection)
+        batch: list[Mapping[str, Any]] = []
+        size = 0
+        max_bytes = self.limits.max_size_per_batch_save_mb * 1024 * 1024 // 2
+        for doc in docs:
+            if not isinstance(doc.get("_key"), str) or not doc["_key"]:
+                raise StoreError("every document needs a non-empty string _key")
+            length = len(json.dumps(doc))
+            if batch and (
+                len(batch) >= self.limits.max_documents_per_batch_save or size + length > max_bytes
+            ):
+                self._save(collection, batch)
+                batch, size = [], 0
+            batch.append(doc)
+            size += length
+        if batch:
+            self._save(collection, batch)
+
+    def scan(self, collection: str, query: Optional[Mapping[str, Any]] = None) -> Iterator[dict]:
+        path = self._path(collection)
+        page = max(1, min(self.PAGE, self.limits.max_rows_per_query))
+        skip = 0
+        while True:
+            arguments: dict[str, Any] = {
+                "sort": "_key",
+                "skip": skip,
+                "limit": page,
+                "output_mode": "json",
+            }
+            if query:
+                arguments["query"] = json.dumps(query)
+            rows = self._json(_call("query", self.service.get, path, **arguments))
+            yield from rows
+            if len(rows) < page:
+                return
+            skip += len(rows)
+
+    def delete(self, collection: str, keys: Sequence[str]) -> None:
+        for key in keys:
+            try:
+                _call("delete", self.service.delete, self._path(collection, key))
+            except binding.HTTPError:
+                continue  # already gone
+
+    def close(self) -> None:
+        """Nothing to release: the session is the search's, so it is never logged out."""
+
+
+def open_kvstore(splunkd_uri: str, session_key: str) -> KVStore:
+    return KVStore(connect(splunkd_uri, session_key))

@@ -1,0 +1,214 @@
+"""A loopback fake of the splunkd REST endpoints Anchor's KV Store backend uses.
+
+LOUDLY: this is NOT splunkd. It models, from Splunk's REST API reference for
+``storage/collections/data`` and ``authentication/current-context``, only what
+``anchor.splunk.kvstore`` calls through splunklib:
+
+- ``GET    /servicesNS/nobody/anchor/storage/collections/data/<c>`` with
+  ``query`` (JSON: equality and ``$lt $lte $gt $gte $ne``), ``sort``
+  (``_key`` or ``field[:1|-1]``), ``skip``, ``limit``; at most
+  ``max_rows_per_query`` rows are returned, as splunkd truncates silently.
+- ``GET/DELETE .../data/<c>/<key>`` (404 with a JSON message when missing).
+- ``POST .../data/<c>/batch_save`` (JSON array; more than
+  ``max_documents_per_batch_save`` documents is a 400 with splunkd's
+  "Request exceeds API limits" message; returns the keys).
+- ``DELETE .../data/<c>`` with an optional ``query``.
+- ``GET /services/configs/conf-limits/kvstore`` and the ``servicesNS``
+  variant: the ``[kvstore]`` limits as an entry's content (strings, as splunkd
+  returns conf values).
+- ``GET /services/authentication/current-context``: the token's user and
+  capabilities.
+
+Every request must carry ``Authorization: Splunk <session key>``; others get
+401. It serves HTTPS with a test CA made by ``trustme``; clients must verify
+against that CA. Faults can be injected: the next N requests answer 503.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Optional
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import trustme
+
+from anchor.store import matches
+
+COLLECTIONS = ("anchor_anchors", "anchor_drifts", "anchor_feedback", "anchor_weights")
+
+
+class FakeSplunkd:
+    def __init__(
+        self,
+        *,
+        session_key: str = "fake-session-key",
+        user: str = "admin",
+        capabilities: tuple[str, ...] = ("anchor_write", "anchor_feedback"),
+        max_rows_per_query: int = 50000,
+        max_documents_per_batch_save: int = 1000,
+    ) -> None:
+        self.session_key = session_key
+        self.user = user
+        self.capabilities = list(capabilities)
+        self.limits = {
+            "max_rows_per_query": max_rows_per_query,
+            "max_documents_per_batch_save": max_documents_per_batch_save,
+            "max_size_per_batch_save_mb": 50,
+            "max_size_per_result_mb": 50,
+        }
+        self.data: dict[str, dict[str, dict]] = {c: {} for c in COLLECTIONS}
+        self.requests: list[tuple[str, str]] = []
+        self.fail_next = 0
+        self.lock = threading.Lock()
+        self.ca = trustme.CA()
+        self._server: Optional[ThreadingHTTPServer] = None
+
+    # -- lifecycle ---------------------------------------------------------
+    def __enter__(self) -> FakeSplunkd:
+        certificate = self.ca.issue_cert("127.0.0.1", "localhost")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        certificate.configure_cert(context)
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                fake._handle(self, "GET")
+
+            def do_POST(self) -> None:
+                fake._handle(self, "POST")
+
+            def do_DELETE(self) -> None:
+                fake._handle(self, "DELETE")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def uri(self) -> str:
+        return f"https://127.0.0.1:{self._server.server_address[1]}"
+
+    def ca_file(self, folder) -> str:
+        path = f"{folder}/fake-splunkd-ca.pem"
+        self.ca.cert_pem.write_to_path(path)
+        return path
+
+    # -- request handling --------------------------------------------------
+    def _reply(self, handler, status: int, body: Any) -> None:
+        payload = json.dumps(body).encode("utf-8")
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)
+
+    def _error(self, handler, status: int, text: str) -> None:
+        self._reply(handler, status, {"messages": [{"type": "ERROR", "text": text}]})
+
+    def _handle(self, handler, method: str) -> None:
+        parts = urlsplit(handler.path)
+        path = unquote(parts.path)
+        params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        if (
+            method in ("POST", "DELETE")
+            and body
+            and "application/json" not in (handler.headers.get("Content-Type") or "")
+        ):
+            params.update({k: v[-1] for k, v in parse_qs(body.decode()).items()})
+        with self.lock:
+            self.requests.append((method, path))
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return self._error(
+                    handler, 503, "KV Store is initializing. Please try again later."
+                )
+        if handler.headers.get("Authorization") != f"Splunk {self.session_key}":
+            return self._error(handler, 401, "call not properly authenticated")
+        if path.endswith("/authentication/current-context"):
+            return self._reply(
+                handler,
+                200,
+                {
+                    "entry": [
+                        {
+                            "name": "tokens",
+                            "content": {"username": self.user, "capabilities": self.capabilities},
+                        }
+                    ]
+                },
+            )
+        if path.endswith("/configs/conf-limits/kvstore"):
+            return self._reply(
+                handler,
+                200,
+                {
+                    "entry": [
+                        {"name": "kvstore", "content": {k: str(v) for k, v in self.limits.items()}}
+                    ]
+                },
+            )
+        prefix = "/servicesNS/nobody/anchor/storage/collections/data/"
+        if not path.startswith(prefix):
+            return self._error(handler, 404, f"unknown path {path}")
+        rest = path[len(prefix) :].strip("/").split("/", 1)
+        collection = rest[0]
+        if collection not in self.data:
+            return self._error(handler, 404, f"Collection: {collection} not found")
+        item = rest[1] if len(rest) > 1 else None
+        store = self.data[collection]
+        with self.lock:
+            if item == "batch_save" and method == "POST":
+                docs = json.loads(body)
+                if len(docs) > self.limits["max_documents_per_batch_save"]:
+                    return self._error(
+                        handler,
+                        400,
+                        "Request exceeds API limits - see limits.conf for details. "
+                        f"(Too many documents for a single batch save, max={self.limits['max_documents_per_batch_save']})",
+                    )
+                keys = []
+                for doc in docs:
+                    key = doc.get("_key") or f"auto{len(store)}"
+                    store[key] = {**doc, "_key": key, "_user": "nobody"}
+                    keys.append(key)
+                return self._reply(handler, 200, keys)
+            if item is not None:
+                if method == "GET":
+                    if item not in store:
+                        return self._error(handler, 404, f"Could not find object id={item}")
+                    return self._reply(handler, 200, store[item])
+                if method == "DELETE":
+                    if store.pop(item, None) is None:
+                        return self._error(handler, 404, f"Could not find object id={item}")
+                    return self._reply(handler, 200, {})
+                return self._error(handler, 405, "method not allowed")
+            query = json.loads(params["query"]) if params.get("query") else None
+            chosen = [doc for doc in store.values() if matches(doc, query)]
+            if method == "DELETE":
+                for doc in chosen:
+                    del store[doc["_key"]]
+                return self._reply(handler, 200, {})
+            if method != "GET":
+                return self._error(handler, 405, "method not allowed")
+            field, _, direction = (params.get("sort") or "_key").partition(":")
+            chosen.sort(
+                key=lambda d: (d.get(field) is None, d.get(field)), reverse=direction == "-1"
+            )
+            skip = int(params.get("skip") or 0)
+            limit = int(params.get("limit") or 0) or self.limits["max_rows_per_query"]
+            limit = min(limit, self.limits["max_rows_per_query"])
+            return self._reply(handler, 200, chosen[skip : skip + limit])
