@@ -101,3 +101,13 @@ def test_a_user_without_the_capability_cannot_capture(splunkd, tmp_path):
     )
     assert any("needs the anchor_write capability" in text for _, text in result.messages)
     assert splunkd.data["anchor_anchors"] == {}
+
+
+def test_batches_respect_the_server_limit(tmp_path, monkeypatch):
+    with FakeSplunkd(max_documents_per_batch_save=5) as fake:
+        monkeypatch.setenv("ANCHOR_SPLUNKD_CA", fake.ca_file(tmp_path))
+        store = KVStore(connect(fake.uri, fake.session_key))
+        store.put_many("anchor_drifts", [{"_key": f"k{i:02d}"} for i in range(12)])
+        saves = [r for r in fake.requests if r[1].endswith("/batch_save")]
+        assert len(saves) == 3
+        assert len(list(store.scan("anchor_drifts"))) == 12

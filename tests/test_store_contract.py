@@ -67,13 +67,3 @@ def test_bad_input_is_a_store_error(store):
         store.get("other", "k")
     with pytest.raises(StoreError, match="_key"):
         store.put_many("anchor_drifts", [{"v": 1}])
-
-
-def test_kvstore_batches_respect_the_server_limit(store):
-    if not isinstance(store, KVStore):
-        pytest.skip("batch limits are a KV Store property")
-    assert store.limits.max_documents_per_batch_save == 5
-    store.put_many("anchor_drifts", docs(12))
-    saves = [r for r in store.splunkd.requests if r[1].endswith("/batch_save")]
-    assert len(saves) == 3
-    assert len(list(store.scan("anchor_drifts"))) == 12
