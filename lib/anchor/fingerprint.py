@@ -175,6 +175,8 @@ class SourcetypeSummary:
                 entry[1] += weight
             if example < entry[3]:
                 entry[3] = example
+            if template < entry[2]:
+                entry[2] = template
         host = event.host
         self.hosts[host] = self.hosts.get(host, 0.0) + weight
         if len(self.hosts) > TRACK_HOSTS:
@@ -204,6 +206,7 @@ class SourcetypeSummary:
             else:
                 entry[0] += count
                 entry[1] += errors
+                entry[2] = min(entry[2], template)
                 entry[3] = min(entry[3], example)
         self.template_floor += other.template_floor
         self.template_floor += _prune(self.templates, TRACK_TEMPLATES, _first)

@@ -1,14 +1,31 @@
-"""Find and strip the header of a raw log line: timestamp, level, pid, component."""
+"""Find and strip the header of a raw log line: timestamp, level, pids, thread, component.
+
+Headers come in many shapes (ISO, syslog, ctime, compact dates, pipes), so
+the line's head is peeled step by step: first a timestamp in one of the
+common formats, then any pids, a level word (or a single-letter level before
+a component), a bracketed thread name and a ``component:`` token. What is
+left is the message. A component is only peeled after a timestamp or level
+was found, so a message that merely starts with ``Word:`` keeps it.
+
+Formats without a year (syslog ``Jun 14 15:16:01``, Android
+``03-17 16:13:38.811``) take the most recent such date that is not in the
+future, as syslog readers do; when unsure, the timestamp is None rather than
+wrong.
+"""
 
 from __future__ import annotations
 
+import calendar
 import re
-from datetime import datetime, timezone
+import time
 from typing import NamedTuple, Optional
+
+from anchor.timefmt import parse_iso
 
 LEVELS = {
     "TRACE": "debug",
     "DEBUG": "debug",
+    "FINE": "debug",
     "INFO": "info",
     "NOTICE": "info",
     "WARN": "warn",
@@ -23,6 +40,8 @@ LEVELS = {
     "EMERG": "error",
     "PANIC": "error",
 }
+LETTER_LEVELS = {"V": "debug", "D": "debug", "I": "info", "W": "warn", "E": "error", "F": "error"}
+MONTHS = {m: i for i, m in enumerate(calendar.month_abbr) if m}
 
 
 class RawParts(NamedTuple):
@@ -31,27 +50,88 @@ class RawParts(NamedTuple):
     message: str
 
 
-_ISO = re.compile(
-    r"^\[?(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:[.,](\d{1,9}))?"
-    r"\s?(Z|[+-]\d{2}:?\d{2})?\]?\s*"
-)
-_LEVEL = re.compile(
-    r"^[\[<(]?(" + "|".join(sorted(LEVELS, key=len, reverse=True)) + r")[\]>)]?:?\s+",
-    re.IGNORECASE,
-)
+_MON = r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
 
 
-def _iso_epoch(date: str, clock: str, frac: Optional[str], zone: Optional[str]) -> float:
-    dt = datetime.strptime(f"{date} {clock}", "%Y-%m-%d %H:%M:%S")
-    offset = 0
-    if zone and zone != "Z":
-        sign = -1 if zone[0] == "-" else 1
-        digits = zone[1:].replace(":", "")
-        offset = sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
-    seconds = dt.replace(tzinfo=timezone.utc).timestamp() - offset
-    if frac:
-        seconds += int(frac) / 10 ** len(frac)
-    return seconds
+def _no_year(month: int, day: int, clock: str, fraction: str = "") -> Optional[float]:
+    now = time.time()
+    year = time.gmtime(now).tm_year
+    for candidate in (year, year - 1):
+        try:
+            stamp = calendar.timegm(
+                time.strptime(f"{candidate}-{month:02d}-{day:02d} {clock}", "%Y-%m-%d %H:%M:%S")
+            )
+        except ValueError:
+            return None
+        if stamp <= now + 86400:
+            return stamp + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
+    return None
+
+
+def _strp(text: str, pattern: str, fraction: str = "") -> Optional[float]:
+    try:
+        stamp = calendar.timegm(time.strptime(text, pattern))
+    except ValueError:
+        return None
+    return stamp + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
+
+
+# (regex at the line's start, function from the match to epoch seconds or None)
+_TIMESTAMPS = [
+    (
+        re.compile(
+            r"\[?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:\s?(?:Z|[+-]\d{2}:?\d{2}))?)\]?[\s|]+"
+        ),
+        lambda m: parse_iso(m.group(1).replace(",", ".")),
+    ),
+    (
+        re.compile(
+            r"\[?"
+            + _DAY
+            + r" "
+            + _MON
+            + r" +(\d{1,2}) (\d{2}:\d{2}:\d{2})(?:\.(\d+))? (\d{4})\]?\s+"
+        ),
+        lambda m: _strp(
+            f"{m.group(5)} {MONTHS[m.group(1)]} {m.group(2)} {m.group(3)}",
+            "%Y %m %d %H:%M:%S",
+            m.group(4) or "",
+        ),
+    ),
+    (
+        re.compile(_MON + r" +(\d{1,2}) (\d{2}:\d{2}:\d{2})\s+"),
+        lambda m: _no_year(MONTHS[m.group(1)], int(m.group(2)), m.group(3)),
+    ),
+    (
+        re.compile(r"(\d{2})-(\d{2}) (\d{2}:\d{2}:\d{2})\.(\d{1,6})\s+"),
+        lambda m: _no_year(int(m.group(1)), int(m.group(2)), m.group(3), m.group(4)),
+    ),
+    (
+        re.compile(r"(\d{2})/(\d{2})/(\d{2}) (\d{2}:\d{2}:\d{2})\s+"),
+        lambda m: _strp(
+            f"20{m.group(1)} {m.group(2)} {m.group(3)} {m.group(4)}", "%Y %m %d %H:%M:%S"
+        ),
+    ),
+    (
+        re.compile(r"(\d{6}) (\d{6})\s+"),
+        lambda m: _strp(f"20{m.group(1)} {m.group(2)}", "%Y%m%d %H%M%S"),
+    ),
+    (
+        re.compile(r"(\d{8})-(\d{1,2}):(\d{1,2}):(\d{1,2}):(\d{1,3})\|"),
+        lambda m: _strp(
+            f"{m.group(1)} {int(m.group(2)):02d}{int(m.group(3)):02d}{int(m.group(4)):02d}",
+            "%Y%m%d %H%M%S",
+            m.group(5),
+        ),
+    ),
+]
+
+_PID = re.compile(r"\[?\d+\]?:?\s+")
+_LEVEL = re.compile(r"[\[<(]?([A-Za-z]{3,8})[\]>)]?:?\s+")
+_LETTER = re.compile(r"([VDIWEF])\s+(?=[\w.$/-]+:\s)")
+_THREAD = re.compile(r"\[[^\]]{1,200}\]:?\s+")
+_COMPONENT = re.compile(r"([A-Za-z_][\w.$/-]{0,80}):\s+")
 
 
 def normalize_level(value: object) -> Optional[str]:
@@ -63,14 +143,46 @@ def normalize_level(value: object) -> Optional[str]:
 
 def split_raw(line: str) -> RawParts:
     text = line.rstrip("\r\n")
-    timestamp = None
-    match = _ISO.match(text)
-    if match:
-        timestamp = _iso_epoch(*match.groups())
-        text = text[match.end() :]
+    stamp: Optional[float] = None
+    found = False
+    for regex, to_epoch in _TIMESTAMPS:
+        match = regex.match(text)
+        if match:
+            stamp = to_epoch(match)
+            found = True
+            text = text[match.end() :]
+            break
+    if (
+        found
+        and "|" in text[:80]
+        and line.rstrip("\r\n")[len(line.rstrip("\r\n")) - len(text) - 1] == "|"
+    ):
+        # pipe-separated header (time|component|pid|message)
+        fields = text.split("|", 2)
+        text = fields[-1] if len(fields) == 3 and " " not in fields[0] else text
     level = None
-    match = _LEVEL.match(text)
-    if match:
-        level = LEVELS[match.group(1).upper()]
-        text = text[match.end() :]
-    return RawParts(timestamp, level, text.strip())
+    for _ in range(4):
+        match = _PID.match(text) if found else None
+        if match:
+            text = text[match.end() :]
+            continue
+        match = _LEVEL.match(text)
+        if match and match.group(1).upper() in LEVELS and level is None:
+            level = LEVELS[match.group(1).upper()]
+            text = text[match.end() :]
+            continue
+        match = _LETTER.match(text) if found and level is None else None
+        if match:
+            level = LETTER_LEVELS[match.group(1)]
+            text = text[match.end() :]
+            continue
+        match = _THREAD.match(text) if (found or level) else None
+        if match:
+            text = text[match.end() :]
+            continue
+        break
+    if found or level:
+        match = _COMPONENT.match(text)
+        if match and ("." in match.group(1) or "$" in match.group(1) or level is not None):
+            text = text[match.end() :]
+    return RawParts(stamp, level, text.strip())
