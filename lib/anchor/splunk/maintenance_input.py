@@ -1,0 +1,192 @@
+"""The nightly maintenance modular input: decay, compaction and export of Anchor's memory.
+
+Configure ``[anchor_maintenance://nightly]`` in inputs.conf (disabled by
+default) with ``interval`` (seconds, or a cron expression such as
+``30 2 * * *``), ``destination = local``, ``local_dir`` (a folder name under
+``$SPLUNK_HOME/var/lib/anchor``), ``retention_days`` and ``actions``. Each run
+logs ``action=<step> status=ok|failed ...`` lines to
+``$SPLUNK_HOME/var/log/splunk/anchor_maintenance.log`` and writes one summary
+event. On a search head cluster every member runs the input, but only the
+captain does the work (the others log ``status=skipped reason=not_captain``).
+
+The OSS destination is not available yet: the input refuses it at
+validation with a clear message rather than failing at night.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Mapping
+from typing import Any, Optional
+
+from splunklib.modularinput import Argument, Event, Scheme, Script
+
+from anchor import maintenance
+from anchor.errors import AnchorError
+from anchor.splunk.access import open_memory
+
+ACTIONS = ("decay", "compact", "export")
+FOLDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
+
+
+class InvalidSetting(AnchorError):
+    pass
+
+
+def data_root() -> str:
+    return os.path.join(
+        os.environ.get("SPLUNK_HOME", os.path.expanduser("~")), "var", "lib", "anchor"
+    )
+
+
+def validate_settings(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Check one stanza's parameters; return them normalized or raise with what to fix."""
+    destination = (params.get("destination") or "local").strip()
+    if destination == "oss":
+        raise InvalidSetting(
+            "destination=oss is not available in this version of Anchor: use destination=local"
+        )
+    if destination != "local":
+        raise InvalidSetting(f"destination must be local, got {destination!r}")
+    folder = (params.get("local_dir") or "exports").strip()
+    if not FOLDER.match(folder):
+        raise InvalidSetting(
+            f"local_dir {folder!r} must be a folder name (letters, digits, '_', '-', '.') under {data_root()}"
+        )
+    try:
+        retention = float(params.get("retention_days") or 30)
+    except ValueError:
+        raise InvalidSetting("retention_days must be a number of days, for example 30") from None
+    if retention < 1:
+        raise InvalidSetting("retention_days must be at least 1")
+    actions = [
+        a.strip() for a in (params.get("actions") or ",".join(ACTIONS)).split(",") if a.strip()
+    ]
+    unknown = [a for a in actions if a not in ACTIONS]
+    if unknown or not actions:
+        raise InvalidSetting(
+            f"actions must be a comma list of {', '.join(ACTIONS)}; got {', '.join(unknown) or 'none'}"
+        )
+    interval = str(params.get("interval") or "").strip()
+    if interval and not _valid_interval(interval):
+        raise InvalidSetting(
+            f"interval {interval!r} is neither seconds (at least 60) nor a 5-field cron expression like '30 2 * * *'"
+        )
+    return {"destination": destination, "local_dir": os.path.join(data_root(), folder),
+            "retention_days": retention, "actions": actions}  # fmt: skip
+
+
+def _valid_interval(text: str) -> bool:
+    if text.isdigit():
+        return int(text) >= 60
+    fields = text.split()
+    return len(fields) == 5 and all(CRON_FIELD.match(f) for f in fields)
+
+
+def logger() -> logging.Logger:
+    log = logging.getLogger("anchor_maintenance")
+    if not log.handlers:
+        home = os.environ.get("SPLUNK_HOME")
+        if home:
+            folder = os.path.join(home, "var", "log", "splunk")
+            os.makedirs(folder, exist_ok=True)
+            handler: logging.Handler = logging.FileHandler(
+                os.path.join(folder, "anchor_maintenance.log")
+            )
+        else:
+            handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+    return log
+
+
+def run_maintenance(
+    settings: Mapping[str, Any], memory, now: float, log: logging.Logger
+) -> dict[str, Any]:
+    """Run the configured steps in order; a failed step stops the run and is reported."""
+    summary: dict[str, Any] = {"status": "ok"}
+    for action in settings["actions"]:
+        try:
+            if action == "decay":
+                report = maintenance.decay(memory, now)
+                detail = f"updated={len(report.updated)} skipped_recent={report.skipped_recent} legacy={len(report.legacy_without_time)}"
+            elif action == "compact":
+                detail = f"removed={maintenance.compact(memory, now)}"
+            else:
+                result = maintenance.export(memory.store, maintenance.LocalDestination(settings["local_dir"]),
+                                            now=now, retention_days=settings["retention_days"])  # fmt: skip
+                detail = f"file={result.location} bytes={result.size} pruned={len(result.pruned)}"
+        except Exception as error:  # any failure is reported, never half-hidden
+            log.error("action=%s status=failed reason=%s", action, str(error).replace("\n", " "))
+            summary.update(status="failed", failed_action=action, reason=str(error))
+            return summary
+        log.info("action=%s status=ok %s", action, detail)
+        summary[action] = detail
+    return summary
+
+
+def is_captain_or_standalone(service) -> bool:
+    """On a search head cluster only the captain works; standalone heads always do."""
+    try:
+        response = service.get("shcluster/captain/info", output_mode="json")
+        content = json.loads(response.body.read())["entry"][0]["content"]
+        member = service.get("shcluster/member/info", output_mode="json")
+        mine = json.loads(member.body.read())["entry"][0]["content"]
+        return content.get("label") == mine.get("label") or content.get("mgmt_uri") == mine.get(
+            "mgmt_uri"
+        )
+    except Exception:  # not clustered (503/404): a standalone search head
+        return True
+
+
+class MaintenanceInput(Script):
+    def get_scheme(self) -> Scheme:
+        scheme = Scheme("Anchor maintenance")
+        scheme.description = (
+            "Nightly decay of learned weights, feedback compaction and export of Anchor's memory."
+        )
+        scheme.use_external_validation = True
+        scheme.use_single_instance = False
+        for name, text, required in (
+            ("destination", "local (exports under $SPLUNK_HOME/var/lib/anchor)", True),
+            ("local_dir", "folder name under $SPLUNK_HOME/var/lib/anchor (default exports)", False),
+            ("retention_days", "delete our exports older than this many days (default 30)", False),
+            ("actions", "comma list of decay, compact, export (default all)", False),
+        ):
+            scheme.add_argument(Argument(name, description=text, required_on_create=required))
+        return scheme
+
+    def validate_input(self, definition) -> None:
+        validate_settings(definition.parameters)
+
+    def stream_events(self, inputs, ew) -> None:
+        log = logger()
+        uri, token = inputs.metadata.get("server_uri"), inputs.metadata.get("session_key")
+        for name, params in inputs.inputs.items():
+            now = time.time()
+            try:
+                settings = validate_settings(params)
+                if os.environ.get("ANCHOR_STORE") is None and not is_captain_or_standalone(
+                    self.service
+                ):
+                    log.info("action=run status=skipped reason=not_captain input=%s", name)
+                    continue
+                summary = run_maintenance(settings, open_memory(uri, token), now, log)
+            except AnchorError as error:
+                log.error("action=run status=failed input=%s reason=%s", name, error)
+                summary = {"status": "failed", "reason": str(error)}
+            event = Event(stanza=name, sourcetype="anchor:maintenance", time=f"{now:.3f}",
+                          data=json.dumps({"input": name, **summary}, sort_keys=True))  # fmt: skip
+            ew.write_event(event)
+
+
+def main(argv: Optional[list] = None) -> int:
+    import sys
+
+    return MaintenanceInput().run(argv or sys.argv)
