@@ -76,7 +76,9 @@ def test_memory_is_bounded_by_tracking_limits_not_event_count():
     def unique_messages(n):
         for i in range(n):
             word = "".join(chr(97 + int(d)) for d in str(i))  # letters only: a constant per line
-            yield event_from_record({"_time": T0 + i, "host": "h", "message": f"event {word} happened"})
+            yield event_from_record(
+                {"_time": T0 + i, "host": "h", "message": f"event {word} happened"}
+            )
 
     fingerprint = fingerprint_events(unique_messages(TRACK_TEMPLATES * 2 + 50))
     summary = fingerprint.sourcetypes["default"]
