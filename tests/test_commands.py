@@ -281,3 +281,25 @@ def test_failed_capture_writes_nothing(env):
     assert any("no events to capture" in text for _, text in result.messages)
     after = sorted(d["_key"] for d in Memory(SQLiteStore(str(db))).store.scan("anchor_anchors"))
     assert before == after
+
+
+def test_maintenance_command_exports_verifies_and_restores(env, tmp_path):
+    environment = {**env[0], "SPLUNK_HOME": str(tmp_path / "splunk")}
+    exported = run_command("anchormaintenance", ["action=export"], [], env=environment)
+    assert not [m for m in exported.messages if m[0] == "ERROR"], exported.messages
+    [row] = exported.records
+    assert row["status"] == "ok" and row["file"].startswith("anchor-memory/")
+    verified = run_command(
+        "anchormaintenance", ["action=verify", f"file={row['file']}"], [], env=environment
+    )
+    assert verified.records[0]["detail"].startswith("verified anchor_anchors=")
+    restored = run_command(
+        "anchormaintenance", ["action=restore", f"file={row['file']}"], [], env=environment
+    )
+    assert restored.records[0]["detail"].startswith("restored")
+    missing = run_command("anchormaintenance", ["action=restore"], [], env=environment)
+    assert any("needs file=" in text for _, text in missing.messages)
+    decayed = run_command(
+        "anchormaintenance", ["action=decay", "dry_run=true"], [], env=environment
+    )
+    assert "dry run" in decayed.records[0]["detail"]

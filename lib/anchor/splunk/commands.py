@@ -188,6 +188,32 @@ class AnchorFeedbackCommand(_AnchorCommand, GeneratingCommand):
             self._fail(error)
 
 
+@Configuration(type="reporting")
+class AnchorMaintenanceCommand(_AnchorCommand, GeneratingCommand):
+    """``| anchormaintenance action=decay|compact|export|verify|restore [dry_run=true] [file=...]``."""
+
+    action = Option(
+        require=True,
+        validate=validators.Set("decay", "compact", "export", "verify", "restore"),
+        doc="**Syntax:** action=decay|compact|export|verify|restore",
+    )
+    dry_run = Option(require=False, default=False, validate=validators.Boolean())
+    file = Option(
+        require=False, doc="**Syntax:** file=anchor-memory/<time>.json.gz (verify, restore)"
+    )
+    local_dir = Option(require=False, default="exports", doc="**Syntax:** local_dir=<folder>")
+
+    def generate(self) -> Iterator[dict[str, Any]]:
+        try:
+            memory = self._memory(WRITE_CAPABILITY)
+            yield from rows.maintenance_rows(
+                memory, self.action, dry_run=bool(self.dry_run), name=self.file,
+                folder=self.local_dir or "exports", now=time.time(),
+            )  # fmt: skip
+        except AnchorError as error:
+            self._fail(error)
+
+
 @Configuration()
 class AnchorPatternCommand(StreamingCommand):
     """``anchorpattern``: label events with ``anchor_pattern`` and ``anchor_template``."""

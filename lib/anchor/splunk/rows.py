@@ -216,6 +216,61 @@ def feedback_rows(
     ]
 
 
+def maintenance_rows(
+    memory: Memory,
+    action: str,
+    *,
+    dry_run: bool,
+    name: Optional[str],
+    folder: str,
+    now: float,
+) -> list[dict[str, Any]]:
+    """``anchormaintenance``: the same steps as the nightly input and the CLI."""
+    from anchor import maintenance
+    from anchor.splunk.maintenance_input import validate_settings
+
+    settings = validate_settings({"destination": "local", "local_dir": folder})
+    destination = maintenance.LocalDestination(settings["local_dir"])
+    row: dict[str, Any] = {"_time": now, "action": action, "dry_run": dry_run, "status": "ok"}
+    if action == "decay":
+        row["detail"] = maintenance.decay(memory, now, dry_run=dry_run).summary()
+    elif action == "compact":
+        row["detail"] = (
+            f"{maintenance.compact(memory, now, dry_run=dry_run)} feedback entries removable"
+        )
+    elif action == "export":
+        if dry_run:
+            row["detail"] = "would export " + ", ".join(
+                f"{n}={c}"
+                for n, c in maintenance.verify_export(maintenance.build_export(memory.store, now))[
+                    "manifest"
+                ].items()
+            )
+        else:
+            result = maintenance.export(memory.store, destination, now=now)
+            row["detail"] = f"wrote {result.name} ({result.size} bytes)"
+            row["file"] = result.name
+    else:
+        if not name:
+            raise InputError(
+                f"action={action} needs file=anchor-memory/<time>.json.gz (see action=export)"
+            )
+        try:
+            data = destination.get(name)
+        except OSError as exc:
+            raise InputError(f"cannot read export {name}: {exc.strerror or exc}") from exc
+        document = maintenance.verify_export(data)
+        if action == "restore" and not dry_run:
+            counts = maintenance.restore_export(memory.store, data)
+            row["detail"] = "restored " + ", ".join(f"{n}={c}" for n, c in counts.items())
+        else:
+            row["detail"] = "verified " + ", ".join(
+                f"{n}={m['count']}" for n, m in document["manifest"].items()
+            )
+        row["file"] = name
+    return [{**dict.fromkeys(("file",)), **row}]
+
+
 def label_records(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """``anchorpattern``: add ``anchor_pattern`` and ``anchor_template`` to each event."""
     for record in records:
