@@ -42,8 +42,23 @@ def test_scheme_declares_external_validation():
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"destination": "oss", "oss_bucket": "b"}, "destination=oss is not available"),
-        ({"destination": "ftp"}, "destination must be local"),
+        (
+            {
+                "destination": "oss",
+                "oss_bucket": "B",
+                "oss_endpoint": "oss-cn-hangzhou.aliyuncs.com",
+            },
+            "invalid OSS bucket name",
+        ),
+        (
+            {
+                "destination": "oss",
+                "oss_bucket": "backups",
+                "oss_endpoint": "http://oss.example.com",
+            },
+            "must use https",
+        ),
+        ({"destination": "ftp"}, "destination must be local or oss"),
         ({"destination": "local", "local_dir": "../etc"}, "must be a folder name"),
         ({"destination": "local", "retention_days": "soon"}, "retention_days must be a number"),
         ({"destination": "local", "actions": "decay,explode"}, "actions must be a comma list"),
@@ -106,3 +121,51 @@ def test_a_failed_step_is_reported_and_logged(tmp_path):
     log = (home / "var" / "log" / "splunk" / "anchor_maintenance.log").read_text()
     assert "action=export status=failed" in log
     assert '"status": "failed"' in result.stdout
+
+
+def test_oss_destination_needs_stored_credentials_and_exports_to_oss(tmp_path, demo_files):
+    from fakes.fake_oss import FakeOSS
+    from fakes.fake_splunkd import FakeSplunkd
+
+    db = tmp_path / "memory.db"
+    assert run_cli("capture", "healthy", "--input", str(demo_files["calm"]), db=db).returncode == 0
+    with FakeSplunkd() as splunkd, FakeOSS("anchor-backups", "AKID", "oss-secret-value") as oss:
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "SPLUNK_HOME": str(tmp_path / "splunk"),
+            "ANCHOR_STORE": f"sqlite:{db}",
+            "ANCHOR_SPLUNKD_CA": splunkd.ca_file(tmp_path),
+            "REQUESTS_CA_BUNDLE": oss.ca_file(tmp_path),
+        }
+        params = {
+            "destination": "oss",
+            "oss_bucket": "anchor-backups",
+            "oss_endpoint": oss.endpoint,
+        }
+        xml = (
+            validation_xml(**params)
+            .replace("https://127.0.0.1:8089", splunkd.uri)
+            .replace(
+                "<session_key>k</session_key>", f"<session_key>{splunkd.session_key}</session_key>"
+            )
+        )
+        missing = run(["--validate-arguments"], xml, env=env)
+        assert missing.returncode == 1 and "OSS credentials are missing" in missing.stdout
+        splunkd.passwords = {
+            "oss_access_key_id": "AKID",
+            "oss_access_key_secret": "oss-secret-value",
+        }
+        assert run(["--validate-arguments"], xml, env=env).returncode == 0
+        stanza = "".join(f'<param name="{k}">{v}</param>' for k, v in params.items())
+        config = (
+            f"<input><server_uri>{splunkd.uri}</server_uri><session_key>{splunkd.session_key}</session_key>"
+            f'<configuration><stanza name="anchor_maintenance://nightly">{stanza}</stanza></configuration></input>'
+        )
+        result = run([], config, env=env)
+        assert result.returncode == 0, result.stderr
+        assert [k for k in oss.objects if k.startswith("anchor-memory/")], result.stdout
+        log = (
+            tmp_path / "splunk" / "var" / "log" / "splunk" / "anchor_maintenance.log"
+        ).read_text()
+        assert "action=export status=ok file=oss://anchor-backups/anchor-memory/" in log
+        assert "oss-secret-value" not in log + result.stdout + result.stderr

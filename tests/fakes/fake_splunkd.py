@@ -18,6 +18,8 @@ LOUDLY: this is NOT splunkd. It models, from Splunk's REST API reference for
   returns conf values).
 - ``GET /services/authentication/current-context``: the token's user and
   capabilities.
+- ``GET /servicesNS/nobody/anchor/storage/passwords``: stored credentials as
+  entries whose content has realm, username and clear_password.
 
 Every request must carry ``Authorization: Splunk <session key>``; others get
 401. It serves HTTPS with a test CA made by ``trustme``; clients must verify
@@ -61,6 +63,7 @@ class FakeSplunkd:
         }
         self.data: dict[str, dict[str, dict]] = {c: {} for c in COLLECTIONS}
         self.requests: list[tuple[str, str]] = []
+        self.passwords: dict[str, str] = {}
         self.fail_next = 0
         self.lock = threading.Lock()
         self.ca = trustme.CA()
@@ -148,6 +151,24 @@ class FakeSplunkd:
                             "name": "tokens",
                             "content": {"username": self.user, "capabilities": self.capabilities},
                         }
+                    ]
+                },
+            )
+        if path.endswith("/storage/passwords"):
+            return self._reply(
+                handler,
+                200,
+                {
+                    "entry": [
+                        {
+                            "name": f"anchor:{name}:",
+                            "content": {
+                                "realm": "anchor",
+                                "username": name,
+                                "clear_password": value,
+                            },
+                        }
+                        for name, value in self.passwords.items()
                     ]
                 },
             )

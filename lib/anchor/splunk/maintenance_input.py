@@ -9,8 +9,11 @@ logs ``action=<step> status=ok|failed ...`` lines to
 event. On a search head cluster every member runs the input, but only the
 captain does the work (the others log ``status=skipped reason=not_captain``).
 
-The OSS destination is not available yet: the input refuses it at
-validation with a clear message rather than failing at night.
+With ``destination = oss`` (``oss_bucket``, ``oss_endpoint``, optional
+``oss_prefix``) exports go to Alibaba Cloud OSS; the access key id and secret
+are read from storage/passwords (realm ``anchor``), never from inputs.conf.
+Validation refuses a bad bucket, a non-https endpoint, a bad schedule or
+missing credentials with a message that says what to fix.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from splunklib.modularinput import Argument, Event, Scheme, Script
 
 from anchor import maintenance
 from anchor.errors import AnchorError
+from anchor.oss import OSSClient, OSSConfig, OSSDestination
 from anchor.splunk.access import open_memory
+from anchor.splunk.secrets import read_secret
 
 ACTIONS = ("decay", "compact", "export")
 FOLDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -47,12 +52,19 @@ def data_root() -> str:
 def validate_settings(params: Mapping[str, Any]) -> dict[str, Any]:
     """Check one stanza's parameters; return them normalized or raise with what to fix."""
     destination = (params.get("destination") or "local").strip()
+    if destination not in ("local", "oss"):
+        raise InvalidSetting(f"destination must be local or oss, got {destination!r}")
+    oss: dict[str, str] = {}
     if destination == "oss":
-        raise InvalidSetting(
-            "destination=oss is not available in this version of Anchor: use destination=local"
+        oss = {
+            name: (params.get(f"oss_{name}") or "").strip()
+            for name in ("bucket", "endpoint", "prefix")
+        }
+        oss["prefix"] = oss["prefix"] or "anchor-memory/"
+        # Bucket, endpoint and prefix are checked now; credentials come from storage/passwords.
+        OSSConfig(
+            oss["endpoint"], oss["bucket"], "placeholder", "placeholder", prefix=oss["prefix"]
         )
-    if destination != "local":
-        raise InvalidSetting(f"destination must be local, got {destination!r}")
     folder = (params.get("local_dir") or "exports").strip()
     if not FOLDER.match(folder):
         raise InvalidSetting(
@@ -78,7 +90,7 @@ def validate_settings(params: Mapping[str, Any]) -> dict[str, Any]:
             f"interval {interval!r} is neither seconds (at least 60) nor a 5-field cron expression like '30 2 * * *'"
         )
     return {"destination": destination, "local_dir": os.path.join(data_root(), folder),
-            "retention_days": retention, "actions": actions}  # fmt: skip
+            "retention_days": retention, "actions": actions, "oss": oss}  # fmt: skip
 
 
 def _valid_interval(text: str) -> bool:
@@ -106,11 +118,32 @@ def logger() -> logging.Logger:
     return log
 
 
+def oss_credentials(splunkd_uri: str, session_key: str) -> tuple[str, str]:
+    key_id = read_secret(splunkd_uri, session_key, "oss_access_key_id")
+    secret = read_secret(splunkd_uri, session_key, "oss_access_key_secret")
+    if not key_id or not secret:
+        raise InvalidSetting(
+            "OSS credentials are missing: store oss_access_key_id and oss_access_key_secret "
+            "(realm anchor) on Anchor's setup page"
+        )
+    return key_id, secret
+
+
+def destination_for(settings: Mapping[str, Any], splunkd_uri: str, session_key: str):
+    if settings["destination"] == "local":
+        return maintenance.LocalDestination(settings["local_dir"])
+    oss = settings["oss"]
+    key_id, secret = oss_credentials(splunkd_uri, session_key)
+    config = OSSConfig(oss["endpoint"], oss["bucket"], key_id, secret, prefix=oss["prefix"])
+    return OSSDestination(OSSClient(config))
+
+
 def run_maintenance(
-    settings: Mapping[str, Any], memory, now: float, log: logging.Logger
+    settings: Mapping[str, Any], memory, now: float, log: logging.Logger, destination=None
 ) -> dict[str, Any]:
     """Run the configured steps in order; a failed step stops the run and is reported."""
     summary: dict[str, Any] = {"status": "ok"}
+    destination = destination or maintenance.LocalDestination(settings["local_dir"])
     for action in settings["actions"]:
         try:
             if action == "decay":
@@ -119,8 +152,8 @@ def run_maintenance(
             elif action == "compact":
                 detail = f"removed={maintenance.compact(memory, now)}"
             else:
-                result = maintenance.export(memory.store, maintenance.LocalDestination(settings["local_dir"]),
-                                            now=now, retention_days=settings["retention_days"])  # fmt: skip
+                result = maintenance.export(memory.store, destination, now=now,
+                                            retention_days=settings["retention_days"])  # fmt: skip
                 detail = f"file={result.location} bytes={result.size} pruned={len(result.pruned)}"
         except Exception as error:  # any failure is reported, never half-hidden
             log.error("action=%s status=failed reason=%s", action, str(error).replace("\n", " "))
@@ -154,7 +187,14 @@ class MaintenanceInput(Script):
         scheme.use_external_validation = True
         scheme.use_single_instance = False
         for name, text, required in (
-            ("destination", "local (exports under $SPLUNK_HOME/var/lib/anchor)", True),
+            ("destination", "local (exports under $SPLUNK_HOME/var/lib/anchor) or oss", True),
+            ("oss_bucket", "OSS bucket (destination=oss)", False),
+            (
+                "oss_endpoint",
+                "OSS endpoint, e.g. oss-cn-hangzhou.aliyuncs.com (destination=oss)",
+                False,
+            ),
+            ("oss_prefix", "OSS key prefix (default anchor-memory/)", False),
             ("local_dir", "folder name under $SPLUNK_HOME/var/lib/anchor (default exports)", False),
             ("retention_days", "delete our exports older than this many days (default 30)", False),
             ("actions", "comma list of decay, compact, export (default all)", False),
@@ -163,7 +203,11 @@ class MaintenanceInput(Script):
         return scheme
 
     def validate_input(self, definition) -> None:
-        validate_settings(definition.parameters)
+        settings = validate_settings(definition.parameters)
+        if settings["destination"] == "oss":
+            oss_credentials(
+                definition.metadata.get("server_uri"), definition.metadata.get("session_key")
+            )
 
     def stream_events(self, inputs, ew) -> None:
         log = logger()
@@ -177,7 +221,8 @@ class MaintenanceInput(Script):
                 ):
                     log.info("action=run status=skipped reason=not_captain input=%s", name)
                     continue
-                summary = run_maintenance(settings, open_memory(uri, token), now, log)
+                destination = destination_for(settings, uri, token)
+                summary = run_maintenance(settings, open_memory(uri, token), now, log, destination)
             except AnchorError as error:
                 log.error("action=run status=failed input=%s reason=%s", name, error)
                 summary = {"status": "failed", "reason": str(error)}
