@@ -185,3 +185,24 @@ def test_export_and_restore_through_oss(fake, tmp_path, demo_files):
     fresh = Memory(SQLiteStore(str(tmp_path / "fresh.db")))
     maintenance.restore_export(fresh.store, destination.get(result.name))
     assert [a["name"] for a in fresh.anchors()] == ["base"]
+
+
+def test_unreachable_destination_fails_clearly_and_deletes_nothing(tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a loopback port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = OSSConfig(
+        endpoint=f"https://127.0.0.1:{port}",
+        bucket="anchor-backups",
+        access_key_id="AKID",
+        access_key_secret=SECRET,
+    )
+    memory = Memory(SQLiteStore(str(tmp_path / "m.db")))
+    memory.store.put_many("anchor_drifts", [{"_key": "d1", "drift_id": "d1", "created": 1.0}])
+    with pytest.raises(OSSError, match="ConnectionError"):
+        maintenance.export(
+            memory.store, OSSDestination(OSSClient(config)), now=1_800_000_000.0, retention_days=1
+        )
+    assert memory.store.get("anchor_drifts", "d1") is not None
