@@ -141,3 +141,25 @@ def test_grouping_accuracy_on_a_tuning_dataset_stays_high():
     assert grouping_accuracy(anchor_labels(raw), truth) >= 0.95
     raw, _, truth = load(DATA, "HDFS")
     assert grouping_accuracy(anchor_labels(raw), truth) >= 0.99
+
+
+def test_the_digit_blind_cache_never_changes_a_template():
+    """Masking depends on which characters are digits, not on their values (see mask.py)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from anchor.patterns import mask
+
+    alphabet = st.sampled_from(
+        list("0123456789abcdefxX.:-_/=,()[] <>'\"") + ["ms", "id=", "0x", "ERROR "]
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(alphabet, max_size=30).map("".join))
+    def check(message):
+        mask.clear_template_cache()
+        expected = mask._template_of_shape.__wrapped__(message)
+        mask.clear_template_cache()
+        assert mask.template_of(message) == expected
+
+    check()

@@ -18,9 +18,10 @@ from __future__ import annotations
 import calendar
 import re
 import time
+from functools import lru_cache
 from typing import NamedTuple, Optional
 
-from anchor.timefmt import parse_iso
+from anchor.timefmt import parse_iso_fast
 
 LEVELS = {
     "TRACE": "debug",
@@ -54,27 +55,41 @@ _MON = r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
 
 
+@lru_cache(maxsize=4096)
+def _minute(year: int, month: int, day: int, hour: int, minute: int) -> Optional[float]:
+    """Epoch seconds of a UTC minute, or None for an impossible date (cached: lines share minutes)."""
+    if not (
+        1 <= month <= 12
+        and 1 <= day <= calendar.monthrange(year, month)[1]
+        and hour < 24
+        and minute < 60
+    ):
+        return None
+    return float(calendar.timegm((year, month, day, hour, minute, 0, 0, 0, 0)))
+
+
+def _epoch(year: int, month: int, day: int, clock: str, fraction: str = "") -> Optional[float]:
+    hour, minute, second = (int(part) for part in clock.split(":"))
+    base = _minute(year, month, day, hour, minute)
+    if base is None or second > 60:
+        return None
+    return base + second + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
+
+
 def _no_year(month: int, day: int, clock: str, fraction: str = "") -> Optional[float]:
     now = time.time()
     year = time.gmtime(now).tm_year
     for candidate in (year, year - 1):
-        try:
-            stamp = calendar.timegm(
-                time.strptime(f"{candidate}-{month:02d}-{day:02d} {clock}", "%Y-%m-%d %H:%M:%S")
-            )
-        except ValueError:
+        stamp = _epoch(candidate, month, day, clock, fraction)
+        if stamp is None:
             return None
         if stamp <= now + 86400:
-            return stamp + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
+            return stamp
     return None
 
 
-def _strp(text: str, pattern: str, fraction: str = "") -> Optional[float]:
-    try:
-        stamp = calendar.timegm(time.strptime(text, pattern))
-    except ValueError:
-        return None
-    return stamp + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
+def _clock(text: str) -> str:
+    return f"{text[0:2]}:{text[2:4]}:{text[4:6]}"
 
 
 # (regex at the line's start, function from the match to epoch seconds or None)
@@ -83,7 +98,7 @@ _TIMESTAMPS = [
         re.compile(
             r"\[?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:\s?(?:Z|[+-]\d{2}:?\d{2}))?)\]?[\s|]+"
         ),
-        lambda m: parse_iso(m.group(1).replace(",", ".")),
+        lambda m: parse_iso_fast(m.group(1).replace(",", ".")),
     ),
     (
         re.compile(
@@ -93,10 +108,8 @@ _TIMESTAMPS = [
             + _MON
             + r" +(\d{1,2}) (\d{2}:\d{2}:\d{2})(?:\.(\d+))? (\d{4})\]?\s+"
         ),
-        lambda m: _strp(
-            f"{m.group(5)} {MONTHS[m.group(1)]} {m.group(2)} {m.group(3)}",
-            "%Y %m %d %H:%M:%S",
-            m.group(4) or "",
+        lambda m: _epoch(
+            int(m.group(5)), MONTHS[m.group(1)], int(m.group(2)), m.group(3), m.group(4) or ""
         ),
     ),
     (
@@ -109,20 +122,22 @@ _TIMESTAMPS = [
     ),
     (
         re.compile(r"(\d{2})/(\d{2})/(\d{2}) (\d{2}:\d{2}:\d{2})\s+"),
-        lambda m: _strp(
-            f"20{m.group(1)} {m.group(2)} {m.group(3)} {m.group(4)}", "%Y %m %d %H:%M:%S"
+        lambda m: _epoch(2000 + int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4)),
+    ),
+    (
+        re.compile(r"(\d{2})(\d{2})(\d{2}) (\d{6})\s+"),
+        lambda m: _epoch(
+            2000 + int(m.group(1)), int(m.group(2)), int(m.group(3)), _clock(m.group(4))
         ),
     ),
     (
-        re.compile(r"(\d{6}) (\d{6})\s+"),
-        lambda m: _strp(f"20{m.group(1)} {m.group(2)}", "%Y%m%d %H%M%S"),
-    ),
-    (
-        re.compile(r"(\d{8})-(\d{1,2}):(\d{1,2}):(\d{1,2}):(\d{1,3})\|"),
-        lambda m: _strp(
-            f"{m.group(1)} {int(m.group(2)):02d}{int(m.group(3)):02d}{int(m.group(4)):02d}",
-            "%Y%m%d %H%M%S",
-            m.group(5),
+        re.compile(r"(\d{4})(\d{2})(\d{2})-(\d{1,2}):(\d{1,2}):(\d{1,2}):(\d{1,3})\|"),
+        lambda m: _epoch(
+            int(m.group(1)),
+            int(m.group(2)),
+            int(m.group(3)),
+            f"{m.group(4)}:{m.group(5)}:{m.group(6)}",
+            m.group(7),
         ),
     ),
 ]
