@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)/lib
 
-.PHONY: venv demo test lint format clean package inspect bench
+.PHONY: venv demo test lint format clean package inspect bench bench-quick
 
 venv: $(VENV)/.installed
 
@@ -45,7 +45,14 @@ inspect: package .venv-inspect/.installed
 	$(PY) tools/inspect_package.py $(PACKAGE) .venv-inspect/bin
 
 bench: venv
+	$(PY) bench/patterns_loghub.py
 	$(PY) bench/engine.py
+	$(PY) bench/protocol.py
+
+bench-quick: venv
+	$(PY) bench/patterns_loghub.py --repeat 1 --datasets HDFS,Apache
+	$(PY) bench/engine.py --quick
+	$(PY) bench/protocol.py --quick
 
 clean:
 	rm -rf build dist .pytest_cache .ruff_cache

@@ -167,7 +167,7 @@ def run_command(
             encode_chunk({"action": "execute", "finished": finished}, records_to_csv(batch))
         )
     process = subprocess.run(
-        [sys.executable, str(BIN / f"{script}.py")],
+        [sys.executable, script if script.endswith(".py") else str(BIN / f"{script}.py")],
         input=b"".join(stream),
         capture_output=True,
         env={**os.environ, **(env or {})},
