@@ -401,6 +401,17 @@ def cmd_maintenance(args, out, warn) -> int:
     return 0
 
 
+EXIT_REJECTED = 3
+
+
+def cmd_check_spl(args, out, warn) -> int:
+    from anchor.splguard import check_spl
+
+    result = check_spl(args.query)
+    out("allowed" if result.allowed else f"rejected: {result.reason}")
+    return 0 if result.allowed else EXIT_REJECTED
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -526,6 +537,9 @@ def build_parser() -> argparse.ArgumentParser:
         step = actions.add_parser(action, help=text)
         step.add_argument("file")
         step.set_defaults(run=cmd_maintenance)
+    sub = commands.add_parser("check-spl", help="is this SPL read-only? exit 0 allowed, 3 rejected")
+    sub.add_argument("query")
+    sub.set_defaults(run=cmd_check_spl)
     sub = commands.add_parser("recall", help="past drifts most similar to one drift")
     sub.add_argument("drift_id")
     sub.set_defaults(run=cmd_recall)
