@@ -171,6 +171,26 @@ def cmd_capture(args, out, warn) -> int:
     return 0
 
 
+def _narrator(args):
+    """The LLM narrator when asked for (--narrate) and configured; None means offline."""
+    if args.no_llm or not args.narrate:
+        return None
+    url = args.llm_url or os.environ.get("ANCHOR_LLM_URL")
+    model = args.llm_model or os.environ.get("ANCHOR_LLM_MODEL")
+    if not url or not model:
+        raise InputError(
+            "--narrate needs --llm-url and --llm-model (or ANCHOR_LLM_URL and ANCHOR_LLM_MODEL)"
+        )
+    from anchor.llm import LLMClient, LLMConfig, LLMError
+    from anchor.narrate import llm_narrator
+
+    try:
+        config = LLMConfig(url, model, api_key=os.environ.get("ANCHOR_LLM_API_KEY", ""))
+    except LLMError as error:
+        raise InputError(str(error)) from None
+    return llm_narrator(LLMClient(config))
+
+
 def cmd_compare(args, out, warn) -> int:
     memory = _require(args.db)
     memory.anchor(args.name)  # fail on an unknown anchor before reading any input
@@ -183,6 +203,7 @@ def cmd_compare(args, out, warn) -> int:
         now=time.time(),
         alpha=args.alpha,
         limit=args.limit,
+        narrator=_narrator(args),
     )
     document = report.to_dict()
     if args.json:
@@ -467,6 +488,13 @@ def build_parser() -> argparse.ArgumentParser:
     inputs(sub)
     sub.add_argument("--json", action="store_true", help="print one JSON object")
     sub.add_argument("--no-llm", action="store_true", help="use the offline narrator only")
+    sub.add_argument(
+        "--narrate",
+        action="store_true",
+        help="narrate with the configured LLM (falls back to offline)",
+    )
+    sub.add_argument("--llm-url", help="OpenAI-compatible base URL, e.g. https://api.openai.com/v1")
+    sub.add_argument("--llm-model", help="model name; the key comes from $ANCHOR_LLM_API_KEY")
     sub.add_argument(
         "--alpha", type=_alpha, default=DEFAULT_ALPHA, help="false discovery rate (default 0.01)"
     )

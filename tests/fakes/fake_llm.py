@@ -1,0 +1,83 @@
+"""A loopback fake of an OpenAI-compatible chat completions endpoint.
+
+LOUDLY: this is NOT a model. It answers ``POST /v1/chat/completions`` with
+the documented response shape (``choices[0].message.content`` /
+``tool_calls[].function.arguments`` as a JSON string, ``finish_reason``,
+``model``, ``usage``) from a script of scenarios set by each test, and
+records every request (headers and JSON body) so tests can check what the
+client sent. Scenarios: ``("json", dict)`` content as JSON text,
+``("text", str)`` raw content, ``("status", code, headers)`` an error
+status, ``("hang", seconds)`` a slow answer, and ``("close",)`` a dropped
+connection.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Optional
+
+
+class FakeLLM:
+    def __init__(self) -> None:
+        self.script: list[tuple] = []
+        self.requests: list[dict[str, Any]] = []
+        self._server: Optional[ThreadingHTTPServer] = None
+
+    def __enter__(self) -> FakeLLM:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(
+                    self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}"
+                )
+                fake.requests.append(
+                    {"path": self.path, "headers": dict(self.headers), "body": body}
+                )
+                step = fake.script.pop(0) if fake.script else ("status", 500, {})
+                kind = step[0]
+                if kind == "close":
+                    self.close_connection = True
+                    return
+                if kind == "hang":
+                    time.sleep(step[1])
+                    step = ("json", {"summary": "late"})
+                if kind == "status":
+                    payload = json.dumps(
+                        {"error": {"message": "scripted", "type": "test"}}
+                    ).encode()
+                    self.send_response(step[1])
+                    for name, value in step[2].items():
+                        self.send_header(name, value)
+                else:
+                    content = json.dumps(step[1]) if step[0] == "json" else step[1]
+                    payload = json.dumps({
+                        "id": "chatcmpl-fake", "object": "chat.completion", "model": body.get("model"),
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": content}}],
+                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                    }).encode()  # fmt: skip
+                    self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
