@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from anchor.events import parse_time
 from anchor.synthetic import generate, write_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,3 +68,39 @@ def demo_fingerprints(demo_files):
     anchor = Fingerprint().add_all(read_events([str(demo_files["healthy"])]))
     incident = Fingerprint().add_all(read_events([str(demo_files["incident"])]))
     return anchor.trim(), incident
+
+
+def splunk_events(path, limit=None):
+    """JSONL demo events as splunkd would hand them over: epoch _time, JSON _raw, default fields."""
+    events = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle):
+            if limit is not None and number >= limit:
+                break
+            record = json.loads(line)
+            epoch = parse_time(record["_time"])
+            raw = json.dumps(
+                {
+                    "level": record["level"],
+                    "message": record["message"],
+                    "latency_ms": record["latency_ms"],
+                }
+            )
+            events.append(
+                {
+                    "_time": f"{epoch:.3f}",
+                    "_raw": raw,
+                    "host": record["host"],
+                    "sourcetype": record["sourcetype"],
+                    "source": "/var/log/app.json",
+                    "index": "web",
+                    "linecount": "1",
+                    "splunk_server": "idx1",
+                    "punct": '{"":"",',
+                    "date_hour": "3",
+                    "latency_ms": str(record["latency_ms"]),
+                    "level": record["level"],
+                    "tag": ["prod", "payments"] if record["sourcetype"] == "payments" else "",
+                }
+            )
+    return events

@@ -11,49 +11,11 @@ import random
 
 import pytest
 from chunked import run_command, run_distributed
-from conftest import T0, run_cli
+from conftest import T0, run_cli, splunk_events
 
 from anchor.memory import Memory
 from anchor.splunk.rows import COMPARE_FIELDS
 from anchor.store import SQLiteStore
-
-
-def splunk_events(path, limit=None):
-    """JSONL demo events as splunkd would hand them over: epoch _time, JSON _raw, default fields."""
-    events = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle):
-            if limit is not None and number >= limit:
-                break
-            record = json.loads(line)
-            from anchor.events import parse_time
-
-            epoch = parse_time(record["_time"])
-            raw = json.dumps(
-                {
-                    "level": record["level"],
-                    "message": record["message"],
-                    "latency_ms": record["latency_ms"],
-                }
-            )
-            events.append(
-                {
-                    "_time": f"{epoch:.3f}",
-                    "_raw": raw,
-                    "host": record["host"],
-                    "sourcetype": record["sourcetype"],
-                    "source": "/var/log/app.json",
-                    "index": "web",
-                    "linecount": "1",
-                    "splunk_server": "idx1",
-                    "punct": '{"":"",',
-                    "date_hour": "3",
-                    "latency_ms": str(record["latency_ms"]),
-                    "level": record["level"],
-                    "tag": ["prod", "payments"] if record["sourcetype"] == "payments" else "",
-                }
-            )
-    return events
 
 
 @pytest.fixture(scope="module")

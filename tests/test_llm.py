@@ -185,3 +185,28 @@ def test_cli_narrates_and_falls_back(fake, demo_files, tmp_path):
         "compare", "healthy", "--input", str(demo_files["incident"]), "--narrate", db=db
     )
     assert missing.returncode == 2 and "--narrate needs --llm-url" in missing.stderr
+
+
+def test_cli_deep_investigates_with_the_offline_tools(fake, demo_files, tmp_path):
+    db = tmp_path / "deep.db"
+    assert (
+        run_cli("capture", "healthy", "--input", str(demo_files["healthy"]), db=db).returncode == 0
+    )
+    args = ("compare", "healthy", "--input", str(demo_files["incident"]))
+    plain = json.loads(run_cli(*args, "--json", db=db).stdout)
+    top = plain["signals"][0]["signal_id"]
+    fake.script = [
+        ("tools", [("list_recent_drifts", {}), ("run_spl", {"query": "index=web | stats count"})]),
+        ("json", {"summary": "Payments broke.", "hypothesis": None, "drill_in_spl": None,
+                  "cited_signals": [top]}),
+    ]  # fmt: skip
+    env = cli_env(ANCHOR_LLM_API_KEY=KEY, ANCHOR_LLM_URL=fake.url, ANCHOR_LLM_MODEL="qwen-max")
+    result = run_cli(*args, "--deep", db=db, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Summary (llm): Payments broke." in result.stdout
+    assert "Step 1: list_recent_drifts({}) -> ok" in result.stdout
+    assert "Step 2: run_spl" in result.stdout and "-> refused" in result.stdout
+    assert plain["drift_id"] in fake.requests[1]["body"]["messages"][3]["content"]
+    assert KEY not in result.stdout + result.stderr
+    missing = run_cli(*args, "--deep", db=db)
+    assert missing.returncode == 2 and "--deep needs --llm-url" in missing.stderr

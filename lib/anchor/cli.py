@@ -171,15 +171,16 @@ def cmd_capture(args, out, warn) -> int:
     return 0
 
 
-def _narrator(args):
-    """The LLM narrator when asked for (--narrate) and configured; None means offline."""
-    if args.no_llm or not args.narrate:
+def _narrator(args, memory):
+    """The LLM narrator when asked for (--narrate, --deep) and configured; None means offline."""
+    if args.no_llm or not (args.narrate or args.deep):
         return None
     url = args.llm_url or os.environ.get("ANCHOR_LLM_URL")
     model = args.llm_model or os.environ.get("ANCHOR_LLM_MODEL")
     if not url or not model:
         raise InputError(
-            "--narrate needs --llm-url and --llm-model (or ANCHOR_LLM_URL and ANCHOR_LLM_MODEL)"
+            f"{'--deep' if args.deep else '--narrate'} needs --llm-url and --llm-model "
+            "(or ANCHOR_LLM_URL and ANCHOR_LLM_MODEL)"
         )
     from anchor.llm import LLMClient, LLMConfig, LLMError
     from anchor.narrate import llm_narrator
@@ -188,6 +189,11 @@ def _narrator(args):
         config = LLMConfig(url, model, api_key=os.environ.get("ANCHOR_LLM_API_KEY", ""))
     except LLMError as error:
         raise InputError(str(error)) from None
+    if args.deep:
+        from anchor.investigate import Toolbox, deep_narrator
+
+        # Offline there is no Splunk to search: run_spl answers that it is unavailable.
+        return deep_narrator(LLMClient(config), Toolbox(memory))
     return llm_narrator(LLMClient(config))
 
 
@@ -203,7 +209,7 @@ def cmd_compare(args, out, warn) -> int:
         now=time.time(),
         alpha=args.alpha,
         limit=args.limit,
-        narrator=_narrator(args),
+        narrator=_narrator(args, memory),
     )
     document = report.to_dict()
     if args.json:
@@ -224,6 +230,12 @@ def cmd_compare(args, out, warn) -> int:
         out(f"Hypothesis: {narrative.hypothesis}")
     if narrative.drill_in_spl:
         out(f"Drill in: {narrative.drill_in_spl}")
+    if narrative.fallback_reason:
+        out(f"Narrated offline because: {narrative.fallback_reason}")
+    for step in narrative.steps:
+        out(f"Step {step['step']}: {step['tool']}({step['arguments']}) -> {step['status']}")
+    if narrative.truncated:
+        out("Investigation stopped at its step budget (truncated).")
     for past in report.similar:
         outcome = past["outcome"] or "no feedback"
         out(
@@ -492,6 +504,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--narrate",
         action="store_true",
         help="narrate with the configured LLM (falls back to offline)",
+    )
+    sub.add_argument(
+        "--deep",
+        action="store_true",
+        help="investigate with read-only tools (at most 6 steps) before narrating",
     )
     sub.add_argument("--llm-url", help="OpenAI-compatible base URL, e.g. https://api.openai.com/v1")
     sub.add_argument("--llm-model", help="model name; the key comes from $ANCHOR_LLM_API_KEY")

@@ -160,6 +160,24 @@ class LLMClient:
             message.get("content"), calls, choice.get("finish_reason"), data.get("model")
         )
 
+    def embed(self, texts: Sequence[str], *, model: Optional[str] = None) -> list[list[float]]:
+        """Embedding vectors for ``texts``, in input order (``POST /embeddings``)."""
+        data = self._post(
+            "/embeddings", {"model": model or self.config.model, "input": list(texts)}
+        )
+        try:
+            items = sorted(data["data"], key=lambda item: item["index"])
+            vectors = [[float(x) for x in item["embedding"]] for item in items]
+        except (KeyError, TypeError, ValueError):
+            raise LLMError(
+                "invalid_response", "the embeddings answer has no data[].embedding"
+            ) from None
+        if len(vectors) != len(texts):
+            raise LLMError(
+                "invalid_response", f"asked for {len(texts)} embeddings, got {len(vectors)}"
+            )
+        return vectors
+
 
 def parse_json_object(text: Optional[str]) -> dict:
     """The JSON object in a model's answer (code fences and chatter around it are tolerated)."""

@@ -39,6 +39,10 @@ class Narrative:
     model: Optional[str] = None
     prompt_version: Optional[int] = None
     fallback_reason: Optional[str] = None
+    # Deep investigations only: the tool calls made, and whether the step
+    # budget ran out before the model gave its answer.
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    truncated: Optional[bool] = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -205,7 +209,9 @@ def offline_narrative(
     )
 
 
-def _payload(signals: Sequence[Signal], anchor_name: str, past: Sequence[Mapping[str, Any]]) -> str:
+def narration_payload(
+    signals: Sequence[Signal], anchor_name: str, past: Sequence[Mapping[str, Any]]
+) -> str:
     import json
 
     diffs = [
@@ -253,6 +259,17 @@ def validate_narrative(
     return summary.strip(), hypothesis, spl, cited
 
 
+def unavailable_narrator(reason: str) -> Any:
+    """The offline narrator, saying why the LLM was not used (for example: not configured)."""
+
+    def narrate(signals: Sequence[Signal], *, anchor_name: str, past: Sequence[Mapping[str, Any]] = (),
+                notes: Sequence[str] = ()) -> Narrative:  # fmt: skip
+        return offline_narrative(signals, anchor_name, past=past, notes=notes,
+                                 fallback_reason=reason)  # fmt: skip
+
+    return narrate
+
+
 def llm_narrator(client: Any) -> Any:
     """A narrator that asks the LLM once and falls back to the offline one on any failure."""
     from anchor.llm import LLMError, parse_json_object
@@ -264,7 +281,7 @@ def llm_narrator(client: Any) -> Any:
         try:
             answer = client.chat(
                 [{"role": "system", "content": SYSTEM_PROMPT},
-                 {"role": "user", "content": _payload(signals, anchor_name, past)}],
+                 {"role": "user", "content": narration_payload(signals, anchor_name, past)}],
                 json_mode=True, temperature=0.2,
             )  # fmt: skip
             summary, hypothesis, spl, cited = validate_narrative(

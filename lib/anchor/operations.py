@@ -71,9 +71,11 @@ class DriftReport:
         }
 
 
-def _past_incidents(memory: Memory, profile: Mapping[str, float], exclude: str) -> list[dict]:
+def past_incidents(
+    memory: Memory, profile: Mapping[str, float], exclude: str, *, k: int = RECALL_K
+) -> list[dict]:
     """Recalled drifts with the feedback given on them, for narration and display."""
-    found = recall_similar(memory.drifts(), profile, k=RECALL_K, exclude=exclude)
+    found = recall_similar(memory.drifts(), profile, k=k, exclude=exclude)
     past = []
     for similarity, drift in found:
         entries = sorted(
@@ -124,7 +126,7 @@ def compare(
     ranked = rank_signals(comparison.signals, weights)
     drift_id = digest(anchor_key(anchor_name), head["parts"][0], content_digest(current), size=12)
     profile = signal_profile(s.to_dict() for s in ranked)
-    past = _past_incidents(memory, profile, drift_id)
+    past = past_incidents(memory, profile, drift_id)
     shown = ranked[:limit]
     narrative = None
     if narrator is not None:

@@ -40,6 +40,8 @@ class FakeLLM:
                 fake.requests.append(
                     {"path": self.path, "headers": dict(self.headers), "body": body}
                 )
+                if self.path.endswith("/embeddings"):
+                    return self._embeddings(body)
                 step = fake.script.pop(0) if fake.script else ("status", 500, {})
                 kind = step[0]
                 if kind == "close":
@@ -56,14 +58,41 @@ class FakeLLM:
                     for name, value in step[2].items():
                         self.send_header(name, value)
                 else:
-                    content = json.dumps(step[1]) if step[0] == "json" else step[1]
+                    if kind == "tools":
+                        message = {"role": "assistant", "content": None, "tool_calls": [
+                            {"id": f"call_{len(fake.requests)}_{n}", "type": "function",
+                             "function": {"name": name, "arguments": args if isinstance(args, str)
+                                          else json.dumps(args)}}
+                            for n, (name, args) in enumerate(step[1])
+                        ]}  # fmt: skip
+                        finish = "tool_calls"
+                    else:
+                        content = json.dumps(step[1]) if kind == "json" else step[1]
+                        message, finish = {"role": "assistant", "content": content}, "stop"
                     payload = json.dumps({
                         "id": "chatcmpl-fake", "object": "chat.completion", "model": body.get("model"),
-                        "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": content}}],
+                        "choices": [{"index": 0, "finish_reason": finish, "message": message}],
                         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
                     }).encode()  # fmt: skip
                     self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _embeddings(self, body: dict) -> None:
+                texts = body.get("input")
+                texts = [texts] if isinstance(texts, str) else texts
+                data = [
+                    {"object": "embedding", "index": n,
+                     "embedding": [float(t.lower().count(c)) for c in "etaoinshrd"]}
+                    for n, t in enumerate(texts)
+                ]  # fmt: skip
+                payload = json.dumps(
+                    {"object": "list", "data": data, "model": body.get("model"),
+                     "usage": {"prompt_tokens": 1, "total_tokens": 1}}
+                ).encode()  # fmt: skip
+                self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

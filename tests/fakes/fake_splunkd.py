@@ -16,6 +16,12 @@ LOUDLY: this is NOT splunkd. It models, from Splunk's REST API reference for
 - ``GET /services/configs/conf-limits/kvstore`` and the ``servicesNS``
   variant: the ``[kvstore]`` limits as an entry's content (strings, as splunkd
   returns conf values).
+- ``GET /servicesNS/nobody/anchor/configs/conf-anchor/<stanza>``: the app's
+  own settings (``self.conf``), content values as strings; 404 when absent.
+- ``POST /servicesNS/<user>/anchor/search/jobs`` with ``exec_mode=oneshot``
+  and ``output_mode=json``: records the search and its parameters in
+  ``self.searches`` and answers ``{"results": [...]}`` with the rows in
+  ``self.search_results`` cut to ``count``. It does not run SPL.
 - ``GET /services/authentication/current-context``: the token's user and
   capabilities.
 - ``GET /servicesNS/nobody/anchor/storage/passwords``: stored credentials as
@@ -64,6 +70,9 @@ class FakeSplunkd:
         self.data: dict[str, dict[str, dict]] = {c: {} for c in COLLECTIONS}
         self.requests: list[tuple[str, str]] = []
         self.passwords: dict[str, str] = {}
+        self.conf: dict[str, dict[str, str]] = {}
+        self.searches: list[dict[str, str]] = []
+        self.search_results: list[dict[str, Any]] = []
         self.fail_next = 0
         self.lock = threading.Lock()
         self.ca = trustme.CA()
@@ -182,6 +191,19 @@ class FakeSplunkd:
                     ]
                 },
             )
+        if "/configs/conf-anchor/" in path:
+            stanza = path.rsplit("/", 1)[-1]
+            if stanza not in self.conf:
+                return self._error(handler, 404, f"Could not find object id={stanza}")
+            content = {k: str(v) for k, v in self.conf[stanza].items()}
+            return self._reply(handler, 200, {"entry": [{"name": stanza, "content": content}]})
+        if path.endswith("/search/jobs") and method == "POST":
+            if params.get("exec_mode") != "oneshot" or params.get("output_mode") != "json":
+                return self._error(handler, 400, "this fake only answers oneshot JSON searches")
+            with self.lock:
+                self.searches.append({**params, "path": path})
+            count = int(params.get("count") or 100)
+            return self._reply(handler, 200, {"results": self.search_results[:count]})
         prefix = "/servicesNS/nobody/anchor/storage/collections/data/"
         if not path.startswith(prefix):
             return self._error(handler, 404, f"unknown path {path}")

@@ -131,7 +131,7 @@ class AnchorCaptureCommand(_ReportingAnchorCommand):
 
 @Configuration(requires_preop=True, run_in_preview=False)
 class AnchorCompareCommand(_ReportingAnchorCommand):
-    """``anchorcompare anchor=<anchor> [alpha=0.01] [limit=20]``: rank what changed."""
+    """``anchorcompare anchor=<anchor> [alpha=0.01] [limit=20] [narrate=true] [deep=true]``."""
 
     anchor = Option(
         doc="**Syntax:** anchor=<string> **Description:** the anchor to compare against",
@@ -149,6 +149,18 @@ class AnchorCompareCommand(_ReportingAnchorCommand):
         default=DEFAULT_LIMIT,
         validate=validators.Integer(minimum=1, maximum=1000),
     )
+    narrate = Option(
+        doc="**Syntax:** narrate=<bool> **Description:** narrate with the configured LLM",
+        require=False,
+        default=False,
+        validate=validators.Boolean(),
+    )
+    deep = Option(
+        doc="**Syntax:** deep=<bool> **Description:** investigate with read-only tools first",
+        require=False,
+        default=False,
+        validate=validators.Boolean(),
+    )
 
     @Configuration()
     def map(self, records) -> Iterator[dict[str, Any]]:
@@ -156,7 +168,17 @@ class AnchorCompareCommand(_ReportingAnchorCommand):
 
     def _run(self, fingerprint):
         memory = self._memory()
-        return rows.compare_rows(memory, self, fingerprint, user=self._user(), now=time.time())
+        narrator = None
+        if self.narrate or self.deep:
+            from anchor.splunk.narration import search_narrator
+
+            info = self._searchinfo()
+            narrator = search_narrator(
+                info.splunkd_uri, info.session_key, self._user(), memory, deep=bool(self.deep)
+            )
+        return rows.compare_rows(
+            memory, self, fingerprint, user=self._user(), now=time.time(), narrator=narrator
+        )
 
 
 @Configuration(type="reporting")

@@ -60,13 +60,17 @@ def tls_context(splunkd_uri: str) -> ssl.SSLContext:
     return context
 
 
-def connect(splunkd_uri: str, session_key: str) -> client.Service:
+def connect(
+    splunkd_uri: str, session_key: str, *, timeout: Optional[float] = None
+) -> client.Service:
     parts = urlsplit(splunkd_uri)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise StoreError(f"splunkd URI {splunkd_uri!r} is not an http(s) URL")
     if parts.scheme == "http" and parts.hostname not in LOOPBACK:
         raise StoreError("refusing plain http to a remote splunkd: use https")
+    context = tls_context(splunkd_uri)
     return client.Service(
+        handler=binding.handler(timeout=timeout, verify=True, context=context),
         scheme=parts.scheme,
         host=parts.hostname,
         port=parts.port or 8089,
@@ -74,7 +78,7 @@ def connect(splunkd_uri: str, session_key: str) -> client.Service:
         owner=OWNER,
         app=APP,
         verify=True,
-        context=tls_context(splunkd_uri),
+        context=context,
     )
 
 

@@ -31,8 +31,10 @@ SIGNAL_FIELDS = (
     "rank", "signal_id", "kind", "change", "sourcetype", "field", "stat", "template", "host",
     "severity", "baseline", "current", "delta_pct", "p_value", "q_value", "weight", "score",
 )  # fmt: skip
-COMPARE_FIELDS = (*SIGNAL_FIELDS, "drift_id", "anchor", "summary", "hypothesis", "drill_in_spl",
-                  "narrative_source", "notes")  # fmt: skip
+NARRATIVE_FIELDS = ("summary", "hypothesis", "drill_in_spl", "narrative_source", "cited_signals",
+                    "narrative_model", "prompt_version", "fallback_reason", "investigation_steps",
+                    "investigation_truncated", "notes")  # fmt: skip
+COMPARE_FIELDS = (*SIGNAL_FIELDS, "drift_id", "anchor", *NARRATIVE_FIELDS)
 
 
 class CaptureOptions(Protocol):
@@ -158,6 +160,12 @@ def drift_rows(report: DriftReport) -> list[dict[str, Any]]:
         "hypothesis": narrative.hypothesis,
         "drill_in_spl": narrative.drill_in_spl,
         "narrative_source": narrative.source,
+        "cited_signals": list(narrative.cited_signals) or None,
+        "narrative_model": narrative.model,
+        "prompt_version": narrative.prompt_version,
+        "fallback_reason": narrative.fallback_reason,
+        "investigation_steps": describe_steps(narrative.steps) or None,
+        "investigation_truncated": narrative.truncated,
         "notes": list(report.notes) or None,
     }
     blank_story = dict.fromkeys(story)
@@ -167,6 +175,14 @@ def drift_rows(report: DriftReport) -> list[dict[str, Any]]:
         return [{**dict.fromkeys(SIGNAL_FIELDS), "rank": 0, **base, **story}]
     return [
         {**signal, **base, **(story if signal["rank"] == 1 else blank_story)} for signal in signals
+    ]
+
+
+def describe_steps(steps: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per deep-investigation step, for a multivalue search field."""
+    return [
+        f"{s['step']}. {s['tool']}({s['arguments']}) -> {s['status']}: {s['observation'][:200]}"
+        for s in steps
     ]
 
 

@@ -1,0 +1,147 @@
+"""``anchorcompare narrate=true`` and ``deep=true``: the real bin/ script over the chunked protocol.
+
+The memory is SQLite (``ANCHOR_STORE``), but the LLM settings, the API key
+and the deep investigation's searches go to the fake splunkd over HTTPS, as
+they would on a search head; the LLM is the loopback fake. What reaches
+search.log is the command's stderr, so the key is checked there too.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from chunked import run_command
+from conftest import splunk_events
+from fakes.fake_llm import FakeLLM
+from fakes.fake_splunkd import FakeSplunkd
+
+from anchor.memory import Memory
+from anchor.store import SQLiteStore
+
+KEY = "sk-splunk-DISTINCTIVE-31337"
+
+
+@pytest.fixture(scope="module")
+def events(demo_files):
+    return splunk_events(demo_files["healthy"], limit=20000), splunk_events(demo_files["incident"])
+
+
+@pytest.fixture
+def setup(tmp_path, events):
+    healthy, _ = events
+    db = tmp_path / "memory.db"
+    with FakeSplunkd() as splunkd, FakeLLM() as llm:
+        env = {"ANCHOR_STORE": f"sqlite:{db}", "ANCHOR_SPLUNKD_CA": splunkd.ca_file(tmp_path)}
+        info = {"splunkd_uri": splunkd.uri, "session_key": splunkd.session_key, "username": "bob"}
+        captured = run_command("anchorcapture", ["name=healthy"], healthy, env=env,
+                               searchinfo_overrides=info)  # fmt: skip
+        assert captured.records and captured.records[0]["anchor"] == "healthy", captured.stderr
+        splunkd.conf["llm"] = {"url": llm.url, "model": "qwen-plus", "timeout_s": "2"}
+        splunkd.passwords["llm_api_key"] = KEY
+        yield splunkd, llm, env, info, db
+
+
+def compare(setup, events, *args):
+    _, _, env, info, _ = setup
+    return run_command("anchorcompare", ["anchor=healthy", *args], events[1], env=env,
+                       searchinfo_overrides=info)  # fmt: skip
+
+
+def top_signals(result, n=1):
+    return [r["signal_id"] for r in result.records[:n]]
+
+
+def assert_no_key(result, db):
+    everything = result.stderr + json.dumps(result.records) + json.dumps(result.messages)
+    assert KEY not in everything
+    assert KEY.encode() not in db.read_bytes()
+
+
+def plain_run_signal(setup, events):
+    """The rank-1 signal id of a run without narration (the fake LLM is not called)."""
+    result = compare(setup, events)
+    assert result.records[0]["narrative_source"] == "offline", result.stderr
+    return result.records[0]["signal_id"]
+
+
+def test_narrate_true_puts_the_llm_narrative_on_the_rank_1_row_and_in_the_drift(setup, events):
+    _, llm, _, _, db = setup
+    top = plain_run_signal(setup, events)
+    llm.script = [("json", {"summary": "Payments are timing out.", "hypothesis": "Likely the gateway.",
+                            "drill_in_spl": 'sourcetype="payments" | timechart count by host',
+                            "cited_signals": [top]})]  # fmt: skip
+    result = compare(setup, events, "narrate=true")
+    first, second = result.records[0], result.records[1]
+    assert first["narrative_source"] == "llm", result.stderr
+    assert first["summary"] == "Payments are timing out."
+    assert first["cited_signals"] == top and first["narrative_model"] == "qwen-plus"
+    assert first["prompt_version"] == "1" and not first.get("fallback_reason")
+    assert not second.get("summary") and not second.get("narrative_source")
+    assert llm.requests[0]["headers"]["Authorization"] == f"Bearer {KEY}"
+    drift = Memory(SQLiteStore(str(db))).drift(first["drift_id"])
+    assert drift["narrative"]["source"] == "llm" and drift["summary"] == "Payments are timing out."
+    assert_no_key(result, db)
+
+
+def test_llm_errors_fall_back_offline_without_leaking_the_key(setup, events):
+    _, llm, _, _, db = setup
+    llm.script = [("status", 401, {})]
+    result = compare(setup, events, "narrate=true")
+    first = result.records[0]
+    assert first["narrative_source"] == "offline", result.stderr
+    assert "LLM fatal" in first["fallback_reason"] and "401" in first["fallback_reason"]
+    assert first["summary"].startswith("Against anchor 'healthy'")
+    assert_no_key(result, db)
+
+
+def test_an_unconfigured_llm_narrates_offline_and_says_why(setup, events):
+    splunkd, llm, _, _, _ = setup
+    del splunkd.conf["llm"]
+    result = compare(setup, events, "narrate=true")
+    assert result.records[0]["narrative_source"] == "offline"
+    assert "set them on the setup page" in result.records[0]["fallback_reason"]
+    splunkd.conf["llm"] = {"url": "http://example.com/v1", "model": "m"}
+    result = compare(setup, events, "narrate=true")
+    assert "must use https" in result.records[0]["fallback_reason"]
+    assert llm.requests == []
+
+
+def test_deep_true_runs_guarded_searches_as_the_user_and_reports_its_steps(setup, events):
+    splunkd, llm, _, _, db = setup
+    top = plain_run_signal(setup, events)
+    splunkd.search_results = [{"host": f"web-{n}", "count": str(n)} for n in range(80)]
+    llm.script = [
+        ("tools", [("run_spl", {"query": "index=* | delete"}),
+                   ("run_spl", {"query": 'sourcetype="payments" | stats count by host',
+                                "earliest": "-2h"})]),
+        ("tools", [("list_recent_drifts", {"limit": 3})]),
+        ("json", {"summary": "Gateway timeouts on every payments host.", "hypothesis": None,
+                  "drill_in_spl": None, "cited_signals": [top]}),
+    ]  # fmt: skip
+    result = compare(setup, events, "deep=true")
+    first = result.records[0]
+    assert first["narrative_source"] == "llm", (first["fallback_reason"], result.stderr)
+    steps = first["investigation_steps"]
+    steps = steps if isinstance(steps, list) else [steps]
+    assert len(steps) == 3 and first["investigation_truncated"] in ("0", "False")
+    assert "refused" in steps[0] and "-> ok" in steps[1] and "list_recent_drifts" in steps[2]
+    # Only the allowed query reached splunkd, as the invoking user, with the caps.
+    [search] = splunkd.searches
+    assert search["path"] == "/servicesNS/bob/anchor/search/jobs"
+    assert search["search"] == 'search sourcetype="payments" | stats count by host | head 50'
+    assert (search["count"], search["max_time"], search["earliest_time"]) == ("50", "30", "-2h")
+    tool_result = next(m for m in llm.requests[1]["body"]["messages"] if m["role"] == "tool"
+                       and m["content"].startswith("{"))  # fmt: skip
+    assert len(json.loads(tool_result["content"])["rows"]) == 50
+    drift = Memory(SQLiteStore(str(db))).drift(first["drift_id"])
+    assert [s["status"] for s in drift["narrative"]["steps"]] == ["refused", "ok", "ok"]
+    assert_no_key(result, db)
+
+
+def test_getinfo_accepts_the_new_options_and_rejects_bad_values(setup, events):
+    _, _, env, info, _ = setup
+    bad = run_command("anchorcompare", ["anchor=healthy", "deep=maybe"], events[1][:10], env=env,
+                      searchinfo_overrides=info)  # fmt: skip
+    text = " ".join(message for _, message in bad.messages)
+    assert "deep" in text and not bad.records
