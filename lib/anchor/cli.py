@@ -324,7 +324,7 @@ def cmd_show(args, out, warn) -> int:
 
 def cmd_history(args, out, warn) -> int:
     memory = _open(args.db, create=False)
-    drifts = sorted(memory.drifts(), key=lambda d: -d["created"]) if memory else []
+    drifts = operations.list_drifts(memory) if memory else []
     rows = [
         [
             d["drift_id"],
@@ -342,12 +342,12 @@ def cmd_history(args, out, warn) -> int:
 
 def cmd_learned(args, out, warn) -> int:
     memory = _open(args.db, create=False)
-    infos = list(memory.weights(time.time()).values()) if memory else []
-    infos.sort(key=lambda i: (-abs(i.weight - 1.0), i.signal_id))
+    infos = operations.learned_weights(memory, time.time()) if memory else []
     rows = [
-        [i.signal_id, f"{i.weight:.2f}", i.confirmed, i.false_positive, _when(i.last_feedback)]
+        [i["signal_id"], f"{i['weight']:.2f}", i["confirmed"], i["false_positive"],
+         _when(i["last_feedback"])]
         for i in infos
-    ]
+    ]  # fmt: skip
     out(_table(rows, ["SIGNAL", "WEIGHT", "CONFIRMED", "FALSE_POS", "LAST_FEEDBACK"]))
     return 0
 
@@ -384,6 +384,22 @@ def cmd_recall(args, out, warn) -> int:
         for f in found
     ]
     out(_table(rows, ["DRIFT", "SIMILARITY", "ANCHOR", "CREATED", "TOP SIGNAL"]))
+    return 0
+
+
+def cmd_report(args, out, warn) -> int:
+    from anchor.report import render_html
+
+    memory = _require(args.db)
+    report = operations.stored_report(memory, args.drift_id, anchor=args.anchor)
+    created = memory.drift(report.drift_id).get("created")
+    document = render_html(report, created=created)
+    try:
+        with open(args.html, "w", encoding="utf-8") as handle:
+            handle.write(document)
+    except OSError as exc:
+        raise InputError(f"cannot write {args.html}: {exc.strerror or exc}") from None
+    out(f"wrote {args.html}: drift {report.drift_id}, {len(report.signals)} signal(s)")
     return 0
 
 
@@ -585,6 +601,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("check-spl", help="is this SPL read-only? exit 0 allowed, 3 rejected")
     sub.add_argument("query")
     sub.set_defaults(run=cmd_check_spl)
+    sub = commands.add_parser("report", help="write a self-contained HTML report of one drift")
+    sub.add_argument("drift_id", help="a drift id from `anchor history`, or latest")
+    sub.add_argument("--html", required=True, metavar="FILE", help="the HTML file to write")
+    sub.add_argument("--anchor", help="with latest: the newest drift against this anchor")
+    sub.set_defaults(run=cmd_report)
     sub = commands.add_parser("recall", help="past drifts most similar to one drift")
     sub.add_argument("drift_id")
     sub.set_defaults(run=cmd_recall)

@@ -14,7 +14,6 @@ invalid answer ends in the offline narrative, with the steps taken kept.
 
 from __future__ import annotations
 
-import heapq
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -173,10 +172,11 @@ class Toolbox:
         }
 
     def _list_recent_drifts(self, arguments: Mapping, current: Sequence[Signal]) -> Any:
+        from anchor import operations
+
         limit = self._count(arguments, "limit", 10, 20)
         anchor = self._text(arguments, "anchor")
-        drifts = (d for d in self.memory.drifts() if anchor is None or d.get("anchor") == anchor)
-        newest = heapq.nlargest(limit, drifts, key=lambda d: (d.get("created") or 0, d["drift_id"]))
+        newest = operations.list_drifts(self.memory, anchor=anchor, limit=limit)
         return [
             {k: d.get(k) for k in ("drift_id", "anchor", "created", "top_severity", "summary")}
             for d in newest

@@ -7,12 +7,13 @@ are already-built fingerprints; reading events is the caller's job.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from anchor.diff import DEFAULT_ALPHA, Signal, compare_fingerprints
-from anchor.errors import InputError
+from anchor.errors import InputError, NotFound
 from anchor.fingerprint import Fingerprint, content_digest
 from anchor.memory import Memory, anchor_key, check_name, digest
 from anchor.narrate import Narrative, offline_narrative
@@ -193,6 +194,60 @@ def recall(memory: Memory, drift_id: str, *, k: int = 5) -> list[dict[str, Any]]
         }
         for similarity, other in found
     ]
+
+
+def list_drifts(
+    memory: Memory,
+    *,
+    anchor: Optional[str] = None,
+    since: Optional[float] = None,
+    until: Optional[float] = None,
+    limit: Optional[int] = None,
+) -> list[dict[str, Any]]:
+    """Stored drifts, newest first, optionally for one anchor and a time range of ``created``."""
+
+    def wanted(drift: Mapping[str, Any]) -> bool:
+        created = drift.get("created") or 0.0
+        return (
+            (anchor is None or drift.get("anchor") == anchor)
+            and (since is None or created >= since)
+            and (until is None or created <= until)
+        )
+
+    order = lambda d: (d.get("created") or 0.0, d["drift_id"])  # noqa: E731
+    chosen = (d for d in memory.drifts() if wanted(d))
+    if limit is not None:
+        return heapq.nlargest(limit, chosen, key=order)
+    return sorted(chosen, key=order, reverse=True)
+
+
+def stored_report(memory: Memory, drift_id: str, *, anchor: Optional[str] = None) -> DriftReport:
+    """A recorded drift as a report; ``latest`` means the newest (for ``anchor``, if given)."""
+    if drift_id == "latest":
+        newest = list_drifts(memory, anchor=anchor, limit=1)
+        if not newest:
+            where = f" for anchor {anchor!r}" if anchor else ""
+            raise NotFound(f"no drifts recorded{where} yet: run a compare first")
+        drift = newest[0]
+    else:
+        drift = memory.drift(drift_id)
+    story = drift.get("narrative") or {"summary": drift.get("summary") or ""}
+    known = set(Narrative.__dataclass_fields__)
+    narrative = Narrative(**{k: v for k, v in story.items() if k in known})
+    return DriftReport(
+        drift["drift_id"],
+        drift.get("anchor", ""),
+        [Signal.from_record(s) for s in drift.get("signals", [])],
+        narrative,
+        list(drift.get("notes") or []),
+        list(drift.get("similar") or []),
+    )
+
+
+def learned_weights(memory: Memory, now: float) -> list[dict[str, Any]]:
+    """Every learned weight, the ones furthest from neutral first."""
+    infos = sorted(memory.weights(now).values(), key=lambda i: (-abs(i.weight - 1.0), i.signal_id))
+    return [info.to_dict() for info in infos]
 
 
 def blind_spots(memory: Memory, now: float) -> list[dict[str, Any]]:
