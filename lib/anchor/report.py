@@ -95,7 +95,9 @@ def render_html(
     parts.append(
         "<table><thead><tr><th>#</th><th>Severity</th><th>What changed</th>"
         "<th>Baseline <span class='bar base key'></span> vs current "
-        "<span class='bar cur key'></span></th><th>Score</th></tr></thead><tbody>" + rows + "</tbody></table>"
+        "<span class='bar cur key'></span></th><th>Score</th></tr></thead><tbody>"
+        + rows
+        + "</tbody></table>"
     )
     if story.steps:
         parts.append("<h2>Investigation</h2><ol>")

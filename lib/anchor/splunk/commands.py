@@ -211,6 +211,32 @@ class AnchorFeedbackCommand(_AnchorCommand, GeneratingCommand):
 
 
 @Configuration(type="reporting")
+class AnchorShowCommand(_AnchorCommand, GeneratingCommand):
+    """``| anchorshow what=anchors|drifts|drift|weights|blind_spots|feedback``: read the memory."""
+
+    what = Option(
+        require=True,
+        validate=validators.Set(*rows.SHOW_VIEWS),
+        doc="**Syntax:** what=anchors|drifts|drift|weights|blind_spots|feedback",
+    )
+    anchor = Option(require=False, doc="**Syntax:** anchor=<name> (default: every anchor)")
+    drift = Option(require=False, default="latest", doc="**Syntax:** drift=<drift_id>|latest")
+    limit = Option(
+        require=False, default=1000, validate=validators.Integer(minimum=1, maximum=50000)
+    )
+
+    def generate(self) -> Iterator[dict[str, Any]]:
+        try:
+            info = self._searchinfo()
+            yield from rows.show_rows(
+                self._memory(), self, span=rows.search_span(info.earliest_time, info.latest_time),
+                now=time.time(),
+            )  # fmt: skip
+        except AnchorError as error:
+            self._fail(error)
+
+
+@Configuration(type="reporting")
 class AnchorMaintenanceCommand(_AnchorCommand, GeneratingCommand):
     """``| anchormaintenance action=decay|compact|export|verify|restore [dry_run=true] [file=...]``."""
 

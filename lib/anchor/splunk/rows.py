@@ -20,6 +20,7 @@ from anchor.errors import InputError
 from anchor.events import event_from_record
 from anchor.fingerprint import Fingerprint
 from anchor.memory import Memory
+from anchor.narrate import drill_in_spl
 from anchor.operations import DriftReport
 from anchor.patterns import template_of
 
@@ -206,6 +207,80 @@ def compare_rows(
         narrator=narrator,
     )
     return drift_rows(report)
+
+
+SHOW_VIEWS = ("anchors", "drifts", "drift", "weights", "blind_spots", "feedback")
+
+
+class ShowOptions(Protocol):
+    what: str
+    anchor: Optional[str]
+    drift: Optional[str]
+    limit: int
+
+
+def _within(epoch: Any, span: Optional[tuple[float, float]]) -> bool:
+    return span is None or (epoch is not None and span[0] <= float(epoch) <= span[1])
+
+
+def show_rows(
+    memory: Memory, options: ShowOptions, *, span: Optional[tuple[float, float]], now: float
+) -> list[dict[str, Any]]:
+    """``anchorshow``: Anchor's memory as rows for dashboards and ad-hoc searches.
+
+    ``drifts`` and ``feedback`` honour the search's time range (on when they
+    were recorded); ``anchor=*`` or no anchor means every anchor.
+    """
+    anchor = options.anchor if options.anchor not in (None, "", "*") else None
+    what, limit = options.what, options.limit
+    if what == "anchors":
+        return [
+            {"_time": a["created"], "anchor": a["name"], "events": a["events"],
+             "sourcetypes": a["sourcetypes"], "templates": a["templates"],
+             "window_start": a["window_start"], "window_end": a["window_end"],
+             "created_by": a.get("created_by")}
+            for a in memory.anchors() if anchor is None or a["name"] == anchor
+        ][:limit]  # fmt: skip
+    if what == "drifts":
+        since, until = span if span else (None, None)
+        drifts = operations.list_drifts(
+            memory, anchor=anchor, since=since, until=until, limit=limit
+        )
+        return [
+            {"_time": d.get("created"), "drift_id": d["drift_id"], "anchor": d.get("anchor"),
+             "top_severity": d.get("top_severity") or "NONE", "top_signal": d.get("top_signal"),
+             "signal_count": d.get("signal_count"), "events": d.get("events"),
+             "summary": d.get("summary"),
+             "narrative_source": (d.get("narrative") or {}).get("source"),
+             "created_by": d.get("created_by")}
+            for d in drifts
+        ]  # fmt: skip
+    if what == "drift":
+        report = operations.stored_report(memory, options.drift or "latest", anchor=anchor)
+        report.signals = report.signals[:limit]
+        created = memory.drift(report.drift_id).get("created")
+        return [
+            {"_time": created, **row, "signal_spl": signal_spl}
+            for row, signal_spl in zip(
+                drift_rows(report),
+                [drill_in_spl(s) for s in report.signals] or [None],
+            )
+        ]
+    if what == "weights":
+        return [{"_time": w["last_feedback"], **w}
+                for w in operations.learned_weights(memory, now)[:limit]]  # fmt: skip
+    if what == "blind_spots":
+        return [{"_time": w["last_feedback"], **w}
+                for w in operations.blind_spots(memory, now)[:limit]]  # fmt: skip
+    if what == "feedback":
+        entries = [e for e in memory.feedback() if _within(e.get("time"), span)]
+        entries.sort(key=lambda e: (-e["time"], e["_key"]))
+        return [
+            {"_time": e["time"], **{k: e.get(k) for k in
+                                   ("drift_id", "signal_id", "outcome", "user", "reason")}}
+            for e in entries[:limit]
+        ]  # fmt: skip
+    raise InputError(f"what must be one of {', '.join(SHOW_VIEWS)}, got {what!r}")
 
 
 def feedback_rows(

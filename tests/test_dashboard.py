@@ -1,0 +1,195 @@
+"""The Drift history dashboard: its definition is valid, its SPL passes the guard, its panels run.
+
+Dashboard Studio has no public JSON schema to validate against offline, so
+the checks are the ones Splunk's editor enforces when it loads a
+definition: every visualization's data source exists, every layout item
+and global input exists, ``ds.chain`` extends a real source, every token a
+query uses is set by an input, and every ``$row.<field>.value$`` in a
+drilldown names a field its data source returns. Each ``| anchorshow``
+stage then runs through the real bin/ script over the chunked protocol
+against a memory built with the CLI, and the fields the rest of the query
+uses must be in its rows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import xml.etree.ElementTree as ET
+
+import pytest
+from chunked import run_command
+from conftest import ROOT, run_cli
+
+from anchor.splguard import check_spl
+
+VIEW = ROOT / "default" / "data" / "ui" / "views" / "drift_history.xml"
+NAV = ROOT / "default" / "data" / "ui" / "nav" / "default.xml"
+TOKEN = re.compile(r"\$([A-Za-z_][\w.]*)\$")
+VIZ_TYPES = {
+    "splunk.table",
+    "splunk.column",
+    "splunk.line",
+    "splunk.markdown",
+    "splunk.singlevalue",
+}
+INPUT_TYPES = {"input.timerange", "input.dropdown", "input.text"}
+DEFAULTS = {"tr.earliest": "-7d@h", "tr.latest": "now", "anchor": "*", "sourcetype": "*"}
+
+
+@pytest.fixture(scope="module")
+def definition():
+    root = ET.parse(VIEW).getroot()
+    assert root.tag == "dashboard" and root.get("version") == "2"
+    return json.loads(root.find("definition").text)
+
+
+def queries(definition):
+    return {name: ds["options"]["query"] for name, ds in definition["dataSources"].items()}
+
+
+def full_query(definition, name):
+    """A chain's query is its parent's with its own appended, as Splunk runs it."""
+    source = definition["dataSources"][name]
+    own = source["options"]["query"]
+    if source["type"] == "ds.chain":
+        return full_query(definition, source["options"]["extend"]) + " " + own
+    return own
+
+
+def fill(query):
+    return TOKEN.sub(lambda m: DEFAULTS[m.group(1)], query)
+
+
+def test_the_definition_is_consistent(definition):
+    sources, visuals, inputs = (
+        definition["dataSources"], definition["visualizations"], definition["inputs"],
+    )  # fmt: skip
+    assert definition["title"] == "Drift history"
+    for name, viz in visuals.items():
+        assert viz["type"] in VIZ_TYPES, name
+        primary = viz.get("dataSources", {}).get("primary")
+        assert primary is None or primary in sources, name
+    for name, source in sources.items():
+        assert source["type"] in ("ds.search", "ds.chain") and source["options"]["query"], name
+        if source["type"] == "ds.chain":
+            assert source["options"]["extend"] in sources
+    layout = definition["layout"]
+    placed = [item["item"] for item in layout["structure"]]
+    assert sorted(placed) == sorted(visuals), "every visualization is placed exactly once"
+    assert set(layout["globalInputs"]) == set(inputs)
+    for name, item in inputs.items():
+        assert item["type"] in INPUT_TYPES, name
+    tokens = {i["options"]["token"] for i in inputs.values()}
+    defined = {f"{t}.earliest" for t in tokens} | {f"{t}.latest" for t in tokens} | tokens
+    used = set()
+    for query in queries(definition).values():
+        used |= set(TOKEN.findall(query))
+    used |= set(TOKEN.findall(json.dumps(definition["defaults"])))
+    assert used <= defined and used <= set(DEFAULTS)
+    root = ET.parse(NAV).getroot()
+    assert root.find("view[@default='true']").get("name") == "drift_history"
+
+
+def test_every_data_source_passes_the_spl_guard(definition):
+    for name in definition["dataSources"]:
+        verdict = check_spl(fill(full_query(definition, name)), also_allow={"anchorshow"})
+        assert verdict.allowed, (name, verdict.reason)
+    # The guard is not a rubber stamp: the same queries with a write are refused.
+    assert not check_spl(
+        "| anchorshow what=drifts | outputlookup x", also_allow={"anchorshow"}
+    ).allowed
+
+
+def drilldown_fields(definition, viz):
+    text = json.dumps(viz.get("eventHandlers", []))
+    return re.findall(r"\$row\.(\w+)\.value\$", text)
+
+
+def table_fields(query):
+    tables = re.findall(r"\|\s*table\s+([^|]+)", query)
+    return tables[-1].split() if tables else []
+
+
+def test_drilldowns_name_fields_their_source_returns(definition):
+    checked = 0
+    for viz in definition["visualizations"].values():
+        fields = drilldown_fields(definition, viz)
+        if not fields:
+            continue
+        returned = table_fields(full_query(definition, viz["dataSources"]["primary"]))
+        assert set(fields) <= set(returned), (fields, returned)
+        checked += 1
+    assert checked == 2
+
+
+@pytest.fixture(scope="module")
+def memory_env(demo_files, tmp_path_factory):
+    """A memory with an anchor, two drifts and feedback (one signal confirmed, one a blind spot)."""
+    db = tmp_path_factory.mktemp("dash") / "memory.db"
+    assert (
+        run_cli("capture", "healthy", "--input", str(demo_files["healthy"]), db=db).returncode == 0
+    )
+    for window in ("incident", "calm"):
+        assert (
+            run_cli("compare", "healthy", "--input", str(demo_files[window]), db=db).returncode == 0
+        )
+    drift = json.loads(
+        run_cli(
+            "compare", "healthy", "--input", str(demo_files["incident"]), "--json", db=db
+        ).stdout
+    )
+    first, second = drift["signals"][0]["signal_id"], drift["signals"][1]["signal_id"]
+    for signal, outcome in ((first, "confirmed"), (second, "false_positive")):
+        given = run_cli("feedback", drift["drift_id"], signal, outcome, db=db)
+        assert given.returncode == 0, given.stderr
+    return {"ANCHOR_STORE": f"sqlite:{db}"}, drift
+
+
+def fields_used_after(query):
+    """Field names the rest of the pipeline reads from anchorshow's rows."""
+    rest = query.split("|", 2)[2] if query.count("|") >= 2 else ""
+    names = set(re.findall(r"\bby\s+(\w+)", rest)) | set(re.findall(r"(\w+)=\"", rest))
+    names |= set(re.findall(r"\btable\s+([^|]+)", rest)[0].split()) if "table" in rest else set()
+    names |= set(re.findall(r"strftime\((\w+)", rest))
+    return names - {"created"}  # computed by eval in the query itself
+
+
+def test_each_anchorshow_panel_runs_and_returns_what_the_rest_of_the_query_uses(
+    definition, memory_env
+):
+    env, drift = memory_env
+    ran = 0
+    for name in definition["dataSources"]:
+        query = fill(full_query(definition, name))
+        if not query.startswith("| anchorshow"):
+            continue
+        args = shlex.split(query.split("|")[1])[1:]
+        result = run_command("anchorshow", args, [], env=env,
+                             searchinfo_overrides={"earliest_time": "0", "latest_time": "0"})  # fmt: skip
+        assert result.returncode == 0 and not result.messages, (name, result.stderr[-800:])
+        assert result.records, name
+        returned = set().union(*result.records)  # empty values are not sent, as in splunkd
+        missing = fields_used_after(query) - returned
+        assert not missing, (name, missing)
+        ran += 1
+    assert ran == 9
+    signals = run_command("anchorshow", ["what=drift"], [], env=env).records
+    assert signals[0]["drift_id"] == drift["drift_id"]
+    assert [r["signal_id"] for r in signals][:3] == [s["signal_id"] for s in drift["signals"]][:3]
+    # Every signal's drill-in query is read-only by the guard's rules.
+    assert all(check_spl(r["signal_spl"]).allowed for r in signals)
+    spots = run_command("anchorshow", ["what=blind_spots"], [], env=env).records
+    assert [s["signal_id"] for s in spots] == [drift["signals"][1]["signal_id"]]
+
+
+def test_the_time_range_limits_drifts_and_feedback(memory_env):
+    env, _ = memory_env
+    future = {"earliest_time": "4102444800", "latest_time": "4102531200"}  # 2100-01-01
+    for what in ("drifts", "feedback"):
+        result = run_command("anchorshow", [f"what={what}"], [], env=env,
+                             searchinfo_overrides=future)  # fmt: skip
+        assert result.returncode == 0 and result.records == [], what
+    bad = run_command("anchorshow", ["what=everything"], [], env=env)
+    assert any("what" in text for _, text in bad.messages) and not bad.records
