@@ -1,0 +1,297 @@
+"""The drift alert: what the ``anchor_drift`` alert action does, without splunklib.
+
+Given the rows an ``anchorcompare`` alert search produced, it makes sure the
+drift is recorded (from the rows, if the memory does not have it), writes
+the HTML report next to the search's results, and posts a Slack-compatible
+or generic JSON message with the top signals, the narrative and a link back
+to the dashboard. Transient webhook failures (429, 5xx, timeouts, refused
+connections) are retried with backoff; the drift is recorded before any
+delivery is tried, so a dead endpoint never loses it. The webhook URL is a
+secret: it is never logged or put in an error message, only its host.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from anchor import operations
+from anchor.diff import Signal
+from anchor.errors import InputError, NotFound
+from anchor.memory import Memory
+from anchor.report import render_html
+
+FORMATS = ("slack", "generic")
+ATTEMPTS = 3
+MAX_RETRY_AFTER = 30.0
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+SIGNAL_KEYS = {f for f in Signal.__dataclass_fields__}
+
+
+@dataclass
+class AlertSettings:
+    webhook_format: str = "slack"
+    max_signals: int = 5
+    dashboard_url: Optional[str] = None
+
+
+@dataclass
+class Delivery:
+    status: str  # delivered | failed | skipped
+    attempts: int = 0
+    http_status: Optional[int] = None
+    reason: str = ""
+    log: list[str] = field(default_factory=list)
+
+
+def check_webhook_url(url: str) -> str:
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError("the webhook URL is not an http(s) URL: set webhook_url on the setup page")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK:
+        raise InputError("the webhook URL must use https (plain http only to a loopback receiver)")
+    return url
+
+
+def parse_settings(configuration: Mapping[str, Any]) -> AlertSettings:
+    """The alert action's ``param.*`` values (Splunk passes them without the prefix)."""
+    fmt = (configuration.get("webhook_format") or "slack").strip().lower()
+    if fmt not in FORMATS:
+        raise InputError(f"webhook_format must be slack or generic, got {fmt!r}")
+    try:
+        top = int(configuration.get("max_signals") or 5)
+    except ValueError:
+        raise InputError("max_signals must be a whole number from 1 to 20") from None
+    if not 1 <= top <= 20:
+        raise InputError("max_signals must be a whole number from 1 to 20")
+    link = (configuration.get("dashboard_url") or "").strip() or None
+    if link and urlsplit(link).scheme not in ("http", "https"):
+        raise InputError("dashboard_url must be an http(s) URL of Splunk Web")
+    return AlertSettings(fmt, top, link)
+
+
+def read_results(path: str) -> list[dict[str, str]]:
+    """Splunk's results file (gzipped CSV) as rows; ``__mv_`` columns are dropped."""
+    try:
+        with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
+            text = handle.read()
+    except (OSError, EOFError) as exc:
+        raise InputError(f"cannot read the alert's results file: {exc}") from None
+    rows = csv.DictReader(io.StringIO(text))
+    return [{k: v for k, v in row.items() if k and not k.startswith("__mv_")} for row in rows]
+
+
+def _number(value: Any) -> Any:
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def drift_from_rows(rows: Sequence[Mapping[str, str]], *, now: float, user: str) -> dict[str, Any]:
+    """A drift record rebuilt from ``anchorcompare`` rows, for when the memory lacks it."""
+    signals = []
+    for row in rows:
+        if not row.get("signal_id"):
+            continue
+        record = {k: _number(v) if k not in ("signal_id", "kind", "change", "sourcetype", "field",
+                                              "stat", "template", "host", "severity") else (v or None)
+                  for k, v in row.items() if k in SIGNAL_KEYS}  # fmt: skip
+        record["rank"] = int(float(row.get("rank") or 0))
+        record.setdefault("p_value", 1.0)
+        record.setdefault("effect", 0.0)  # not in the rows; only ranking used it
+        signals.append(record)
+    signals.sort(key=lambda s: s["rank"])
+    first = rows[0]
+    narrative = {
+        "summary": first.get("summary") or "",
+        "hypothesis": first.get("hypothesis") or None,
+        "drill_in_spl": first.get("drill_in_spl") or None,
+        "source": first.get("narrative_source") or "offline",
+    }
+    return {
+        "drift_id": first["drift_id"],
+        "anchor": first.get("anchor") or "",
+        "created": now,
+        "created_by": user,
+        "signal_count": len(signals),
+        "top_severity": signals[0].get("severity") if signals else None,
+        "top_signal": signals[0]["signal_id"] if signals else None,
+        "signals": signals,
+        "signal_ids": [s["signal_id"] for s in signals],
+        "summary": narrative["summary"],
+        "narrative": narrative,
+        "notes": [],
+        "similar": [],
+        "recorded_by": "anchor_drift alert action",
+    }
+
+
+def ensure_recorded(
+    memory: Memory, rows: Sequence[Mapping[str, str]], *, now: float, user: str
+) -> tuple[str, bool]:
+    """The drift id of these rows, recording the drift if the memory lacks it; (id, was_added)."""
+    with_id = [r for r in rows if r.get("drift_id")]
+    if not with_id:
+        raise InputError(
+            "the alert's results have no drift_id: the search must end in anchorcompare"
+        )
+    drift_id = with_id[0]["drift_id"]
+    try:
+        memory.drift(drift_id)
+        return drift_id, False
+    except NotFound:
+        memory.save_drift(drift_from_rows([r for r in with_id if r["drift_id"] == drift_id],
+                                          now=now, user=user))  # fmt: skip
+        return drift_id, True
+
+
+def dashboard_link(
+    settings: AlertSettings, results_link: Optional[str], anchor: str
+) -> Optional[str]:
+    base = settings.dashboard_url
+    if not base and results_link:
+        parts = urlsplit(results_link)
+        if parts.scheme and parts.netloc:
+            base = f"{parts.scheme}://{parts.netloc}/app/anchor/drift_history"
+    if not base:
+        return None
+    return f"{base}{'&' if '?' in base else '?'}form.anchor={quote(anchor)}"
+
+
+def build_message(
+    report: operations.DriftReport, settings: AlertSettings, *, search_name: str,
+    link: Optional[str],
+) -> dict[str, Any]:  # fmt: skip
+    from anchor.narrate import describe
+
+    top = report.signals[: settings.max_signals]
+    story = report.narrative
+    if settings.webhook_format == "generic":
+        return {
+            "source": "anchor",
+            "search_name": search_name,
+            "drift_id": report.drift_id,
+            "anchor": report.anchor,
+            "signals": [{**s.to_dict(), "description": describe(s)} for s in top],
+            "narrative": {k: getattr(story, k) for k in
+                          ("summary", "hypothesis", "drill_in_spl", "source", "cited_signals")},
+            "link": link,
+        }  # fmt: skip
+    lines = [f"• *{s.severity}* {describe(s)} (`{s.signal_id}`)" for s in top]
+    title = f"Anchor drift `{report.drift_id}` against anchor *{report.anchor}* ({search_name})"
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": title}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": story.summary[:2900]}},
+    ]
+    if lines:
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:2900]}}
+        )
+    if story.hypothesis:
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": story.hypothesis[:2900]}]}
+        )
+    if link:
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"<{link}|Open Drift history>"}}
+        )
+    return {"text": f"{title}: {story.summary}"[:3000], "blocks": blocks}
+
+
+def _retry_after(response: requests.Response, attempt: int) -> float:
+    try:
+        return min(MAX_RETRY_AFTER, max(0.0, float(response.headers["Retry-After"])))
+    except (KeyError, ValueError):
+        return min(MAX_RETRY_AFTER, 0.5 * 2**attempt)
+
+
+def deliver(
+    url: str, message: Mapping[str, Any], *, session: Optional[requests.Session] = None,
+    sleep: Callable[[float], None] = time.sleep, timeout: float = 10.0, attempts: int = ATTEMPTS,
+) -> Delivery:  # fmt: skip
+    """POST ``message`` as JSON; retry 429/5xx/network failures; never raises, never logs the URL."""
+    host = urlsplit(url).hostname or "?"
+    http = session or requests.Session()
+    result = Delivery("failed")
+    for attempt in range(attempts):
+        result.attempts = attempt + 1
+        wait = 0.5 * 2**attempt
+        try:
+            response = http.post(url, json=message, timeout=timeout)
+        except requests.RequestException as exc:
+            result.reason = f"{type(exc).__name__} talking to {host}"
+            result.log.append(f"attempt={attempt + 1} host={host} error={type(exc).__name__}")
+        else:
+            result.http_status = response.status_code
+            result.log.append(
+                f"attempt={attempt + 1} host={host} http_status={response.status_code}"
+            )
+            if response.status_code < 300:
+                result.status, result.reason = "delivered", ""
+                return result
+            result.reason = f"{host} answered HTTP {response.status_code}"
+            if response.status_code != 429 and response.status_code < 500:
+                return result  # a permanent refusal: retrying cannot help
+            wait = _retry_after(response, attempt)
+        if attempt + 1 < attempts:
+            sleep(wait)
+    return result
+
+
+def run_alert(
+    memory: Memory,
+    *,
+    rows: Sequence[Mapping[str, str]],
+    settings: AlertSettings,
+    search_name: str,
+    results_link: Optional[str],
+    report_path: Optional[str],
+    webhook_url: Optional[str],
+    user: str,
+    now: float,
+    post: Callable[..., Delivery] = deliver,
+) -> dict[str, Any]:
+    """Record, report, notify. Returns a summary for the log; raises only on bad input."""
+    drift_id, added = ensure_recorded(memory, rows, now=now, user=user)
+    report = operations.stored_report(memory, drift_id)
+    summary: dict[str, Any] = {"drift_id": drift_id, "recorded": "added" if added else "already"}
+    link = dashboard_link(settings, results_link, report.anchor)
+    if report_path:
+        try:
+            with open(report_path, "w", encoding="utf-8") as handle:
+                handle.write(render_html(report, created=now, link=link))
+            summary["report"] = report_path
+        except OSError as exc:
+            summary["report_error"] = exc.strerror or str(exc)
+    if not webhook_url:
+        summary["delivery"] = "skipped"
+        summary["reason"] = "no webhook_url in storage/passwords"
+        return summary
+    message = build_message(report, settings, search_name=search_name, link=link)
+    delivery = post(check_webhook_url(webhook_url), message)
+    summary.update(delivery=delivery.status, attempts=delivery.attempts,
+                   http_status=delivery.http_status, reason=delivery.reason)  # fmt: skip
+    return summary
+
+
+def format_log(fields: Mapping[str, Any]) -> str:
+    """key=value pairs for Splunk's own extraction (values with spaces are quoted)."""
+    parts = []
+    for key, value in fields.items():
+        text = (
+            json.dumps(value) if isinstance(value, str) and (" " in value or not value) else value
+        )
+        parts.append(f"{key}={text}")
+    return " ".join(parts)

@@ -1,0 +1,185 @@
+"""The ``anchor_drift`` alert action, run the way splunkd runs it.
+
+``bin/anchor_drift_alert.py --execute`` gets the JSON payload on stdin and a
+gzipped CSV results file made from real ``anchorcompare`` rows (produced by
+the bin/ script over the chunked protocol). The webhook URL comes from the
+fake splunkd's storage/passwords; deliveries go to a loopback receiver.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import socket
+import subprocess
+import sys
+
+import pytest
+from chunked import run_command
+from conftest import ROOT, splunk_events
+from fakes.fake_splunkd import FakeSplunkd
+from fakes.fake_webhook import FakeWebhook
+
+from anchor.memory import Memory
+from anchor.store import SQLiteStore
+
+SCRIPT = ROOT / "bin" / "anchor_drift_alert.py"
+SEARCH = "Anchor - compare every 15 minutes"
+
+
+@pytest.fixture(scope="module")
+def compared(demo_files, tmp_path_factory):
+    """A memory with anchor 'healthy' and the rows of one anchorcompare run against it."""
+    folder = tmp_path_factory.mktemp("alert")
+    db = folder / "memory.db"
+    env = {"ANCHOR_STORE": f"sqlite:{db}"}
+    healthy = splunk_events(demo_files["healthy"], limit=20000)
+    assert run_command("anchorcapture", ["name=healthy"], healthy, env=env).records
+    rows = run_command(
+        "anchorcompare", ["anchor=healthy"], splunk_events(demo_files["incident"]), env=env
+    ).records
+    assert rows and rows[0]["drift_id"]
+    return db, rows
+
+
+def write_results(folder, rows):
+    """Splunk's results.csv.gz: every field as a column, plus an ``__mv_`` column."""
+    fields = list(dict.fromkeys(k for r in rows for k in r)) + ["__mv_notes"]
+    path = folder / "results.csv.gz"
+    with gzip.open(path, "wt", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(
+                {k: (";".join(v) if isinstance(v, list) else v) for k, v in row.items()}
+            )
+    return path
+
+
+@pytest.fixture
+def alert(compared, tmp_path):
+    db, rows = compared
+    dispatch = tmp_path / "dispatch" / "scheduler__admin_YW5jaG9y__RMD5abc_at_1764000000_42"
+    dispatch.mkdir(parents=True)
+    results = write_results(dispatch, rows)
+    with FakeSplunkd() as splunkd, FakeWebhook() as hook:
+        splunkd.passwords["webhook_url"] = hook.url
+
+        def fire(configuration=None, argv=("--execute",), payload=None):
+            document = payload or {
+                "app": "anchor", "owner": "admin", "sid": dispatch.name, "search_name": SEARCH,
+                "results_file": str(results), "server_uri": splunkd.uri,
+                "session_key": splunkd.session_key, "server_host": "sh1",
+                "results_link": f"https://splunk.example.com:8000/app/anchor/@go?sid={dispatch.name}",
+                "configuration": configuration or {"webhook_format": "slack", "max_signals": "3"},
+                "result": rows[0],
+            }  # fmt: skip
+            process = subprocess.run(
+                [sys.executable, str(SCRIPT), *argv], input=json.dumps(document),
+                capture_output=True, text=True, timeout=120,
+                env={"ANCHOR_STORE": f"sqlite:{db}", "ANCHOR_SPLUNKD_CA": splunkd.ca_file(tmp_path),
+                     "PATH": "/usr/bin:/bin"},
+            )  # fmt: skip
+            assert "Traceback" not in process.stderr, process.stderr
+            assert "SECRETPATH" not in process.stderr + process.stdout
+            return process
+
+        yield fire, splunkd, hook, dispatch, rows, db
+
+
+def test_slack_message_report_and_log_line(alert):
+    fire, _, hook, dispatch, rows, _ = alert
+    process = fire()
+    assert process.returncode == 0, process.stderr
+    assert "status=ok" in process.stderr and "delivery=delivered" in process.stderr
+    assert (
+        f"drift_id={rows[0]['drift_id']}" in process.stderr and "recorded=already" in process.stderr
+    )
+    [request] = hook.requests
+    body = request["body"]
+    assert request["path"].endswith("XXXXSECRETPATH")
+    assert rows[0]["drift_id"] in body["text"] and body["blocks"][0]["type"] == "section"
+    listed = next(b["text"]["text"] for b in body["blocks"] if "•" in b["text"].get("text", ""))
+    assert listed.count("•") == 3 and rows[0]["signal_id"] in listed
+    assert rows[0]["summary"][:60] in json.dumps(body)
+    link = "https://splunk.example.com:8000/app/anchor/drift_history?form.anchor=healthy"
+    assert link in json.dumps(body)
+    report = (dispatch / "anchor_drift_report.html").read_text()
+    stored = [r["signal_id"] for r in rows]
+    assert all(signal in report for signal in stored)
+
+
+def test_transient_failures_are_retried_honouring_retry_after(alert):
+    fire, _, hook, _, _, _ = alert
+    hook.script = [(429, {"Retry-After": "1"}), (503, {})]
+    process = fire()
+    assert process.returncode == 0, process.stderr
+    assert len(hook.requests) == 3 and "attempts=3" in process.stderr
+
+
+def test_a_permanent_refusal_is_not_retried(alert):
+    fire, _, hook, _, _, _ = alert
+    hook.script = [(404, {})]
+    process = fire()
+    assert process.returncode == 2 and len(hook.requests) == 1
+    assert "delivery=failed" in process.stderr and "HTTP 404" in process.stderr
+
+
+def test_a_dead_endpoint_fails_after_retries_and_the_drift_is_still_recorded(alert):
+    fire, splunkd, hook, _, rows, db = alert
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    splunkd.passwords["webhook_url"] = f"http://127.0.0.1:{dead_port}/services/XXXXSECRETPATH"
+    memory = Memory(SQLiteStore(str(db)))
+    memory.delete_drift(rows[0]["drift_id"])  # the alert must record it again from its rows
+    process = fire()
+    assert process.returncode == 2 and hook.requests == []
+    assert "delivery=failed" in process.stderr and "attempts=3" in process.stderr
+    assert "recorded=added" in process.stderr
+    drift = memory.drift(rows[0]["drift_id"])
+    assert drift["recorded_by"] == "anchor_drift alert action"
+    assert [s["signal_id"] for s in drift["signals"]] == [r["signal_id"] for r in rows]
+    assert drift["narrative"]["summary"] == rows[0]["summary"]
+
+
+def test_generic_json_format(alert):
+    fire, _, hook, _, rows, _ = alert
+    process = fire({"webhook_format": "generic", "max_signals": "2"})
+    assert process.returncode == 0, process.stderr
+    body = hook.requests[0]["body"]
+    assert body["drift_id"] == rows[0]["drift_id"] and body["anchor"] == "healthy"
+    assert [s["signal_id"] for s in body["signals"]] == [r["signal_id"] for r in rows[:2]]
+    assert body["narrative"]["summary"] == rows[0]["summary"]
+    assert "drift_history" in body["link"]
+
+
+def test_no_webhook_configured_still_records_and_reports(alert):
+    fire, splunkd, hook, dispatch, _, _ = alert
+    splunkd.passwords.clear()
+    process = fire()
+    assert process.returncode == 0 and "delivery=skipped" in process.stderr
+    assert hook.requests == [] and (dispatch / "anchor_drift_report.html").exists()
+
+
+@pytest.mark.parametrize(
+    "configuration, argv, message, code",
+    [
+        ({"max_signals": "99"}, ("--execute",), "max_signals must be", 2),
+        ({"webhook_format": "teams"}, ("--execute",), "webhook_format must be", 2),
+        ({}, (), "with --execute", 1),
+    ],
+)
+def test_bad_input_is_one_clear_line(alert, configuration, argv, message, code):
+    fire, _, hook, _, _, _ = alert
+    process = fire(configuration, argv=argv)
+    assert process.returncode == code and message in process.stderr
+    assert len(process.stderr.strip().splitlines()) == 1 and hook.requests == []
+
+
+def test_an_insecure_remote_webhook_is_refused(alert):
+    fire, splunkd, *_ = alert
+    splunkd.passwords["webhook_url"] = "http://hooks.example.com/services/XXXXSECRETPATH"
+    process = fire()
+    assert process.returncode == 2 and "must use https" in process.stderr
