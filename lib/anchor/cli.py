@@ -297,27 +297,17 @@ def cmd_list(args, out, warn) -> int:
 
 
 def cmd_show(args, out, warn) -> int:
-    memory = _require(args.db)
-    head = memory.anchor(args.name)
-    fingerprint = memory.load_fingerprint(head)
-    out(f"anchor {head['name']!r} captured {_when(head['created'])} by {head['created_by']}")
+    anchor = operations.describe_anchor(_require(args.db), args.name)
+    out(f"anchor {anchor['name']!r} captured {_when(anchor['created'])} by {anchor['created_by']}")
     out(
-        f"window {_when(head['window_start'])} .. {_when(head['window_end'])}, "
-        f"{head['events']:.0f} events"
+        f"window {_when(anchor['window_start'])} .. {_when(anchor['window_end'])}, "
+        f"{anchor['events']:.0f} events"
     )
-    rows = []
-    for name, s in sorted(fingerprint.sourcetypes.items()):
-        error_pct = s.errors / s.count * 100 if s.count else 0.0
-        rows.append(
-            [
-                name,
-                f"{s.count:.0f}",
-                len(s.templates),
-                len(s.hosts),
-                f"{error_pct:.2f}%",
-                ", ".join(sorted(s.metrics)) or "-",
-            ]
-        )
+    rows = [
+        [s["sourcetype"], f"{s['events']:.0f}", s["templates"], s["hosts"],
+         f"{s['error_pct']:.2f}%", ", ".join(s["metrics"]) or "-"]
+        for s in anchor["sourcetypes"]
+    ]  # fmt: skip
     out(_table(rows, ["SOURCETYPE", "EVENTS", "TEMPLATES", "HOSTS", "ERRORS", "METRICS"]))
     return 0
 

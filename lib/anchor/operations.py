@@ -244,6 +244,28 @@ def stored_report(memory: Memory, drift_id: str, *, anchor: Optional[str] = None
     )
 
 
+def describe_anchor(memory: Memory, name: str) -> dict[str, Any]:
+    """One anchor's record and a summary per sourcetype of its fingerprint."""
+    head = memory.anchor(name)
+    fingerprint = memory.load_fingerprint(head)
+    keep = ("name", "created", "created_by", "events", "templates", "window_start", "window_end",
+            "metrics", "search")  # fmt: skip
+    return {
+        **{k: head.get(k) for k in keep},
+        "sourcetypes": [
+            {
+                "sourcetype": st,
+                "events": s.count,
+                "templates": len(s.templates),
+                "hosts": len(s.hosts),
+                "error_pct": round(s.errors / s.count * 100, 4) if s.count else 0.0,
+                "metrics": sorted(s.metrics),
+            }
+            for st, s in sorted(fingerprint.sourcetypes.items())
+        ],
+    }
+
+
 def learned_weights(memory: Memory, now: float) -> list[dict[str, Any]]:
     """Every learned weight, the ones furthest from neutral first."""
     infos = sorted(memory.weights(now).values(), key=lambda i: (-abs(i.weight - 1.0), i.signal_id))

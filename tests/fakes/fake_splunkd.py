@@ -18,6 +18,16 @@ LOUDLY: this is NOT splunkd. It models, from Splunk's REST API reference for
   returns conf values).
 - ``GET /servicesNS/nobody/anchor/configs/conf-anchor/<stanza>``: the app's
   own settings (``self.conf``), content values as strings; 404 when absent.
+  ``POST`` to it updates the stanza's keys with the form fields.
+- ``POST .../storage/passwords`` (``name``, ``password``, ``realm``) creates a
+  credential (409 when it exists); ``POST .../storage/passwords/<realm>:<name>:``
+  (``password``) updates one (404 when missing).
+- ``GET/POST /servicesNS/nobody/anchor/data/inputs/anchor_maintenance/<name>``:
+  the input stanza's settings (``self.inputs``).
+- ``POST .../apps/local/anchor`` with ``configured=1`` marks setup done.
+- Several tokens can be valid at once (``add_token``), each with its own user
+  and capabilities, as a caller's token and splunkd's system token are;
+  ``self.writes`` records which user made each configuration write.
 - ``POST /servicesNS/<user>/anchor/search/jobs`` with ``exec_mode=oneshot``
   and ``output_mode=json``: records the search and its parameters in
   ``self.searches`` and answers ``{"results": [...]}`` with the rows in
@@ -74,9 +84,16 @@ class FakeSplunkd:
         self.searches: list[dict[str, str]] = []
         self.search_results: list[dict[str, Any]] = []
         self.fail_next = 0
+        self.tokens: dict[str, tuple[str, list[str]]] = {}
+        self.inputs: dict[str, dict[str, str]] = {}
+        self.app_configured = False
+        self.writes: list[tuple[str, str, dict[str, str]]] = []
         self.lock = threading.Lock()
         self.ca = trustme.CA()
         self._server: Optional[ThreadingHTTPServer] = None
+
+    def add_token(self, key: str, user: str, capabilities: tuple[str, ...] = ()) -> None:
+        self.tokens[key] = (user, list(capabilities))
 
     # -- lifecycle ---------------------------------------------------------
     def __enter__(self) -> FakeSplunkd:
@@ -148,8 +165,12 @@ class FakeSplunkd:
                 return self._error(
                     handler, 503, "KV Store is initializing. Please try again later."
                 )
-        if handler.headers.get("Authorization") != f"Splunk {self.session_key}":
+        tokens = {self.session_key: (self.user, self.capabilities), **self.tokens}
+        auth = handler.headers.get("Authorization") or ""
+        token = auth[len("Splunk ") :] if auth.startswith("Splunk ") else None
+        if token not in tokens:
             return self._error(handler, 401, "call not properly authenticated")
+        caller, capabilities = tokens[token]
         if path.endswith("/authentication/current-context"):
             return self._reply(
                 handler,
@@ -158,10 +179,42 @@ class FakeSplunkd:
                     "entry": [
                         {
                             "name": "tokens",
-                            "content": {"username": self.user, "capabilities": self.capabilities},
+                            "content": {"username": caller, "capabilities": capabilities},
                         }
                     ]
                 },
+            )
+        form = {k: v for k, v in params.items() if k != "output_mode"}
+        if method == "POST" and "/storage/passwords" in path:
+            with self.lock:
+                self.writes.append((caller, path, {k: "***" for k in form}))
+            if path.endswith("/storage/passwords"):
+                if form.get("name") in self.passwords:
+                    return self._error(
+                        handler, 409, f"An object with name={form.get('name')} already exists"
+                    )
+                self.passwords[form["name"]] = form["password"]
+                return self._reply(handler, 201, {"entry": [{"name": f"anchor:{form['name']}:"}]})
+            name = path.rsplit("/", 1)[-1].split(":")[1]
+            if name not in self.passwords:
+                return self._error(handler, 404, f"Could not find object id=anchor:{name}:")
+            self.passwords[name] = form["password"]
+            return self._reply(handler, 200, {"entry": [{"name": f"anchor:{name}:"}]})
+        if path.endswith("/apps/local/anchor") and method == "POST":
+            with self.lock:
+                self.writes.append((caller, path, dict(form)))
+            self.app_configured = form.get("configured") == "1"
+            return self._reply(handler, 200, {"entry": [{"name": "anchor"}]})
+        if "/data/inputs/anchor_maintenance/" in path:
+            name = path.rsplit("/", 1)[-1]
+            if method == "POST":
+                with self.lock:
+                    self.writes.append((caller, path, dict(form)))
+                self.inputs.setdefault(name, {}).update(form)
+            if name not in self.inputs:
+                return self._error(handler, 404, f"Could not find object id={name}")
+            return self._reply(
+                handler, 200, {"entry": [{"name": name, "content": self.inputs[name]}]}
             )
         if path.endswith("/storage/passwords"):
             return self._reply(
@@ -193,6 +246,10 @@ class FakeSplunkd:
             )
         if "/configs/conf-anchor/" in path:
             stanza = path.rsplit("/", 1)[-1]
+            if method == "POST":
+                with self.lock:
+                    self.writes.append((caller, path, dict(form)))
+                self.conf.setdefault(stanza, {}).update(form)
             if stanza not in self.conf:
                 return self._error(handler, 404, f"Could not find object id={stanza}")
             content = {k: str(v) for k, v in self.conf[stanza].items()}

@@ -23,7 +23,8 @@ from anchor.memory import Memory
 from anchor.narrate import llm_narrator, unavailable_narrator
 from anchor.operations import Narrator
 from anchor.splguard import require_safe_spl
-from anchor.splunk.kvstore import APP, connect, splunkd_get
+from anchor.splunk.kvstore import splunkd_get
+from anchor.splunk.search import run_oneshot
 from anchor.splunk.secrets import read_secret
 
 SETTINGS_PATH = "/servicesNS/nobody/anchor/configs/conf-anchor/llm"
@@ -57,26 +58,10 @@ def oneshot_runner(splunkd_uri: str, session_key: str, user: str) -> SearchRunne
 
     def run(query: str, earliest: str, latest: str, max_rows: int, max_seconds: float) -> list:
         require_safe_spl(query)  # the guard again at the edge: nothing unchecked reaches splunkd
-        spl = query.strip()
-        if not spl.startswith("|") and spl.split(None, 1)[0].lower() != "search":
-            spl = "search " + spl
-        spl += f" | head {int(max_rows)}"
-        service = connect(splunkd_uri, session_key, timeout=max_seconds + 10)
-        try:
-            response = service.post(
-                "search/jobs", owner=user, app=APP, search=spl, exec_mode="oneshot",
-                output_mode="json", count=int(max_rows), earliest_time=earliest,
-                latest_time=latest, max_time=int(max_seconds),
-            )  # fmt: skip
-            data = json.loads(response.body.read().decode("utf-8"))
-        except binding.HTTPError as exc:
-            raise AnchorError(f"the search failed: splunkd answered HTTP {exc.status}") from None
-        except (OSError, ValueError) as exc:
-            raise AnchorError(f"the search failed ({type(exc).__name__}: {exc})") from None
-        rows = data.get("results") if isinstance(data, dict) else None
-        if not isinstance(rows, list):
-            raise AnchorError("splunkd's search answer had no results list")
-        return rows[:max_rows]
+        return run_oneshot(
+            splunkd_uri, session_key, user, f"{query.strip()} | head {int(max_rows)}",
+            earliest=earliest, latest=latest, max_rows=max_rows, max_seconds=max_seconds,
+        )  # fmt: skip
 
     return run
 

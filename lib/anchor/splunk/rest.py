@@ -1,0 +1,279 @@
+"""Anchor's REST API inside Splunk: ``/servicesNS/-/anchor/anchor/<endpoint>``.
+
+splunkd hands a persistent REST handler each request as JSON (method,
+``path_info``, ``query`` and ``form`` as [name, value] pairs, ``payload``,
+``session`` with the caller's user and token, ``server.rest_uri``, and the
+``system_authtoken`` because restmap.conf sets ``passSystemAuth``). This
+module turns that into a call of the same operations the commands and the
+CLI use, and returns ``{"status": ..., "payload": ...}``.
+
+Reads open the memory with the caller's own token, so KV Store permissions
+apply; writes check the caller's capability first (``anchor_feedback`` for
+feedback, ``anchor_configure`` for settings). Only settings are written with
+the system token, and only after that check, because storage/passwords
+needs more than a normal role has. No response ever contains a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from anchor import operations
+from anchor.diff import DEFAULT_ALPHA
+from anchor.errors import AnchorError, InputError, NotFound
+from anchor.memory import check_name
+from anchor.splguard import check_spl
+from anchor.splunk.access import (
+    CONFIGURE_CAPABILITY,
+    FEEDBACK_CAPABILITY,
+    AccessDenied,
+    current_capabilities,
+    open_memory,
+)
+
+MAX_LIMIT = 1000
+COMPARE_SECONDS = 300.0
+DRIFT_ID = re.compile(r"^[0-9a-f]{8,64}$|^latest$")
+
+
+class RestError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Request:
+    method: str
+    path: list[str]
+    query: dict[str, str]
+    body: Any
+    user: str
+    token: str
+    system_token: Optional[str]
+    splunkd_uri: str
+
+
+def parse_request(raw: Mapping[str, Any]) -> Request:
+    """splunkd's request document as a ``Request``; bad JSON bodies are a 400."""
+    pairs = lambda items: {str(k): str(v) for k, v in (items or [])}  # noqa: E731
+    method = str(raw.get("method") or "GET").upper()
+    body: Any = None
+    payload = raw.get("payload")
+    if method in ("POST", "PUT"):
+        if payload:
+            try:
+                body = json.loads(payload)
+            except ValueError as exc:
+                raise RestError(400, f"the request body is not valid JSON: {exc}") from None
+        else:
+            body = pairs(raw.get("form"))
+    session = raw.get("session") or {}
+    if not session.get("authtoken"):
+        raise RestError(401, "no session: call through splunkd with a valid token")
+    path_info = str(raw.get("path_info") or "").strip("/")
+    return Request(
+        method=method,
+        path=[p for p in path_info.split("/") if p],
+        query=pairs(raw.get("query")),
+        body=body,
+        user=str(session.get("user") or "unknown"),
+        token=str(session["authtoken"]),
+        system_token=raw.get("system_authtoken"),
+        splunkd_uri=str((raw.get("server") or {}).get("rest_uri") or "https://127.0.0.1:8089"),
+    )
+
+
+def _limit(request: Request, default: int = 100) -> int:
+    text = request.query.get("limit", str(default))
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise RestError(400, f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    return int(text)
+
+
+def _epoch(request: Request, name: str) -> Optional[float]:
+    text = request.query.get(name)
+    if text in (None, ""):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise RestError(400, f"{name} must be epoch seconds, for example 1764000000") from None
+
+
+def _drift_id(value: str) -> str:
+    if not DRIFT_ID.match(value):
+        raise RestError(400, f"{value!r} is not a drift id (hex, from GET drifts) or latest")
+    return value
+
+
+def _require(request: Request, capability: str) -> None:
+    if capability not in current_capabilities(request.splunkd_uri, request.token):
+        raise AccessDenied(f"this endpoint needs the {capability} capability")
+
+
+def _object(body: Any) -> Mapping[str, Any]:
+    if not isinstance(body, Mapping):
+        raise RestError(400, "the request body must be a JSON object")
+    return body
+
+
+# -- endpoints ----------------------------------------------------------------
+def list_anchors(request: Request) -> Any:
+    memory = open_memory(request.splunkd_uri, request.token)
+    keep = ("name", "created", "created_by", "events", "sourcetypes", "templates",
+            "window_start", "window_end")  # fmt: skip
+    return {"anchors": [{k: a.get(k) for k in keep} for a in memory.anchors()]}
+
+
+def show_anchor(request: Request) -> Any:
+    name = check_name(request.path[1])
+    return operations.describe_anchor(open_memory(request.splunkd_uri, request.token), name)
+
+
+def list_drifts(request: Request) -> Any:
+    anchor = request.query.get("anchor") or None
+    drifts = operations.list_drifts(
+        open_memory(request.splunkd_uri, request.token), anchor=anchor,
+        since=_epoch(request, "since"), until=_epoch(request, "until"), limit=_limit(request),
+    )  # fmt: skip
+    keep = ("drift_id", "anchor", "created", "created_by", "events", "signal_count",
+            "top_severity", "top_signal", "summary")  # fmt: skip
+    return {"drifts": [{k: d.get(k) for k in keep} for d in drifts]}
+
+
+def show_drift(request: Request) -> Any:
+    memory = open_memory(request.splunkd_uri, request.token)
+    report = operations.stored_report(
+        memory, _drift_id(request.path[1]), anchor=request.query.get("anchor") or None
+    )
+    return {**report.to_dict(), "created": memory.drift(report.drift_id).get("created")}
+
+
+def recall(request: Request) -> Any:
+    k = request.query.get("k", "5")
+    if not k.isdigit() or not 1 <= int(k) <= 20:
+        raise RestError(400, "k must be a whole number from 1 to 20")
+    memory = open_memory(request.splunkd_uri, request.token)
+    return {"similar": operations.recall(memory, _drift_id(request.path[1]), k=int(k))}
+
+
+def weights(request: Request) -> Any:
+    memory = open_memory(request.splunkd_uri, request.token)
+    return {"weights": operations.learned_weights(memory, time.time())[: _limit(request)]}
+
+
+def blind_spots(request: Request) -> Any:
+    memory = open_memory(request.splunkd_uri, request.token)
+    return {"blind_spots": operations.blind_spots(memory, time.time())[: _limit(request)]}
+
+
+def feedback(request: Request) -> Any:
+    body = _object(request.body)
+    missing = [k for k in ("drift_id", "signal_id", "outcome") if not body.get(k)]
+    if missing:
+        raise RestError(400, f"feedback needs {', '.join(missing)}")
+    _require(request, FEEDBACK_CAPABILITY)
+    return operations.feedback(
+        open_memory(request.splunkd_uri, request.token), str(body["drift_id"]),
+        str(body["signal_id"]), str(body["outcome"]), user=request.user, now=time.time(),
+        reason=str(body.get("reason") or ""),
+    )  # fmt: skip
+
+
+def compare(request: Request) -> Any:
+    """Run ``<search> | anchorcompare anchor=<name>`` as the caller and return its rows."""
+    from anchor.splunk.search import run_oneshot
+
+    body = _object(request.body)
+    search, anchor = str(body.get("search") or "").strip(), str(body.get("anchor") or "")
+    if not search:
+        raise RestError(400, "compare needs search, for example index=web sourcetype=nginx")
+    check_name(anchor)
+    verdict = check_spl(search)
+    if not verdict.allowed:
+        raise RestError(400, f"search refused by the SPL guard: {verdict.reason}")
+    try:
+        alpha = float(body.get("alpha", DEFAULT_ALPHA))
+        limit = int(body.get("limit", operations.DEFAULT_LIMIT))
+    except (TypeError, ValueError):
+        raise RestError(400, "alpha must be a number and limit a whole number") from None
+    if not 0 < alpha < 1 or not 1 <= limit <= MAX_LIMIT:
+        raise RestError(400, f"alpha must be in (0, 1) and limit from 1 to {MAX_LIMIT}")
+    spl = f'{search} | anchorcompare anchor="{anchor}" alpha={alpha!r} limit={limit}'
+    rows = run_oneshot(
+        request.splunkd_uri, request.token, request.user, spl,
+        earliest=str(body.get("earliest") or "-60m"), latest=str(body.get("latest") or "now"),
+        max_rows=limit, max_seconds=COMPARE_SECONDS,
+    )  # fmt: skip
+    return {"search": spl, "rows": rows}
+
+
+def get_settings(request: Request) -> Any:
+    from anchor.splunk.settings import read_settings
+
+    _require(request, CONFIGURE_CAPABILITY)
+    return read_settings(request.splunkd_uri, request.system_token or request.token)
+
+
+def post_settings(request: Request) -> Any:
+    from anchor.splunk.settings import apply_update, validate_update
+
+    _require(request, CONFIGURE_CAPABILITY)
+    update = validate_update(request.body)
+    if not request.system_token:
+        raise RestError(
+            500, "restmap.conf must set passSystemAuth = true for the settings endpoint"
+        )
+    changed = apply_update(request.splunkd_uri, request.system_token, update)
+    return {"saved": changed}
+
+
+Handler = Callable[[Request], Any]
+ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [
+    ("GET", ("anchors",), list_anchors),
+    ("GET", ("anchors", "*"), show_anchor),
+    ("GET", ("drifts",), list_drifts),
+    ("GET", ("drifts", "*"), show_drift),
+    ("GET", ("drifts", "*", "recall"), recall),
+    ("GET", ("weights",), weights),
+    ("GET", ("blind_spots",), blind_spots),
+    ("POST", ("feedback",), feedback),
+    ("POST", ("compare",), compare),
+    ("GET", ("settings",), get_settings),
+    ("POST", ("settings",), post_settings),
+]
+
+
+def _route(request: Request) -> Handler:
+    shaped = [(m, p, h) for m, p, h in ROUTES if len(p) == len(request.path)
+              and all(a == "*" or a == b for a, b in zip(p, request.path))]  # fmt: skip
+    if not shaped:
+        known = ", ".join(sorted({"/".join(p) for _, p, _ in ROUTES}))
+        raise RestError(404, f"unknown endpoint {'/'.join(request.path)!r}; endpoints: {known}")
+    for method, _, handler in shaped:
+        if method == request.method:
+            return handler
+    raise RestError(405, f"{request.method} is not allowed here; use {shaped[0][0]}")
+
+
+def handle(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """One request document in, one response document out; never raises."""
+    try:
+        request = parse_request(raw)
+        return {"status": 200, "payload": _route(request)(request)}
+    except RestError as error:
+        return {"status": error.status, "payload": {"error": str(error)}}
+    except AccessDenied as error:
+        return {"status": 403, "payload": {"error": str(error)}}
+    except NotFound as error:
+        return {"status": 404, "payload": {"error": str(error)}}
+    except InputError as error:
+        return {"status": 400, "payload": {"error": str(error)}}
+    except AnchorError as error:
+        return {"status": 502, "payload": {"error": str(error)}}

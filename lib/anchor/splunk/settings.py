@@ -1,0 +1,184 @@
+"""The app's settings as the setup page sees them: read without secrets, validated, written.
+
+Plain settings go to ``anchor.conf`` ``[llm]`` and the maintenance input's
+stanza; secrets (the LLM API key, the webhook URL, the OSS key pair) go to
+storage/passwords (realm ``anchor``). Reading never returns a secret, only
+whether it is set. Everything is validated before anything is written, so a
+bad value writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from splunklib import binding
+
+from anchor.alert import check_webhook_url
+from anchor.errors import AnchorError, InputError
+from anchor.llm import LLMConfig, LLMError
+from anchor.splunk.kvstore import APP, OWNER, connect, splunkd_get
+from anchor.splunk.maintenance_input import validate_settings as validate_maintenance
+from anchor.splunk.secrets import REALM
+
+LLM_PATH = "configs/conf-anchor/llm"
+INPUT_PATH = "data/inputs/anchor_maintenance/nightly"
+SECRETS = ("llm_api_key", "webhook_url", "oss_access_key_id", "oss_access_key_secret")
+LLM_KEYS = ("url", "model", "timeout_s", "api_key")
+MAINTENANCE_KEYS = ("destination", "local_dir", "oss_bucket", "oss_endpoint", "oss_prefix",
+                    "oss_access_key_id", "oss_access_key_secret")  # fmt: skip
+
+
+@dataclass
+class SettingsUpdate:
+    llm: Optional[dict[str, str]] = None
+    maintenance: Optional[dict[str, str]] = None
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+def _entry(text: str) -> dict[str, Any]:
+    try:
+        return json.loads(text)["entry"][0]["content"]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise AnchorError(f"splunkd's answer was not understood: {exc}") from None
+
+
+def _optional(splunkd_uri: str, token: str, path: str) -> dict[str, Any]:
+    try:
+        return _entry(splunkd_get(splunkd_uri, token, f"/servicesNS/{OWNER}/{APP}/{path}"))
+    except binding.HTTPError as exc:
+        if exc.status == 404:
+            return {}
+        raise AnchorError(f"cannot read {path}: splunkd answered HTTP {exc.status}") from None
+
+
+def _secret_names(splunkd_uri: str, token: str) -> set[str]:
+    text = splunkd_get(splunkd_uri, token, f"/servicesNS/{OWNER}/{APP}/storage/passwords", count=0)
+    try:
+        entries = json.loads(text)["entry"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AnchorError(f"splunkd's storage/passwords answer was not understood: {exc}") from None
+    return {
+        e["content"].get("username")
+        for e in entries
+        if e.get("content", {}).get("realm") == REALM and e["content"].get("clear_password")
+    }
+
+
+def read_settings(splunkd_uri: str, token: str) -> dict[str, Any]:
+    """Everything the setup page shows; secrets only as ``*_set`` booleans."""
+    llm = _optional(splunkd_uri, token, LLM_PATH)
+    nightly = _optional(splunkd_uri, token, INPUT_PATH)
+    present = _secret_names(splunkd_uri, token)
+    return {
+        "llm": {
+            "url": llm.get("url") or "",
+            "model": llm.get("model") or "",
+            "timeout_s": float(llm.get("timeout_s") or 30),
+            "api_key_set": "llm_api_key" in present,
+        },
+        "webhook_url_set": "webhook_url" in present,
+        "maintenance": {
+            **{k: nightly.get(k) or "" for k in MAINTENANCE_KEYS[:5]},
+            "oss_credentials_set": {"oss_access_key_id", "oss_access_key_secret"} <= present,
+        },
+    }
+
+
+def _text(section: Mapping[str, Any], key: str, where: str) -> Optional[str]:
+    value = section.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise InputError(f"{where}.{key} must be a string")
+    return str(value).strip()
+
+
+def _only(section: Any, allowed: tuple[str, ...], where: str) -> Mapping[str, Any]:
+    if not isinstance(section, Mapping):
+        raise InputError(f"{where} must be a JSON object")
+    unknown = sorted(set(section) - set(allowed))
+    if unknown:
+        raise InputError(f"unknown setting {where}.{unknown[0]}; known: {', '.join(allowed)}")
+    return section
+
+
+def validate_update(body: Any) -> SettingsUpdate:
+    """Check a setup request; raise ``InputError`` naming the first bad value."""
+    body = _only(body, ("llm", "webhook_url", "maintenance"), "settings")
+    update = SettingsUpdate()
+    if "llm" in body:
+        llm = _only(body["llm"], LLM_KEYS, "llm")
+        url, model = _text(llm, "url", "llm") or "", _text(llm, "model", "llm") or ""
+        timeout = _text(llm, "timeout_s", "llm") or "30"
+        try:
+            seconds = float(timeout)
+        except ValueError:
+            raise InputError("llm.timeout_s must be a number of seconds") from None
+        if not 1 <= seconds <= 300:
+            raise InputError("llm.timeout_s must be between 1 and 300 seconds")
+        if url or model:
+            try:
+                LLMConfig(url, model)
+            except LLMError as error:
+                raise InputError(f"llm: {error}") from None
+        update.llm = {"url": url, "model": model, "timeout_s": f"{seconds:g}"}
+        key = _text(llm, "api_key", "llm")
+        if key:
+            update.secrets["llm_api_key"] = key
+    if "webhook_url" in body:
+        url = _text(body, "webhook_url", "settings")
+        if url:
+            check_webhook_url(url)
+            update.secrets["webhook_url"] = url
+    if "maintenance" in body:
+        section = _only(body["maintenance"], MAINTENANCE_KEYS, "maintenance")
+        plain = {k: _text(section, k, "maintenance") or "" for k in MAINTENANCE_KEYS[:5]}
+        plain = {k: v for k, v in plain.items() if v}
+        try:
+            validate_maintenance(plain)
+        except AnchorError as error:
+            raise InputError(f"maintenance: {error}") from None
+        update.maintenance = plain
+        for name in ("oss_access_key_id", "oss_access_key_secret"):
+            value = _text(section, name, "maintenance")
+            if value:
+                update.secrets[name] = value
+    return update
+
+
+def _store_secret(service: Any, name: str, value: str) -> None:
+    try:
+        service.post("storage/passwords", body={"name": name, "password": value, "realm": REALM})
+    except binding.HTTPError as exc:
+        if exc.status != 409:
+            raise
+        service.post(f"storage/passwords/{REALM}:{name}:", body={"password": value})
+
+
+def apply_update(splunkd_uri: str, token: str, update: SettingsUpdate) -> list[str]:
+    """Write a validated update with ``token`` (the handler's system token); returns what changed."""
+    service = connect(splunkd_uri, token)
+    changed = []
+    try:
+        if update.llm is not None:
+            # As a form body: a ``url`` keyword would collide with splunklib's own argument.
+            service.post(LLM_PATH, body=dict(update.llm))
+            changed.append("llm")
+        if update.maintenance:
+            service.post(INPUT_PATH, body=dict(update.maintenance))
+            changed.append("maintenance")
+        for name, value in update.secrets.items():
+            _store_secret(service, name, value)
+            changed.append(name)
+        # The first save completes the app's setup: Splunk stops sending admins here.
+        service.post(f"apps/local/{APP}", body={"configured": "1"})
+    except binding.HTTPError as exc:
+        # Only the status: splunkd's message could echo a submitted value.
+        raise AnchorError(
+            f"saving the settings failed after {', '.join(changed) or 'nothing'}: "
+            f"splunkd answered HTTP {exc.status}"
+        ) from None
+    return changed
