@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)/lib
 
-.PHONY: venv demo test lint format clean package inspect bench bench-quick
+.PHONY: venv demo test lint format clean package inspect bench bench-quick browser
 
 venv: $(VENV)/.installed
 
@@ -21,8 +21,15 @@ format: venv
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-test: venv lint
+test: venv lint browser
 	$(PY) -m pytest
+
+# Debian's chromium for the HTML report test (skipped without it, except in CI).
+browser:
+	@command -v chromium >/dev/null 2>&1 \
+		|| apt-get install -y -qq chromium >/dev/null 2>&1 \
+		|| (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "chromium could not be installed: the browser test will be skipped"
 
 demo: venv
 	$(PY) tools/demo.py

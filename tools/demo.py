@@ -147,6 +147,8 @@ def main() -> int:
     banner("5. What Anchor has learned")
     anchor("learned")
     anchor("history")
+    banner("6. An HTML drift report to attach to the incident ticket")
+    anchor("report", "latest", "--html", os.path.relpath(OUT / "drift-report.html", ROOT))
     splunk_side(healthy, incident)
     print(
         "\nDone. The memory is in demo-out/anchor.db; try `PYTHONPATH=lib python -m anchor "
