@@ -80,16 +80,11 @@ def _require(path: str) -> Memory:
 
 
 def _fingerprint(args: argparse.Namespace, warn) -> Fingerprint:
-    report = ReadReport()
-    metrics = args.metric or None
-    events = read_events(
-        args.input, fmt=args.format, sourcetype=args.sourcetype, metrics=metrics, report=report
+    fingerprint, warnings = operations.read_fingerprint(
+        args.input, fmt=args.format, sourcetype=args.sourcetype, metrics=args.metric or None
     )
-    fingerprint = Fingerprint().add_all(events)
-    for line in report.warnings():
+    for line in warnings:
         warn(line)
-    if report.events == 0:
-        raise InputError(f"no events read from {', '.join(args.input)}: is the file empty?")
     return fingerprint
 
 
@@ -393,6 +388,27 @@ def cmd_report(args, out, warn) -> int:
     return 0
 
 
+def cmd_mcp(args, out, warn) -> int:
+    """Serve the MCP tools on stdin/stdout until the client disconnects."""
+    try:
+        import mcp  # noqa: F401
+    except ImportError:
+        raise InputError(
+            "anchor mcp needs the MCP SDK: pip install 'mcp>=1.26,<2' (Python 3.10 or newer)"
+        ) from None
+    from anchor.backends import MemoryBackend, SplunkBackend
+    from anchor.mcp_server import serve_stdio
+
+    url = args.splunk_url or os.environ.get("ANCHOR_SPLUNK_URL")
+    if url:
+        backend: Any = SplunkBackend(url, os.environ.get("ANCHOR_SPLUNK_TOKEN", ""),
+                                     ca_file=os.environ.get("ANCHOR_SPLUNKD_CA"))  # fmt: skip
+    else:
+        backend = MemoryBackend(_open(args.db, create=True), _user(args.user))
+    serve_stdio(backend, read_only=args.read_only)
+    return 0
+
+
 def cmd_maintenance(args, out, warn) -> int:
     from anchor import maintenance
 
@@ -596,6 +612,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--html", required=True, metavar="FILE", help="the HTML file to write")
     sub.add_argument("--anchor", help="with latest: the newest drift against this anchor")
     sub.set_defaults(run=cmd_report)
+    sub = commands.add_parser("mcp", help="serve Anchor's tools to an AI assistant (MCP, stdio)")
+    sub.add_argument("--read-only", action="store_true", help="only the tools that write nothing")
+    sub.add_argument("--splunk-url", help="a search head (https://host:8089); token from "
+                     "$ANCHOR_SPLUNK_TOKEN; default: the local memory")  # fmt: skip
+    sub.add_argument("--user", help="who records feedback and captures (default: login name)")
+    sub.set_defaults(run=cmd_mcp)
     sub = commands.add_parser("recall", help="past drifts most similar to one drift")
     sub.add_argument("drift_id")
     sub.set_defaults(run=cmd_recall)

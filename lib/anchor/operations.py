@@ -1,8 +1,9 @@
 """The operations every interface calls: capture, compare, feedback, recall.
 
 The CLI, the Splunk commands, the REST endpoint and the MCP server all call
-these functions, so each operation has exactly one implementation. Inputs
-are already-built fingerprints; reading events is the caller's job.
+these functions, so each operation has exactly one implementation. The
+operations take already-built fingerprints; ``read_fingerprint`` builds one
+from exported log files for the offline interfaces (CLI, MCP).
 """
 
 from __future__ import annotations
@@ -27,6 +28,26 @@ RECALL_K = 3
 # A narrator gets the ranked signals and context and returns a Narrative; it
 # must never raise (the LLM narrator falls back to the offline one itself).
 Narrator = Callable[..., Narrative]
+
+
+def read_fingerprint(
+    paths: Sequence[str],
+    *,
+    fmt: Optional[str] = None,
+    sourcetype: Optional[str] = None,
+    metrics: Optional[Sequence[str]] = None,
+) -> tuple[Fingerprint, list[str]]:
+    """A fingerprint of the events in ``paths``, and warnings about skipped records."""
+    from anchor.events import ReadReport, read_events
+
+    if not paths:
+        raise InputError("no input files given")
+    report = ReadReport()
+    events = read_events(paths, fmt=fmt, sourcetype=sourcetype, metrics=metrics, report=report)
+    fingerprint = Fingerprint().add_all(events)
+    if report.events == 0:
+        raise InputError(f"no events read from {', '.join(paths)}: is the file empty?")
+    return fingerprint, report.warnings()
 
 
 def capture(

@@ -24,6 +24,13 @@ LOUDLY: this is NOT splunkd. It models, from Splunk's REST API reference for
   (``password``) updates one (404 when missing).
 - ``GET/POST /servicesNS/nobody/anchor/data/inputs/anchor_maintenance/<name>``:
   the input stanza's settings (``self.inputs``).
+- ``/servicesNS/<user>/anchor/anchor/<endpoint>``: what splunkd does for the
+  ``[script:anchor_api]`` stanza of restmap.conf. It builds the persistent
+  handler's request document (method, path_info, query pairs, payload,
+  session user and token, server.rest_uri, system_authtoken) and calls the
+  REAL handler class from ``bin/anchor_rest.py`` in process, returning its
+  status and payload. ``Authorization: Bearer <token>`` is accepted as well
+  as ``Splunk <token>``, as splunkd does for authentication tokens.
 - ``POST .../apps/local/anchor`` with ``configured=1`` marks setup done.
 - Several tokens can be valid at once (``add_token``), each with its own user
   and capabilities, as a caller's token and splunkd's system token are;
@@ -135,6 +142,36 @@ class FakeSplunkd:
         return path
 
     # -- request handling --------------------------------------------------
+    system_token: Optional[str] = None
+
+    def _dispatch_rest(self, handler, method, path, form, body, caller, token) -> None:
+        import importlib.util
+        from pathlib import Path
+
+        script = Path(__file__).resolve().parents[2] / "bin" / "anchor_rest.py"
+        spec = importlib.util.spec_from_file_location("anchor_rest_fake_dispatch", script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        is_json = "application/json" in (handler.headers.get("Content-Type") or "")
+        document = {
+            "method": method,
+            "path_info": path.split("/anchor/anchor/", 1)[1],
+            "query": [[k, v] for k, v in form.items()] if method == "GET" else [],
+            "form": [] if is_json or method == "GET" else [[k, v] for k, v in form.items()],
+            "payload": body.decode("utf-8") if is_json else "",
+            "session": {"user": caller, "authtoken": token},
+            "server": {"rest_uri": self.uri},
+        }
+        if self.system_token:
+            document["system_authtoken"] = self.system_token
+        answer = module.AnchorRestHandler("", "").handle(json.dumps(document))
+        payload = answer["payload"].encode("utf-8")
+        handler.send_response(answer["status"])
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)
+
     def _reply(self, handler, status: int, body: Any) -> None:
         payload = json.dumps(body).encode("utf-8")
         handler.send_response(status)
@@ -167,7 +204,8 @@ class FakeSplunkd:
                 )
         tokens = {self.session_key: (self.user, self.capabilities), **self.tokens}
         auth = handler.headers.get("Authorization") or ""
-        token = auth[len("Splunk ") :] if auth.startswith("Splunk ") else None
+        scheme, _, token = auth.partition(" ")
+        token = token if scheme in ("Splunk", "Bearer") else None
         if token not in tokens:
             return self._error(handler, 401, "call not properly authenticated")
         caller, capabilities = tokens[token]
@@ -185,6 +223,8 @@ class FakeSplunkd:
                 },
             )
         form = {k: v for k, v in params.items() if k != "output_mode"}
+        if "/anchor/anchor/" in path:
+            return self._dispatch_rest(handler, method, path, form, body, caller, token)
         if method == "POST" and "/storage/passwords" in path:
             with self.lock:
                 self.writes.append((caller, path, {k: "***" for k in form}))

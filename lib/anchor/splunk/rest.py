@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from anchor import operations
+from anchor.backends import MemoryBackend
 from anchor.diff import DEFAULT_ALPHA
 from anchor.errors import AnchorError, InputError, NotFound
 from anchor.memory import check_name
@@ -124,53 +124,43 @@ def _object(body: Any) -> Mapping[str, Any]:
 
 
 # -- endpoints ----------------------------------------------------------------
+def _backend(request: Request) -> MemoryBackend:
+    return MemoryBackend(open_memory(request.splunkd_uri, request.token), request.user)
+
+
 def list_anchors(request: Request) -> Any:
-    memory = open_memory(request.splunkd_uri, request.token)
-    keep = ("name", "created", "created_by", "events", "sourcetypes", "templates",
-            "window_start", "window_end")  # fmt: skip
-    return {"anchors": [{k: a.get(k) for k in keep} for a in memory.anchors()]}
+    return _backend(request).list_anchors()
 
 
 def show_anchor(request: Request) -> Any:
-    name = check_name(request.path[1])
-    return operations.describe_anchor(open_memory(request.splunkd_uri, request.token), name)
+    return _backend(request).show_anchor(check_name(request.path[1]))
 
 
 def list_drifts(request: Request) -> Any:
-    anchor = request.query.get("anchor") or None
-    drifts = operations.list_drifts(
-        open_memory(request.splunkd_uri, request.token), anchor=anchor,
-        since=_epoch(request, "since"), until=_epoch(request, "until"), limit=_limit(request),
+    return _backend(request).list_drifts(
+        anchor=request.query.get("anchor") or None, limit=_limit(request),
+        since=_epoch(request, "since"), until=_epoch(request, "until"),
     )  # fmt: skip
-    keep = ("drift_id", "anchor", "created", "created_by", "events", "signal_count",
-            "top_severity", "top_signal", "summary")  # fmt: skip
-    return {"drifts": [{k: d.get(k) for k in keep} for d in drifts]}
 
 
 def show_drift(request: Request) -> Any:
-    memory = open_memory(request.splunkd_uri, request.token)
-    report = operations.stored_report(
-        memory, _drift_id(request.path[1]), anchor=request.query.get("anchor") or None
-    )
-    return {**report.to_dict(), "created": memory.drift(report.drift_id).get("created")}
+    drift_id = _drift_id(request.path[1])
+    return _backend(request).show_drift(drift_id, anchor=request.query.get("anchor") or None)
 
 
 def recall(request: Request) -> Any:
     k = request.query.get("k", "5")
     if not k.isdigit() or not 1 <= int(k) <= 20:
         raise RestError(400, "k must be a whole number from 1 to 20")
-    memory = open_memory(request.splunkd_uri, request.token)
-    return {"similar": operations.recall(memory, _drift_id(request.path[1]), k=int(k))}
+    return _backend(request).recall_similar(_drift_id(request.path[1]), k=int(k))
 
 
 def weights(request: Request) -> Any:
-    memory = open_memory(request.splunkd_uri, request.token)
-    return {"weights": operations.learned_weights(memory, time.time())[: _limit(request)]}
+    return _backend(request).learned_weights(limit=_limit(request))
 
 
 def blind_spots(request: Request) -> Any:
-    memory = open_memory(request.splunkd_uri, request.token)
-    return {"blind_spots": operations.blind_spots(memory, time.time())[: _limit(request)]}
+    return _backend(request).blind_spots(limit=_limit(request))
 
 
 def feedback(request: Request) -> Any:
@@ -179,9 +169,8 @@ def feedback(request: Request) -> Any:
     if missing:
         raise RestError(400, f"feedback needs {', '.join(missing)}")
     _require(request, FEEDBACK_CAPABILITY)
-    return operations.feedback(
-        open_memory(request.splunkd_uri, request.token), str(body["drift_id"]),
-        str(body["signal_id"]), str(body["outcome"]), user=request.user, now=time.time(),
+    return _backend(request).feedback(
+        str(body["drift_id"]), str(body["signal_id"]), str(body["outcome"]),
         reason=str(body.get("reason") or ""),
     )  # fmt: skip
 
