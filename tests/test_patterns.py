@@ -158,8 +158,37 @@ def test_the_digit_blind_cache_never_changes_a_template():
     @given(st.lists(alphabet, max_size=30).map("".join))
     def check(message):
         mask.clear_template_cache()
-        expected = mask._template_of_shape.__wrapped__(message)
+        expected = mask.template_of_shape.__wrapped__(message)
         mask.clear_template_cache()
         assert mask.template_of(message) == expected
+
+    check()
+
+
+def test_the_digit_blind_header_peel_equals_peeling_the_line_itself():
+    """split_raw peels the zeroed shape (cached) and reads only the timestamp from the line;
+    split_template shares that shape with the template. Both must equal the direct answers."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from anchor.patterns import header, split_raw, split_template, template_of
+
+    headers = st.sampled_from([
+        "", "2024-03-09T17:45:01.123Z ", "2015-10-18 18:01:47,978 ", "Jun 14 15:16:01 ",
+        "03-17 16:13:38.811  1702  2395 D ", "081109 203615 148 ", "[Sun Dec 04 04:47:44 2005] ",
+        "20171223-22:15:29:606|Step_LSC|30002312|",
+    ])  # fmt: skip
+    words = st.sampled_from(list("0123456789abc:[]|.-_ ") + ["INFO ", "error: ", "[main] ",
+                                                            "Worker.run: ", "pid 42 "])  # fmt: skip
+
+    @settings(max_examples=400, deadline=None)
+    @given(headers, st.lists(words, max_size=25).map("".join), st.integers(1, 40))
+    def check(head, body, limit):
+        line = head + body
+        direct = header.RawParts(*header.timestamp_and_rest(line))
+        assert split_raw(line) == direct
+        parts, template = split_template(line, limit)
+        assert parts.message == direct.message[:limit]
+        assert template == template_of(direct.message[:limit])
 
     check()

@@ -152,7 +152,10 @@ def run_command(
     env: Optional[Mapping[str, str]] = None,
     chunk_size: int = 5000,
     searchinfo_overrides: Optional[Mapping[str, Any]] = None,
+    wrapper: Optional[str] = None,
 ) -> CommandResult:
+    """Run one command as splunkd does; ``wrapper`` (a Python file) is started
+    with the script's path as its argument instead of the script itself."""
     info = searchinfo(args, command=script, **(searchinfo_overrides or {}))
     stream = [encode_chunk({"action": "getinfo", "preview": False, "searchinfo": info})]
     # records=None: getinfo only, as when splunkd just asks for the configuration.
@@ -166,8 +169,9 @@ def run_command(
         stream.append(
             encode_chunk({"action": "execute", "finished": finished}, records_to_csv(batch))
         )
+    path = script if script.endswith(".py") else str(BIN / f"{script}.py")
     process = subprocess.run(
-        [sys.executable, script if script.endswith(".py") else str(BIN / f"{script}.py")],
+        [sys.executable, *([wrapper] if wrapper else []), path],
         input=b"".join(stream),
         capture_output=True,
         env={**os.environ, **(env or {})},

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Optional
 
 from anchor.errors import InputError
-from anchor.patterns import message_of, split_raw
+from anchor.patterns import Template, message_of, split_raw, split_template
 from anchor.patterns.header import normalize_level
 from anchor.timefmt import parse_iso_fast
 
@@ -68,6 +68,7 @@ _NOT_METRICS = frozenset(
     }
     | set(TIME_FIELDS)
     | set(LEVEL_FIELDS)
+    | set(MESSAGE_FIELDS)
 )
 
 
@@ -80,6 +81,8 @@ class Event(NamedTuple):
     level: Optional[str]
     metrics: dict[str, float]
     weight: float
+    # Filled by readers that already computed it on the way (see split_template).
+    template: Optional[Template] = None
 
 
 def parse_time(value: Any) -> Optional[float]:
@@ -123,19 +126,76 @@ def _is_candidate_metric(name: str) -> bool:
     )
 
 
-_names_cache: dict[tuple[str, ...], list[str]] = {}
+class _Plan(NamedTuple):
+    """Where a record layout keeps each part of an event (records of one source share it)."""
+
+    time_fields: tuple[str, ...]
+    message_fields: tuple[str, ...]
+    level_fields: tuple[str, ...]
+    metric_names: tuple[str, ...]
+    weighted: bool
 
 
-def _candidate_names(record: Mapping[str, Any]) -> list[str]:
-    """Metric candidates among a record's fields, cached per field layout."""
+_plans: dict[tuple[str, ...], _Plan] = {}
+
+
+def _plan(record: Mapping[str, Any]) -> _Plan:
     layout = tuple(record)
-    names = _names_cache.get(layout)
-    if names is None:
-        names = [n for n in layout if _is_candidate_metric(n)]
-        if len(_names_cache) > 1000:
-            _names_cache.clear()
-        _names_cache[layout] = names
-    return names
+    plan = _plans.get(layout)
+    if plan is None:
+        present = set(layout)
+        plan = _Plan(
+            tuple(n for n in TIME_FIELDS if n in present),
+            tuple(n for n in MESSAGE_FIELDS if n in present),
+            tuple(n for n in LEVEL_FIELDS if n in present),
+            tuple(n for n in layout if _is_candidate_metric(n)),
+            WEIGHT_FIELD in present,
+        )
+        if len(_plans) > 1000:
+            _plans.clear()
+        _plans[layout] = plan
+    return plan
+
+
+_level_words: dict[Any, Optional[str]] = {}
+
+
+def _level(value: Any) -> Optional[str]:
+    """``normalize_level`` with a cache: a source uses a handful of level words."""
+    try:
+        return _level_words[value]
+    except (KeyError, TypeError):  # TypeError: an unhashable value (a list)
+        level = normalize_level(value)
+        if isinstance(value, str) and len(_level_words) < 256:
+            _level_words[value] = level
+        return level
+
+
+def _first_level(record: Mapping[str, Any], names: Iterable[str]) -> Optional[str]:
+    for name in names:
+        level = _level(record[name])
+        if level:
+            return level
+    return None
+
+
+def _metrics(
+    source: Mapping[str, Any], names: Iterable[str], into: dict[str, float]
+) -> dict[str, float]:
+    for name in names:
+        value = source.get(name)
+        if value.__class__ is float:  # the common case, checked first
+            if value - value == 0.0:  # finite
+                into[name] = value
+        elif value is not None:
+            number = _number(value)
+            if number is not None:
+                into[name] = number
+    return into
+
+
+def _text(value: Any) -> str:
+    return value if value.__class__ is str else str(value or "")
 
 
 def event_from_record(
@@ -150,84 +210,72 @@ def event_from_record(
     field that looks like a measurement (the fingerprint bounds how many).
     A JSON ``_raw`` (Splunk's JSON sourcetypes) is parsed for its message.
     """
+    plan = _plan(record)
     time_value = None
-    for name in TIME_FIELDS:
-        if name in record:
-            time_value = parse_time(record[name])
-            if time_value is not None:
-                break
+    for name in plan.time_fields:
+        time_value = parse_time(record[name])
+        if time_value is not None:
+            break
     raw = None
-    for name in MESSAGE_FIELDS:
-        value = record.get(name)
+    for name in plan.message_fields:
+        value = record[name]
         if isinstance(value, str) and value:
             raw = value
             break
-    nested: Mapping[str, Any] = record
-    level = None
-    for name in LEVEL_FIELDS:
-        if name in record:
-            level = normalize_level(record[name])
-            if level:
-                break
+    level = _first_level(record, plan.level_fields) if plan.level_fields else None
+    numbers = _metrics(record, plan.metric_names if metrics is None else metrics, {})
     if raw is None:
         message = message_of(record) or ""
-    elif raw.startswith("{"):
+    elif raw[0] == "{":
         try:
             parsed = json.loads(raw)
         except ValueError:
             parsed = None
         if isinstance(parsed, dict):
-            nested = parsed
             message = message_of(parsed) or raw
-            if level is None:
-                for name in LEVEL_FIELDS:
-                    if name in parsed:
-                        level = normalize_level(parsed[name])
-                        if level:
-                            break
+            inner = _plan(parsed)
+            if level is None and inner.level_fields:
+                level = _first_level(parsed, inner.level_fields)
+            _metrics(parsed, inner.metric_names if metrics is None else metrics, numbers)
         else:
             message = raw
     else:
-        parts = split_raw(raw)
-        message = parts.message
+        parts, template = split_template(raw, MAX_MESSAGE_CHARS)
         if level is None:
             level = parts.level
         if time_value is None:
             time_value = parts.timestamp
-    numbers: dict[str, float] = {}
-    sources = (record,) if nested is record else (record, nested)
-    for source in sources:
-        names = metrics if metrics is not None else _candidate_names(source)
-        for name in names:
-            number = _number(source.get(name))
-            if number is not None:
-                numbers[name] = number
-    weight = _number(record.get(WEIGHT_FIELD))
+        weight = _number(record.get(WEIGHT_FIELD)) if plan.weighted else None
+        return Event(
+            time_value,
+            _text(record.get("host")),
+            _text(record.get("sourcetype")) or default_sourcetype,
+            _text(record.get("source")),
+            parts.message,
+            level,
+            numbers,
+            weight if weight is not None and weight > 0 else 1.0,
+            template,
+        )
+    weight = _number(record.get(WEIGHT_FIELD)) if plan.weighted else None
     return Event(
-        time=time_value,
-        host=str(record.get("host") or ""),
-        sourcetype=str(record.get("sourcetype") or default_sourcetype),
-        source=str(record.get("source") or ""),
-        message=message[:MAX_MESSAGE_CHARS],
-        level=level,
-        metrics=numbers,
-        weight=weight if weight is not None and weight > 0 else 1.0,
+        time_value,
+        _text(record.get("host")),
+        _text(record.get("sourcetype")) or default_sourcetype,
+        _text(record.get("source")),
+        message if len(message) <= MAX_MESSAGE_CHARS else message[:MAX_MESSAGE_CHARS],
+        level,
+        numbers,
+        weight if weight is not None and weight > 0 else 1.0,
     )
 
 
 def event_from_line(
     line: str, *, sourcetype: str = DEFAULT_SOURCETYPE, source: str = "", host: str = ""
 ) -> Event:
-    parts = split_raw(line)
+    parts, template = split_template(line, MAX_MESSAGE_CHARS)
     return Event(
-        parts.timestamp,
-        host,
-        sourcetype,
-        source,
-        parts.message[:MAX_MESSAGE_CHARS],
-        parts.level,
-        {},
-        1.0,
+        parts.timestamp, host, sourcetype, source, parts.message, parts.level, {}, 1.0, template
     )
 
 

@@ -157,7 +157,7 @@ class SourcetypeSummary:
         level = event.level
         if level is not None:
             self.levels[level] += weight
-        pattern_id, template = template_of(event.message)
+        pattern_id, template = event.template or template_of(event.message)
         entry = self.templates.get(pattern_id)
         example = event.message[:EXAMPLE_CHARS]
         if entry is None:

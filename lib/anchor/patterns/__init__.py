@@ -7,11 +7,27 @@ Public interface (used by events, fingerprint, the CLI and ``anchorpattern``):
 - ``message_of(record)``: the human message of a structured (JSON) record.
 - ``template_of(message)``: ``Template(pattern_id, template)``, deterministic
   across processes.
+- ``split_template(line, limit)``: both at once for a raw line, sharing the
+  digit-blind shape of the line (the per-event fast path).
 """
 
 from __future__ import annotations
 
-from anchor.patterns.header import RawParts, split_raw
-from anchor.patterns.mask import Template, message_of, template_of
+from anchor.patterns.header import ZEROS, RawParts, peel_shape, split_raw, timestamp_at
+from anchor.patterns.mask import Template, message_of, template_of, template_of_shape
 
-__all__ = ["RawParts", "Template", "message_of", "split_raw", "template_of"]
+__all__ = ["RawParts", "Template", "message_of", "split_raw", "split_template", "template_of"]
+
+
+def split_template(line: str, limit: int) -> tuple[RawParts, Template]:
+    """``split_raw(line)`` with the message cut to ``limit`` characters, and its template.
+
+    Equal to ``template_of(split_raw(line).message[:limit])``: zeroing digits
+    keeps every length, so the message's shape is a slice of the line's.
+    """
+    text = line.rstrip("\r\n")
+    shape = text.translate(ZEROS)
+    stamp_format, start, level = peel_shape(shape)
+    message = text[start:].strip()[:limit]
+    template = template_of_shape(shape[start:].strip()[:limit])
+    return RawParts(timestamp_at(text, stamp_format), level, message), template

@@ -156,28 +156,53 @@ def normalize_level(value: object) -> Optional[str]:
     return LEVELS.get(str(value).strip().upper())
 
 
+ZEROS = str.maketrans("123456789", "000000000")
+SHAPE_CACHE_CHARS = 1024
+
+
 def split_raw(line: str) -> RawParts:
+    """Timestamp, level and message of a raw line."""
     text = line.rstrip("\r\n")
-    stamp: Optional[float] = None
-    found = False
-    for regex, to_epoch in _TIMESTAMPS:
+    stamp_format, start, level = peel_shape(text.translate(ZEROS))
+    return RawParts(timestamp_at(text, stamp_format), level, text[start:].strip())
+
+
+def peel_shape(shape: str) -> tuple[Optional[int], int, Optional[str]]:
+    """Where the header of a line ends, given the line with its digits zeroed.
+
+    Every pattern here tests digits only as ``\\d``, never their values, so
+    the timestamp format, where the message starts and the level depend only
+    on this shape; lines that differ only in digits share one cached peel.
+    """
+    if len(shape) <= SHAPE_CACHE_CHARS:
+        return _peel_cached(shape)
+    return _peel(shape)
+
+
+def timestamp_at(text: str, stamp_format: Optional[int]) -> Optional[float]:
+    """The timestamp at the start of ``text`` in the format ``peel_shape`` found."""
+    if stamp_format is None:
+        return None
+    regex, to_epoch = _TIMESTAMPS[stamp_format]
+    return to_epoch(regex.match(text))
+
+
+def _peel(line: str) -> tuple[Optional[int], int, Optional[str]]:
+    text = line
+    found: Optional[int] = None
+    for index, (regex, _) in enumerate(_TIMESTAMPS):
         match = regex.match(text)
         if match:
-            stamp = to_epoch(match)
-            found = True
+            found = index
             text = text[match.end() :]
             break
-    if (
-        found
-        and "|" in text[:80]
-        and line.rstrip("\r\n")[len(line.rstrip("\r\n")) - len(text) - 1] == "|"
-    ):
+    if found is not None and "|" in text[:80] and line[len(line) - len(text) - 1] == "|":
         # pipe-separated header (time|component|pid|message)
         fields = text.split("|", 2)
         text = fields[-1] if len(fields) == 3 and " " not in fields[0] else text
     level = None
     for _ in range(4):
-        match = _PID.match(text) if found else None
+        match = _PID.match(text) if found is not None else None
         if match:
             text = text[match.end() :]
             continue
@@ -186,18 +211,28 @@ def split_raw(line: str) -> RawParts:
             level = LEVELS[match.group(1).upper()]
             text = text[match.end() :]
             continue
-        match = _LETTER.match(text) if found and level is None else None
+        match = _LETTER.match(text) if found is not None and level is None else None
         if match:
             level = LETTER_LEVELS[match.group(1)]
             text = text[match.end() :]
             continue
-        match = _THREAD.match(text) if (found or level) else None
+        match = _THREAD.match(text) if (found is not None or level) else None
         if match:
             text = text[match.end() :]
             continue
         break
-    if found or level:
+    if found is not None or level:
         match = _COMPONENT.match(text)
         if match and ("." in match.group(1) or "$" in match.group(1) or level is not None):
             text = text[match.end() :]
-    return RawParts(stamp, level, text.strip())
+    return found, len(line) - len(text), level
+
+
+_peel_cached = lru_cache(maxsize=32768)(_peel)
+
+
+def timestamp_and_rest(line: str) -> tuple[Optional[float], Optional[str], str]:
+    """``split_raw`` without the shape cache: peel the line itself (the reference in tests)."""
+    text = line.rstrip("\r\n")
+    stamp_format, start, level = _peel(text)
+    return timestamp_at(text, stamp_format), level, text[start:].strip()

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple, Optional
 
+from anchor.patterns.header import ZEROS
+
 MESSAGE_FIELDS = ("message", "msg", "log", "text", "event", "description")
 
 
@@ -76,9 +78,6 @@ def pattern_id_of(template: str) -> str:
     return hashlib.blake2b(shape.encode("utf-8"), digest_size=8).hexdigest()
 
 
-_ZEROS = str.maketrans("123456789", "000000000")
-
-
 def template_of(message: str) -> Template:
     """The template of a message.
 
@@ -86,11 +85,12 @@ def template_of(message: str) -> Template:
     values, so messages that differ only in digits share one cached result:
     the key replaces every ASCII digit with 0, keeping lengths.
     """
-    return _template_of_shape(message.translate(_ZEROS))
+    return template_of_shape(message.translate(ZEROS))
 
 
 @lru_cache(maxsize=65536)
-def _template_of_shape(message: str) -> Template:
+def template_of_shape(message: str) -> Template:
+    """The template of a message whose digits are already zeroed (see ``template_of``)."""
     text = _KEY_VALUE.sub(r"\1=<*>", message)
     text = _PATH_TOKEN.sub("<PATH>", text)
     text = _DIGIT_TOKEN.sub(_mask_token, text)
@@ -100,5 +100,5 @@ def _template_of_shape(message: str) -> Template:
 
 def clear_template_cache() -> None:
     """Forget cached templates (benchmarks measure cold runs)."""
-    _template_of_shape.cache_clear()
+    template_of_shape.cache_clear()
     _masked.cache_clear()
