@@ -79,11 +79,14 @@ def bench_capture(path: str) -> dict:
 
 
 def peak_rss_of_capture(path: str, folder: str) -> float:
-    """Peak resident memory (MB) of ``anchor capture`` run in a fresh process."""
+    """Peak resident memory (MB) of ``anchor capture`` run in a fresh process.
+
+    Read from /proc (VmHWM): ru_maxrss of a child would include the pages of
+    this large parent process, which fork charges before exec."""
     code = (
-        "import resource, sys; from anchor.cli import main; "
+        "from anchor.cli import main; "
         f"code = main(['--db', {os.path.join(folder, 'rss.db')!r}, 'capture', 'x', '--input', {path!r}]); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')))"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
     out = subprocess.run(

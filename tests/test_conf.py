@@ -1,0 +1,79 @@
+"""The .conf files agree with the code: every command, option, script and macro they name exists."""
+
+from __future__ import annotations
+
+import configparser
+import re
+
+import pytest
+from conftest import ROOT
+from splunklib.searchcommands import GeneratingCommand, ReportingCommand, StreamingCommand
+
+from anchor.splunk import commands
+
+DEFAULT = ROOT / "default"
+
+
+def conf(name: str) -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str
+    text = (DEFAULT / name).read_text()
+    parser.read_string(re.sub(r"\\\n\s*", " ", text))  # Splunk's line continuations
+    return parser
+
+
+SPLUNKLIB = (
+    GeneratingCommand,
+    ReportingCommand,
+    StreamingCommand,
+)  # their own options (phase, record)
+CLASSES = {
+    "anchorcapture": commands.AnchorCaptureCommand,
+    "anchorcompare": commands.AnchorCompareCommand,
+    "anchorfeedback": commands.AnchorFeedbackCommand,
+    "anchorpattern": commands.AnchorPatternCommand,
+    "anchormaintenance": commands.AnchorMaintenanceCommand,
+    "anchorshow": commands.AnchorShowCommand,
+}
+
+
+def test_every_command_has_a_script_and_searchbnf_naming_each_option():
+    declared = conf("commands.conf")
+    bnf = conf("searchbnf.conf")
+    assert sorted(declared.sections()) == sorted(CLASSES)
+    for name, cls in CLASSES.items():
+        script = ROOT / "bin" / declared.get(name, "filename")
+        assert script.exists() and cls.__name__ in script.read_text(), name
+        syntax = bnf.get(f"{name}-command", "syntax")
+        options = {value.name or attr for klass in cls.__mro__ if klass.__module__.startswith("anchor")
+                   for attr, value in vars(klass).items() if type(value).__name__ == "Option"
+                   and not any(hasattr(base, attr) for base in SPLUNKLIB)}  # fmt: skip
+        assert options or name == "anchorpattern", name
+        for option in options:
+            assert re.search(rf"\b{option}=", syntax), (name, option, syntax)
+
+
+def test_alert_action_rest_handler_and_saved_search_point_at_real_things():
+    action = conf("alert_actions.conf")["anchor_drift"]
+    assert (ROOT / "bin" / action["alert.execute.cmd"]).exists()
+    assert (ROOT / "appserver" / "static" / action["icon_path"]).exists()
+    form = (DEFAULT / "data" / "ui" / "alerts" / "anchor_drift.html").read_text()
+    spec = (ROOT / "README" / "alert_actions.conf.spec").read_text()
+    for key in (k for k in action if k.startswith("param.")):
+        assert f"action.anchor_drift.{key}" in form and key in spec, key
+    rest = conf("restmap.conf")["script:anchor_api"]
+    module, handler = rest["handler"].split(".")
+    assert (ROOT / "bin" / rest["script"]).exists() and module == "anchor_rest"
+    assert f"class {handler}" in (ROOT / "bin" / rest["script"]).read_text()
+    search = conf("savedsearches.conf")["Anchor - compare every 15 minutes"]
+    assert search["disabled"] == "1" and "anchorcompare" in search["search"]
+    macros = conf("macros.conf")
+    for macro in re.findall(r"`(\w+)`", search["search"]):
+        assert macros.has_section(macro), macro
+    assert conf("app.conf")["install"]["setup_view"] == "anchor_setup"
+    assert (DEFAULT / "data" / "ui" / "views" / "anchor_setup.xml").exists()
+
+
+@pytest.mark.parametrize("spec", sorted((ROOT / "README").glob("*.spec")))
+def test_every_spec_describes_a_conf_we_ship(spec):
+    assert (DEFAULT / spec.name.replace(".spec", "")).exists()
