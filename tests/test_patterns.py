@@ -192,3 +192,30 @@ def test_the_digit_blind_header_peel_equals_peeling_the_line_itself():
         assert template == template_of(direct.message[:limit])
 
     check()
+
+
+def test_the_fast_json_line_reader_agrees_with_json_loads():
+    import json
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from anchor.events import _json_line
+
+    pieces = st.sampled_from(['{"a": 1}', "[1, 2]", '"x"', "1", " ", "\t", "\n", "}", "{", ",",
+                              '"b":', "NaN", "garbage", '{"a": "\\u00e9"}', "\u00a0", "null"])  # fmt: skip
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.lists(pieces, max_size=6).map("".join))
+    def check(line):
+        try:
+            expected = ("ok", json.loads(line))
+        except ValueError:
+            expected = ("error", None)
+        try:
+            got = ("ok", _json_line(line))
+        except ValueError:
+            got = ("error", None)
+        assert repr(got) == repr(expected)
+
+    check()
