@@ -13,7 +13,7 @@ Public interface (used by events, fingerprint, the CLI and ``anchorpattern``):
 
 from __future__ import annotations
 
-from anchor.patterns.header import ZEROS, RawParts, peel_shape, split_raw, timestamp_at
+from anchor.patterns.header import DIGIT_SHAPE, RawParts, peel_shape, split_raw, timestamp_at
 from anchor.patterns.mask import Template, message_of, template_of, template_of_shape
 
 __all__ = ["RawParts", "Template", "message_of", "split_raw", "split_template", "template_of"]
@@ -22,12 +22,15 @@ __all__ = ["RawParts", "Template", "message_of", "split_raw", "split_template", 
 def split_template(line: str, limit: int) -> tuple[RawParts, Template]:
     """``split_raw(line)`` with the message cut to ``limit`` characters, and its template.
 
-    Equal to ``template_of(split_raw(line).message[:limit])``: zeroing digits
+    Equal to ``template_of(split_raw(line).message[:limit])``: the digit shape
     keeps every length, so the message's shape is a slice of the line's.
     """
     text = line.rstrip("\r\n")
-    shape = text.translate(ZEROS)
+    shape = text.translate(DIGIT_SHAPE)
     stamp_format, start, level = peel_shape(shape)
     message = text[start:].strip()[:limit]
-    template = template_of_shape(shape[start:].strip()[:limit])
+    if "x" in message or "X" in message:
+        template = template_of(message)  # it handles digits before an x
+    else:
+        template = template_of_shape(shape[start:].strip()[:limit])
     return RawParts(timestamp_at(text, stamp_format), level, message), template

@@ -156,27 +156,47 @@ def normalize_level(value: object) -> Optional[str]:
     return LEVELS.get(str(value).strip().upper())
 
 
-ZEROS = str.maketrans("123456789", "000000000")
+# A line's shape for caching: every ASCII digit becomes 0, keeping lengths.
+DIGIT_SHAPE = str.maketrans("123456789", "000000000")
 SHAPE_CACHE_CHARS = 1024
 
 
 def split_raw(line: str) -> RawParts:
     """Timestamp, level and message of a raw line."""
     text = line.rstrip("\r\n")
-    stamp_format, start, level = peel_shape(text.translate(ZEROS))
+    stamp_format, start, level = peel_shape(text.translate(DIGIT_SHAPE))
     return RawParts(timestamp_at(text, stamp_format), level, text[start:].strip())
 
 
 def peel_shape(shape: str) -> tuple[Optional[int], int, Optional[str]]:
-    """Where the header of a line ends, given the line with its digits zeroed.
+    """Where the header of a line ends, given the line's digit shape (``DIGIT_SHAPE``).
 
     Every pattern here tests digits only as ``\\d``, never their values, so
     the timestamp format, where the message starts and the level depend only
     on this shape; lines that differ only in digits share one cached peel.
     """
+    if _plainly_headless(shape):
+        return _NO_HEADER
     if len(shape) <= SHAPE_CACHE_CHARS:
         return _peel_cached(shape)
     return _peel(shape)
+
+
+_NO_HEADER: tuple[Optional[int], int, Optional[str]] = (None, 0, None)
+_ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_TIME_WORDS = frozenset(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", *MONTHS])
+_LEAD_WORD = re.compile(r"[A-Za-z]+")
+
+
+def _plainly_headless(text: str) -> bool:
+    """True when no header pattern can match at the start (most structured messages):
+    every timestamp starts with a digit, '[' or a day or month name, and a level is
+    a level word, optionally after '[', '<' or '('."""
+    first = text[:1]
+    if first in _ASCII_LETTERS:
+        word = _LEAD_WORD.match(text).group()  # type: ignore[union-attr]
+        return word[:3] not in _TIME_WORDS and word.upper() not in LEVELS
+    return bool(first) and first not in "[<(" and not first.isdigit()
 
 
 def timestamp_at(text: str, stamp_format: Optional[int]) -> Optional[float]:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple, Optional
 
-from anchor.patterns.header import ZEROS
+from anchor.patterns.header import DIGIT_SHAPE
 
 MESSAGE_FIELDS = ("message", "msg", "log", "text", "event", "description")
 
@@ -59,7 +59,7 @@ def _masked(token: str) -> str:
 
 
 def _mask_token(match: re.Match) -> str:
-    # Messages arrive with digits zeroed, so token shapes repeat and hit the cache.
+    # Messages arrive as digit shapes (see DIGIT_SHAPE), so token shapes repeat and hit the cache.
     return _masked(match.group(0))
 
 
@@ -81,16 +81,59 @@ def pattern_id_of(template: str) -> str:
 def template_of(message: str) -> Template:
     """The template of a message.
 
-    Masking depends only on which characters are digits, never on their
-    values, so messages that differ only in digits share one cached result:
-    the key replaces every ASCII digit with 0, keeping lengths.
+    Masking depends only on which characters are digits, not on their values
+    (except the 0 of a ``0x`` prefix), so messages that differ only in digits
+    share one cached result: the key is the message's ``DIGIT_SHAPE``. The
+    rare message with another digit before an x is templated uncached.
     """
-    return template_of_shape(message.translate(ZEROS))
+    if ("x" in message or "X" in message) and _DIGIT_X.search(message):
+        return _template_cached.__wrapped__(message)
+    return template_of_shape(message.translate(DIGIT_SHAPE))
+
+
+_DIGIT_X = re.compile(r"[1-9][xX]")
+
+
+def template_of_shape(shape: str) -> Template:
+    """The template of a message already in its digit shape (see ``template_of``).
+
+    Two caches: by shape, and on a miss by a canonical key in which values of
+    ``key=value`` pairs are ``<*>`` (they become that whatever they hold) and
+    hex runs are canonical (see ``_hex_blind``), so that ids such as
+    ``id=ch_653f63af83`` or UUIDs do not make every message a new template.
+    """
+    return _template_by_shape(shape)
 
 
 @lru_cache(maxsize=65536)
-def template_of_shape(message: str) -> Template:
-    """The template of a message whose digits are already zeroed (see ``template_of``)."""
+def _template_by_shape(shape: str) -> Template:
+    # A miss here (a new shape) first tries the canonical key below, which
+    # most new shapes share with an earlier message; only then is it masked.
+    key = _KEY_VALUE.sub(r"\1=<*>", shape) if "=" in shape else shape
+    return _template_cached(_HEX_RUN.sub(_hex_blind, key))
+
+
+# A run of hex characters holding a digit, between non-word characters, is
+# always masked whole (as part of a digit token, a key=value value or a
+# path). What decides how: its length, whether it starts with a letter (a
+# key must) and whether it holds a hex letter at all, not where or how many.
+# So for the cache key such a run is written canonically ("0a0aa" becomes
+# "0a000"): UUIDs and hex ids stop making every message a new key.
+# The template never contains the run's characters.
+_HEX_RUN = re.compile(r"(?<![0-9A-Za-z_])[0-9a-fA-F]*[0-9][0-9a-fA-F]*(?![0-9A-Za-z_])")
+
+
+def _hex_blind(match: re.Match) -> str:
+    run = match.group()
+    if run.isdigit():
+        return run
+    rest = run[1:]
+    head = "0" if run[0] == "0" else "a"
+    return head + ("0" * len(rest) if rest.isdigit() else "a" + "0" * (len(rest) - 1))
+
+
+@lru_cache(maxsize=65536)
+def _template_cached(message: str) -> Template:
     text = _KEY_VALUE.sub(r"\1=<*>", message)
     text = _PATH_TOKEN.sub("<PATH>", text)
     text = _DIGIT_TOKEN.sub(_mask_token, text)
@@ -100,5 +143,6 @@ def template_of_shape(message: str) -> Template:
 
 def clear_template_cache() -> None:
     """Forget cached templates (benchmarks measure cold runs)."""
-    template_of_shape.cache_clear()
+    _template_cached.cache_clear()
+    _template_by_shape.cache_clear()
     _masked.cache_clear()
