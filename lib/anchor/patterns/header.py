@@ -156,6 +156,9 @@ def normalize_level(value: object) -> Optional[str]:
     return LEVELS.get(str(value).strip().upper())
 
 
+# Entries per per-line cache (header peels, templates, masked tokens): a few
+# MB each when full, so a capture's memory stops growing once they are.
+CACHE_ENTRIES = 16384
 # A line's shape for caching: every ASCII digit becomes 0, keeping lengths.
 DIGIT_SHAPE = str.maketrans("123456789", "000000000")
 SHAPE_CACHE_CHARS = 1024
@@ -248,7 +251,7 @@ def _peel(line: str) -> tuple[Optional[int], int, Optional[str]]:
     return found, len(line) - len(text), level
 
 
-_peel_cached = lru_cache(maxsize=32768)(_peel)
+_peel_cached = lru_cache(maxsize=CACHE_ENTRIES)(_peel)
 
 
 def timestamp_and_rest(line: str) -> tuple[Optional[float], Optional[str], str]:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple, Optional
 
-from anchor.patterns.header import DIGIT_SHAPE
+from anchor.patterns.header import CACHE_ENTRIES, DIGIT_SHAPE
 
 MESSAGE_FIELDS = ("message", "msg", "log", "text", "event", "description")
 
@@ -52,7 +52,7 @@ def _type_of(core: str) -> str:
     return "<*>"
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=CACHE_ENTRIES)
 def _masked(token: str) -> str:
     head, core, tail = _EDGE.fullmatch(token).groups()
     return f"{head}{_type_of(core)}{tail}" if core else token
@@ -105,7 +105,7 @@ def template_of_shape(shape: str) -> Template:
     return _template_by_shape(shape)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=CACHE_ENTRIES)
 def _template_by_shape(shape: str) -> Template:
     # A miss here (a new shape) first tries the canonical key below, which
     # most new shapes share with an earlier message; only then is it masked.
@@ -132,7 +132,7 @@ def _hex_blind(match: re.Match) -> str:
     return head + ("0" * len(rest) if rest.isdigit() else "a" + "0" * (len(rest) - 1))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=CACHE_ENTRIES)
 def _template_cached(message: str) -> Template:
     text = _KEY_VALUE.sub(r"\1=<*>", message)
     text = _PATH_TOKEN.sub("<PATH>", text)
