@@ -142,7 +142,10 @@ def _template_cached(message: str) -> Template:
 
 
 def clear_template_cache() -> None:
-    """Forget cached templates (benchmarks measure cold runs)."""
+    """Forget cached templates and header peels (benchmarks measure cold runs)."""
+    from anchor.patterns.header import _peel_cached
+
     _template_cached.cache_clear()
     _template_by_shape.cache_clear()
     _masked.cache_clear()
+    _peel_cached.cache_clear()
