@@ -224,6 +224,7 @@ def event_from_record(
             break
     level = _first_level(record, plan.level_fields) if plan.level_fields else None
     numbers = _metrics(record, plan.metric_names if metrics is None else metrics, {})
+    template = None
     if raw is None:
         message = message_of(record) or ""
     elif raw[0] == "{":
@@ -240,23 +241,13 @@ def event_from_record(
         else:
             message = raw
     else:
+        # The header and the template come from one digit-blind shape of the line.
         parts, template = split_template(raw, MAX_MESSAGE_CHARS)
+        message = parts.message
         if level is None:
             level = parts.level
         if time_value is None:
             time_value = parts.timestamp
-        weight = _number(record.get(WEIGHT_FIELD)) if plan.weighted else None
-        return Event(
-            time_value,
-            _text(record.get("host")),
-            _text(record.get("sourcetype")) or default_sourcetype,
-            _text(record.get("source")),
-            parts.message,
-            level,
-            numbers,
-            weight if weight is not None and weight > 0 else 1.0,
-            template,
-        )
     weight = _number(record.get(WEIGHT_FIELD)) if plan.weighted else None
     return Event(
         time_value,
@@ -267,6 +258,7 @@ def event_from_record(
         level,
         numbers,
         weight if weight is not None and weight > 0 else 1.0,
+        template,
     )
 
 
