@@ -13,7 +13,6 @@ capability checks are skipped. Never set it on a production search head.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Optional
 
@@ -51,14 +50,10 @@ def open_memory(splunkd_uri: str, session_key: str) -> Memory:
 
 
 def current_capabilities(splunkd_uri: str, session_key: str) -> set[str]:
-    from anchor.splunk.kvstore import splunkd_get
+    from anchor.splunk.kvstore import splunkd_content
 
-    body = splunkd_get(splunkd_uri, session_key, "/services/authentication/current-context")
-    try:
-        entry = json.loads(body)["entry"][0]["content"]
-        return set(entry.get("capabilities", []))
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise AnchorError(f"splunkd's current-context answer was not understood: {exc}") from exc
+    context = splunkd_content(splunkd_uri, session_key, "/services/authentication/current-context")
+    return set(context.get("capabilities") or [])
 
 
 def require_capability(splunkd_uri: str, session_key: str, capability: str) -> None:

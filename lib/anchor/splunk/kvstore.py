@@ -122,6 +122,26 @@ def splunkd_get(splunkd_uri: str, session_key: str, path: str, **query: Any) -> 
     return response.body.read().decode("utf-8")
 
 
+def splunkd_entries(splunkd_uri: str, session_key: str, path: str, **query: Any) -> list[dict]:
+    """The ``entry`` list of a splunkd REST answer; raises ``StoreError`` if it has none."""
+    try:
+        entries = json.loads(splunkd_get(splunkd_uri, session_key, path, **query))["entry"]
+        if not isinstance(entries, list):
+            raise TypeError("entry is not a list")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StoreError(f"splunkd's answer from {path} was not understood: {exc}") from None
+    return entries
+
+
+def splunkd_content(splunkd_uri: str, session_key: str, path: str) -> dict[str, Any]:
+    """The ``content`` of the first entry of a splunkd REST answer (one stanza, one context)."""
+    entries = splunkd_entries(splunkd_uri, session_key, path)
+    content = entries[0].get("content") if entries and isinstance(entries[0], dict) else None
+    if not isinstance(content, dict):
+        raise StoreError(f"splunkd's answer from {path} has no entry content")
+    return content
+
+
 def read_limits(service: client.Service) -> KVLimits:
     """The server's [kvstore] limits, or Splunk's defaults if they cannot be read."""
     try:

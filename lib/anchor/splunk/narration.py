@@ -11,7 +11,6 @@ after the SPL guard, with a row cap and a time cap.
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 from splunklib import binding
@@ -23,7 +22,7 @@ from anchor.memory import Memory
 from anchor.narrate import llm_narrator, unavailable_narrator
 from anchor.operations import Narrator
 from anchor.splguard import require_safe_spl
-from anchor.splunk.kvstore import splunkd_get
+from anchor.splunk.kvstore import splunkd_content
 from anchor.splunk.search import run_oneshot
 from anchor.splunk.secrets import read_secret
 
@@ -34,14 +33,11 @@ KEY_NAME = "llm_api_key"
 def read_llm_config(splunkd_uri: str, session_key: str) -> LLMConfig:
     """The configured LLM; raises ``AnchorError`` saying what to set when it is not usable."""
     try:
-        text = splunkd_get(splunkd_uri, session_key, SETTINGS_PATH)
-        content = json.loads(text)["entry"][0]["content"]
+        content = splunkd_content(splunkd_uri, session_key, SETTINGS_PATH)
     except binding.HTTPError as exc:
         raise AnchorError(
             f"the [llm] settings could not be read (HTTP {exc.status}); set them on the setup page"
         ) from None
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise AnchorError(f"the [llm] settings were not understood ({exc})") from None
     url, model = (content.get("url") or "").strip(), (content.get("model") or "").strip()
     if not url or not model:
         raise AnchorError("no LLM is configured: set url and model in [llm] on the setup page")

@@ -7,25 +7,25 @@ nothing here logs or repeats them.
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
-from anchor.errors import AnchorError
-from anchor.splunk.kvstore import splunkd_get
+from anchor.splunk.kvstore import splunkd_entries
 
 REALM = "anchor"
 
 
-def read_secret(splunkd_uri: str, session_key: str, name: str) -> Optional[str]:
-    text = splunkd_get(
+def stored_secrets(splunkd_uri: str, session_key: str) -> dict[str, str]:
+    """Anchor's credentials (realm ``anchor``) by name, as the running user may read them."""
+    entries = splunkd_entries(
         splunkd_uri, session_key, "/servicesNS/nobody/anchor/storage/passwords", count=0
     )
-    try:
-        entries = json.loads(text)["entry"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise AnchorError(f"splunkd's storage/passwords answer was not understood: {exc}") from None
+    found = {}
     for entry in entries:
-        content = entry.get("content", {})
-        if content.get("realm") == REALM and content.get("username") == name:
-            return content.get("clear_password")
-    return None
+        content = entry.get("content") or {}
+        if content.get("realm") == REALM and content.get("username"):
+            found[content["username"]] = content.get("clear_password") or ""
+    return found
+
+
+def read_secret(splunkd_uri: str, session_key: str, name: str) -> Optional[str]:
+    return stored_secrets(splunkd_uri, session_key).get(name)

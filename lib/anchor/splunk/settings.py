@@ -9,7 +9,6 @@ bad value writes nothing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -19,9 +18,9 @@ from splunklib import binding
 from anchor.alert import check_webhook_url
 from anchor.errors import AnchorError, InputError
 from anchor.llm import LLMConfig, LLMError
-from anchor.splunk.kvstore import APP, OWNER, connect, splunkd_get
+from anchor.splunk.kvstore import APP, OWNER, connect, splunkd_content
 from anchor.splunk.maintenance_input import validate_settings as validate_maintenance
-from anchor.splunk.secrets import REALM
+from anchor.splunk.secrets import REALM, stored_secrets
 
 LLM_PATH = "configs/conf-anchor/llm"
 INPUT_PATH = "data/inputs/anchor_maintenance/nightly"
@@ -38,40 +37,20 @@ class SettingsUpdate:
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
 
-def _entry(text: str) -> dict[str, Any]:
-    try:
-        return json.loads(text)["entry"][0]["content"]
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise AnchorError(f"splunkd's answer was not understood: {exc}") from None
-
-
 def _optional(splunkd_uri: str, token: str, path: str) -> dict[str, Any]:
     try:
-        return _entry(splunkd_get(splunkd_uri, token, f"/servicesNS/{OWNER}/{APP}/{path}"))
+        return splunkd_content(splunkd_uri, token, f"/servicesNS/{OWNER}/{APP}/{path}")
     except binding.HTTPError as exc:
         if exc.status == 404:
             return {}
         raise AnchorError(f"cannot read {path}: splunkd answered HTTP {exc.status}") from None
 
 
-def _secret_names(splunkd_uri: str, token: str) -> set[str]:
-    text = splunkd_get(splunkd_uri, token, f"/servicesNS/{OWNER}/{APP}/storage/passwords", count=0)
-    try:
-        entries = json.loads(text)["entry"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise AnchorError(f"splunkd's storage/passwords answer was not understood: {exc}") from None
-    return {
-        e["content"].get("username")
-        for e in entries
-        if e.get("content", {}).get("realm") == REALM and e["content"].get("clear_password")
-    }
-
-
 def read_settings(splunkd_uri: str, token: str) -> dict[str, Any]:
     """Everything the setup page shows; secrets only as ``*_set`` booleans."""
     llm = _optional(splunkd_uri, token, LLM_PATH)
     nightly = _optional(splunkd_uri, token, INPUT_PATH)
-    present = _secret_names(splunkd_uri, token)
+    present = {name for name, value in stored_secrets(splunkd_uri, token).items() if value}
     return {
         "llm": {
             "url": llm.get("url") or "",
