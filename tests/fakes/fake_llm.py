@@ -14,10 +14,11 @@ connection.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
+
+from fakes.loopback import send, serve, stop
 
 
 class FakeLLM:
@@ -50,13 +51,12 @@ class FakeLLM:
                 if kind == "hang":
                     time.sleep(step[1])
                     step = ("json", {"summary": "late"})
+                    kind = step[0]
                 if kind == "status":
                     payload = json.dumps(
                         {"error": {"message": "scripted", "type": "test"}}
                     ).encode()
-                    self.send_response(step[1])
-                    for name, value in step[2].items():
-                        self.send_header(name, value)
+                    status, headers = step[1], {**step[2], "Content-Type": "application/json"}
                 else:
                     if kind == "tools":
                         message = {"role": "assistant", "content": None, "tool_calls": [
@@ -74,11 +74,8 @@ class FakeLLM:
                         "choices": [{"index": 0, "finish_reason": finish, "message": message}],
                         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
                     }).encode()  # fmt: skip
-                    self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                    status, headers = 200, {"Content-Type": "application/json"}
+                send(self, status, payload, headers)
 
             def _embeddings(self, body: dict) -> None:
                 texts = body.get("input")
@@ -92,20 +89,13 @@ class FakeLLM:
                     {"object": "list", "data": data, "model": body.get("model"),
                      "usage": {"prompt_tokens": 1, "total_tokens": 1}}
                 ).encode()  # fmt: skip
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                send(self, 200, payload, {"Content-Type": "application/json"})
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve(Handler)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        stop(self._server)
 
     @property
     def url(self) -> str:

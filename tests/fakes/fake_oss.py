@@ -18,12 +18,13 @@ import base64
 import hashlib
 import hmac
 import ssl
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import trustme
+
+from fakes.loopback import send, serve, stop
 
 SIGNED_SUBRESOURCES = {"acl", "uploads", "uploadId", "partNumber", "location", "delete", "tagging"}
 
@@ -53,14 +54,11 @@ class FakeOSS:
 
             do_PUT = do_POST = do_DELETE = do_GET
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve(Handler, tls=context)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        stop(self._server)
 
     @property
     def endpoint(self) -> str:
@@ -74,12 +72,7 @@ class FakeOSS:
     def _reply(
         self, handler, status: int, body: bytes = b"", headers: Optional[dict] = None
     ) -> None:
-        handler.send_response(status)
-        for name, value in (headers or {}).items():
-            handler.send_header(name, value)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
+        send(handler, status, body, headers)
 
     def _error(self, handler, status: int, code: str, message: str) -> None:
         body = (

@@ -61,6 +61,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import trustme
 
 from anchor.store import matches
+from fakes.loopback import send, serve, stop
 
 COLLECTIONS = ("anchor_anchors", "anchor_drifts", "anchor_feedback", "anchor_weights")
 
@@ -122,15 +123,11 @@ class FakeSplunkd:
             def do_DELETE(self) -> None:
                 fake._handle(self, "DELETE")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve(Handler, tls=context)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+        stop(self._server)
 
     @property
     def uri(self) -> str:
@@ -143,6 +140,10 @@ class FakeSplunkd:
 
     # -- request handling --------------------------------------------------
     system_token: Optional[str] = None
+
+    def _record_write(self, caller: str, path: str, form: dict) -> None:
+        with self.lock:
+            self.writes.append((caller, path, dict(form)))
 
     def _dispatch_rest(self, handler, method, path, form, body, caller, token) -> None:
         import importlib.util
@@ -165,20 +166,11 @@ class FakeSplunkd:
         if self.system_token:
             document["system_authtoken"] = self.system_token
         answer = module.AnchorRestHandler("", "").handle(json.dumps(document))
-        payload = answer["payload"].encode("utf-8")
-        handler.send_response(answer["status"])
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(payload)))
-        handler.end_headers()
-        handler.wfile.write(payload)
+        send(handler, answer["status"], answer["payload"].encode("utf-8"), answer["headers"])
 
     def _reply(self, handler, status: int, body: Any) -> None:
         payload = json.dumps(body).encode("utf-8")
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(payload)))
-        handler.end_headers()
-        handler.wfile.write(payload)
+        send(handler, status, payload, {"Content-Type": "application/json"})
 
     def _error(self, handler, status: int, text: str) -> None:
         self._reply(handler, status, {"messages": [{"type": "ERROR", "text": text}]})
@@ -226,8 +218,7 @@ class FakeSplunkd:
         if "/anchor/anchor/" in path:
             return self._dispatch_rest(handler, method, path, form, body, caller, token)
         if method == "POST" and "/storage/passwords" in path:
-            with self.lock:
-                self.writes.append((caller, path, {k: "***" for k in form}))
+            self._record_write(caller, path, dict.fromkeys(form, "***"))
             if path.endswith("/storage/passwords"):
                 if form.get("name") in self.passwords:
                     return self._error(
@@ -241,15 +232,13 @@ class FakeSplunkd:
             self.passwords[name] = form["password"]
             return self._reply(handler, 200, {"entry": [{"name": f"anchor:{name}:"}]})
         if path.endswith("/apps/local/anchor") and method == "POST":
-            with self.lock:
-                self.writes.append((caller, path, dict(form)))
+            self._record_write(caller, path, form)
             self.app_configured = form.get("configured") == "1"
             return self._reply(handler, 200, {"entry": [{"name": "anchor"}]})
         if "/data/inputs/anchor_maintenance/" in path:
             name = path.rsplit("/", 1)[-1]
             if method == "POST":
-                with self.lock:
-                    self.writes.append((caller, path, dict(form)))
+                self._record_write(caller, path, form)
                 self.inputs.setdefault(name, {}).update(form)
             if name not in self.inputs:
                 return self._error(handler, 404, f"Could not find object id={name}")
@@ -287,8 +276,7 @@ class FakeSplunkd:
         if "/configs/conf-anchor/" in path:
             stanza = path.rsplit("/", 1)[-1]
             if method == "POST":
-                with self.lock:
-                    self.writes.append((caller, path, dict(form)))
+                self._record_write(caller, path, form)
                 self.conf.setdefault(stanza, {}).update(form)
             if stanza not in self.conf:
                 return self._error(handler, 404, f"Could not find object id={stanza}")

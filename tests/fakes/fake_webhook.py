@@ -9,9 +9,10 @@ JSON body so tests can check what would have been posted.
 from __future__ import annotations
 
 import json
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
+
+from fakes.loopback import send, serve, stop
 
 
 class FakeWebhook:
@@ -33,22 +34,13 @@ class FakeWebhook:
                     {"path": self.path, "headers": dict(self.headers), "body": json.loads(raw)}
                 )
                 status, headers = fake.script.pop(0) if fake.script else (200, {})
-                payload = b"ok" if status < 300 else b"error"
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                send(self, status, b"ok" if status < 300 else b"error", headers)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve(Handler)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        stop(self._server)
 
     @property
     def url(self) -> str:

@@ -1,0 +1,37 @@
+"""What every fake server here shares: a threaded loopback HTTP(S) server and one way to answer."""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Optional
+
+
+def serve(handler: type[BaseHTTPRequestHandler],
+          tls: Optional[ssl.SSLContext] = None) -> ThreadingHTTPServer:  # fmt: skip
+    """Start ``handler`` on 127.0.0.1 (an ephemeral port) in a daemon thread; TLS if given."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def stop(server: Optional[ThreadingHTTPServer]) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+
+
+def send(handler: BaseHTTPRequestHandler, status: int, body: bytes = b"",
+         headers: Optional[Mapping[str, str]] = None) -> None:  # fmt: skip
+    """One complete answer: status, headers, Content-Length and the body."""
+    handler.send_response(status)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
