@@ -14,7 +14,7 @@ Public interface (used by events, fingerprint, the CLI and ``anchorpattern``):
 from __future__ import annotations
 
 from anchor.patterns.header import DIGIT_SHAPE, RawParts, peel_shape, split_raw, timestamp_at
-from anchor.patterns.mask import Template, message_of, template_of, template_of_shape
+from anchor.patterns.mask import Template, message_of, template_of
 
 __all__ = ["RawParts", "Template", "message_of", "split_raw", "split_template", "template_of"]
 
@@ -29,8 +29,5 @@ def split_template(line: str, limit: int) -> tuple[RawParts, Template]:
     shape = text.translate(DIGIT_SHAPE)
     stamp_format, start, level = peel_shape(shape)
     message = text[start:].strip()[:limit]
-    if "x" in message or "X" in message:
-        template = template_of(message)  # it handles digits before an x
-    else:
-        template = template_of_shape(shape[start:].strip()[:limit])
+    template = template_of(message, shape=shape[start:].strip()[:limit])
     return RawParts(timestamp_at(text, stamp_format), level, message), template

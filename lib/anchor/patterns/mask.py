@@ -78,8 +78,8 @@ def pattern_id_of(template: str) -> str:
     return hashlib.blake2b(shape.encode("utf-8"), digest_size=8).hexdigest()
 
 
-def template_of(message: str) -> Template:
-    """The template of a message.
+def template_of(message: str, shape: Optional[str] = None) -> Template:
+    """The template of a message (``shape``: its ``DIGIT_SHAPE``, when the caller has it).
 
     Masking depends only on which characters are digits, not on their values
     (except the 0 of a ``0x`` prefix), so messages that differ only in digits
@@ -88,13 +88,13 @@ def template_of(message: str) -> Template:
     """
     if ("x" in message or "X" in message) and _DIGIT_X.search(message):
         return _template_cached.__wrapped__(message)
-    return template_of_shape(message.translate(DIGIT_SHAPE))
+    return _template_of_shape(message.translate(DIGIT_SHAPE) if shape is None else shape)
 
 
 _DIGIT_X = re.compile(r"[1-9][xX]")
 
 
-def template_of_shape(shape: str) -> Template:
+def _template_of_shape(shape: str) -> Template:
     """The template of a message already in its digit shape (see ``template_of``).
 
     Two caches: by shape, and on a miss by a canonical key in which values of
