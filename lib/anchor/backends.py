@@ -67,7 +67,7 @@ class MemoryBackend:
 
     def show_drift(self, drift_id: str, anchor: Optional[str] = None) -> Any:
         report = operations.stored_report(self.memory, drift_id, anchor=anchor)
-        return {**report.to_dict(), "created": self.memory.drift(report.drift_id).get("created")}
+        return {**report.to_dict(), "created": report.created}
 
     def recall_similar(self, drift_id: str, k: int = 5) -> Any:
         return {"similar": operations.recall(self.memory, drift_id, k=k)}

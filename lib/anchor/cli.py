@@ -377,8 +377,7 @@ def cmd_report(args, out, warn) -> int:
 
     memory = _require(args.db)
     report = operations.stored_report(memory, args.drift_id, anchor=args.anchor)
-    created = memory.drift(report.drift_id).get("created")
-    document = render_html(report, created=created)
+    document = render_html(report, created=report.created)
     try:
         with open(args.html, "w", encoding="utf-8") as handle:
             handle.write(document)

@@ -79,6 +79,7 @@ class DriftReport:
     notes: list[str] = field(default_factory=list)
     similar: list[dict[str, Any]] = field(default_factory=list)
     stored: bool = True
+    created: Optional[float] = None  # when the drift was recorded
 
     def to_dict(self) -> dict[str, Any]:
         """The CLI's ``--json`` document."""
@@ -155,7 +156,9 @@ def compare(
         narrative = narrator(shown, anchor_name=anchor_name, past=past, notes=comparison.notes)
     if narrative is None:
         narrative = offline_narrative(ranked, anchor_name, past=past, notes=comparison.notes)
-    report = DriftReport(drift_id, anchor_name, shown, narrative, comparison.notes, past, store)
+    report = DriftReport(
+        drift_id, anchor_name, shown, narrative, comparison.notes, past, store, now
+    )
     if store:
         window = current.window()
         memory.save_drift(
@@ -262,6 +265,7 @@ def stored_report(memory: Memory, drift_id: str, *, anchor: Optional[str] = None
         narrative,
         list(drift.get("notes") or []),
         list(drift.get("similar") or []),
+        created=drift.get("created"),
     )
 
 

@@ -258,9 +258,8 @@ def show_rows(
     if what == "drift":
         report = operations.stored_report(memory, options.drift or "latest", anchor=anchor)
         report.signals = report.signals[:limit]
-        created = memory.drift(report.drift_id).get("created")
         return [
-            {"_time": created, **row, "signal_spl": signal_spl}
+            {"_time": report.created, **row, "signal_spl": signal_spl}
             for row, signal_spl in zip(
                 drift_rows(report),
                 [drill_in_spl(s) for s in report.signals] or [None],
