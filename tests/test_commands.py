@@ -207,7 +207,7 @@ def test_tstats_rows_weighted_by_count(env):
         ("anchorcompare", ["anchor=missing"], True, "unknown anchor 'missing'"),
         ("anchorcapture", ["name=bad|name"], True, "invalid anchor name"),
         ("anchorcompare", ["anchor=base", "alpha=3"], False, "Illegal value: alpha=3"),
-        ("anchorcompare", [], False, 'A value for "anchor" is required'),
+        ("anchorcompare", [], False, "anchorcompare needs anchor=<name>"),
         (
             "anchorfeedback",
             ["drift=nope", "signal=x", "outcome=confirmed"],

@@ -121,6 +121,10 @@ def _number(value: Any) -> Optional[float]:
 
 
 def _is_candidate_metric(name: str) -> bool:
+    if name.startswith("anchor_"):
+        # Anchor's own fields (anchor_earliest and anchor_latest from the
+        # anchor_shift macro, anchor_pattern) describe the search, not the service.
+        return False
     return not (
         name.startswith("_") or name in _NOT_METRICS or name.endswith("_id") or name.endswith("Id")
     )

@@ -9,6 +9,7 @@ from exported log files for the offline interfaces (CLI, MCP).
 from __future__ import annotations
 
 import heapq
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -68,6 +69,27 @@ def capture(
     return memory.save_anchor(
         name, fingerprint, user=user, now=now, metrics=list(metrics or []), search=search
     )
+
+
+ADHOC_PREFIX = "ad hoc: "
+
+
+def check_baseline(baseline: Fingerprint) -> None:
+    if baseline.count <= 0:
+        raise InputError(
+            "no events in the baseline window: check its time range (or split= and baseline=)"
+        )
+
+
+def adhoc_description(label: str, baseline: Fingerprint) -> str:
+    """What a drift against an ad hoc baseline records as its anchor: the label and the window."""
+    window = baseline.window()
+    if window is None:
+        return ADHOC_PREFIX + label
+    start, end = (time.strftime("%Y-%m-%d %H:%M", time.gmtime(t)) for t in window)
+    if start[:10] == end[:10]:
+        end = end[11:]
+    return f"{ADHOC_PREFIX}{label}, {start} to {end} UTC"
 
 
 @dataclass
@@ -130,24 +152,33 @@ def compare(
     limit: int = DEFAULT_LIMIT,
     narrator: Optional[Narrator] = None,
     store: bool = True,
+    baseline: Optional[Fingerprint] = None,
 ) -> DriftReport:
     """Diff ``current`` against the named anchor, rank, recall, narrate, then record.
 
-    The drift is written once, last, after narration: nothing half-done is
-    ever stored.
+    With ``baseline`` given (an ad hoc comparison: both windows from one
+    search or two inputs), ``anchor_name`` only describes it (see
+    ``adhoc_description``) and no stored anchor is read. The drift is written
+    once, last, after narration: nothing half-done is ever stored.
     """
     if limit < 1:
         raise InputError(f"limit must be at least 1, got {limit}")
     if not 0.0 < alpha < 1.0:
         raise InputError(f"alpha must be between 0 and 1 (exclusive), got {alpha}")
-    head = memory.anchor(anchor_name)
-    baseline = memory.load_fingerprint(head)
+    if baseline is None:
+        head = memory.anchor(anchor_name)
+        baseline = memory.load_fingerprint(head)
+        baseline_id = (anchor_key(anchor_name), head["parts"][0])
+    else:
+        check_baseline(baseline)
+        baseline.trim()  # as capture() stores an anchor: ad hoc and captured compare alike
+        baseline_id = ("ad hoc", content_digest(baseline))
     if current.count <= 0:
         raise InputError("no events in the current window: check the input or the time range")
     comparison = compare_fingerprints(baseline, current, alpha=alpha)
     weights = {sid: info.weight for sid, info in memory.weights(now).items()}
     ranked = rank_signals(comparison.signals, weights)
-    drift_id = digest(anchor_key(anchor_name), head["parts"][0], content_digest(current), size=12)
+    drift_id = digest(*baseline_id, content_digest(current), size=12)
     profile = signal_profile(s.to_dict() for s in ranked)
     past = past_incidents(memory, profile, drift_id)
     shown = ranked[:limit]
@@ -186,6 +217,38 @@ def compare(
             }
         )
     return report
+
+
+def compare_adhoc(
+    memory: Memory,
+    label: str,
+    baseline: Fingerprint,
+    current: Fingerprint,
+    *,
+    user: str,
+    now: float,
+    save_as: Optional[str] = None,
+    metrics: Optional[Sequence[str]] = None,
+    search: Optional[str] = None,
+    **options: Any,
+) -> DriftReport:
+    """Compare two windows without a stored anchor (``anchorcompare split=``, ``anchor diff``).
+
+    With ``save_as`` the baseline is first captured as that anchor and the
+    drift is recorded against it, exactly as a capture followed by a compare.
+    Everything is checked before anything is written.
+    """
+    if save_as is not None:
+        check_name(save_as)
+    check_baseline(baseline)
+    if current.count <= 0:
+        raise InputError("no events in the current window: check the input or the time range")
+    if save_as is None:
+        description = adhoc_description(label, baseline)
+        return compare(memory, description, current, user=user, now=now, baseline=baseline,
+                       **options)  # fmt: skip
+    capture(memory, save_as, baseline, user=user, now=now, metrics=metrics, search=search)
+    return compare(memory, save_as, current, user=user, now=now, **options)
 
 
 def feedback(

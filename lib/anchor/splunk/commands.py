@@ -131,11 +131,27 @@ class AnchorCaptureCommand(_ReportingAnchorCommand):
 
 @Configuration(requires_preop=True, run_in_preview=False)
 class AnchorCompareCommand(_ReportingAnchorCommand):
-    """``anchorcompare anchor=<anchor> [alpha=0.01] [limit=20] [narrate=true] [deep=true]``."""
+    """``anchorcompare anchor=<anchor> [alpha=0.01] [limit=20] [narrate=true] [deep=true]``,
+    or ``anchorcompare split=<field> baseline=<value> [save_baseline=<name>] ...``."""
 
     anchor = Option(
         doc="**Syntax:** anchor=<string> **Description:** the anchor to compare against",
-        require=True,
+        require=False,
+    )
+    split = Option(
+        doc="**Syntax:** split=<field> **Description:** compare two windows of this search: "
+        "events whose field equals baseline= against the rest",
+        require=False,
+        validate=validators.Fieldname(),
+    )
+    baseline = Option(
+        doc="**Syntax:** baseline=<string> **Description:** with split=, the baseline's value",
+        require=False,
+    )
+    save_baseline = Option(
+        doc="**Syntax:** save_baseline=<string> **Description:** with split=, also store the "
+        "baseline as this anchor",
+        require=False,
     )
     alpha = Option(
         doc="**Syntax:** alpha=<number> **Description:** false discovery rate, default 0.01",
@@ -164,18 +180,61 @@ class AnchorCompareCommand(_ReportingAnchorCommand):
 
     @Configuration()
     def map(self, records) -> Iterator[dict[str, Any]]:
-        return self._map(records)
+        try:
+            if not self._split_mode():
+                return self._map(records)
+            sides = rows.split_fingerprints(
+                records, rows.metric_list(self.metrics), self.split, self.baseline
+            )
+        except AnchorError as error:
+            self._fail(error)
+            return iter(())
+        return rows.encode_sides(sides)
+
+    def _split_mode(self) -> bool:
+        return rows.split_mode(self.anchor, self.split, self.baseline)
+
+    def reduce(self, records) -> Iterator[dict[str, Any]]:
+        try:
+            split = self._split_mode()
+        except AnchorError as error:
+            self._fail(error)
+            return
+        if not split:
+            yield from super().reduce(records)
+            return
+        try:
+            if not isinstance(self._reducer, rows.SplitReducer):
+                self._reducer = rows.SplitReducer(self.split, self.baseline)
+            self._reducer.add(records, rows.metric_list(self.metrics))
+            if not self._finished:
+                return
+            info = self._searchinfo()
+            baseline, current = self._reducer.finish(
+                rows.search_span(info.earliest_time, info.latest_time)
+            )
+            memory = self._memory(WRITE_CAPABILITY if self.save_baseline else None)
+            yield from rows.compare_split_rows(
+                memory, self, baseline, current, user=self._user(), now=time.time(),
+                save_baseline=self.save_baseline or None,
+                search=getattr(info, "search", None), narrator=self._narrator(memory),
+            )  # fmt: skip
+        except AnchorError as error:
+            self._fail(error)
+
+    def _narrator(self, memory):
+        if not (self.narrate or self.deep):
+            return None
+        from anchor.splunk.narration import search_narrator
+
+        info = self._searchinfo()
+        return search_narrator(
+            info.splunkd_uri, info.session_key, self._user(), memory, deep=bool(self.deep)
+        )
 
     def _run(self, fingerprint):
         memory = self._memory()
-        narrator = None
-        if self.narrate or self.deep:
-            from anchor.splunk.narration import search_narrator
-
-            info = self._searchinfo()
-            narrator = search_narrator(
-                info.splunkd_uri, info.session_key, self._user(), memory, deep=bool(self.deep)
-            )
+        narrator = self._narrator(memory)
         return rows.compare_rows(
             memory, self, fingerprint, user=self._user(), now=time.time(), narrator=narrator
         )

@@ -119,6 +119,121 @@ class Reducer:
         return self.fingerprint
 
 
+# Split-by comparisons (``anchorcompare split=<field> baseline=<value>``): the
+# map phase emits one partial per window, tagged with its side, and the reduce
+# keeps the two apart. Events may carry their own window's time bounds (the
+# ``anchor_shift`` macro sets them) so that rates use each window's span.
+SIDE_FIELD = "anchor_side"
+SIDES = ("baseline", "current")
+WINDOW_FIELDS = ("anchor_earliest", "anchor_latest")
+
+
+class SplitOptions(Protocol):
+    split: Optional[str]
+    baseline: Optional[str]
+
+
+def split_mode(anchor: Optional[str], split: Optional[str], baseline: Optional[str]) -> bool:
+    """True for a split-by comparison; a clear error when the options do not fit together."""
+    if anchor and not split and baseline is None:
+        return False
+    if split and baseline is not None and not anchor:
+        return True
+    if anchor:
+        raise InputError("give either anchor=<name> or split=<field> baseline=<value>, not both")
+    if split or baseline is not None:
+        raise InputError(
+            "split=<field> and baseline=<value> go together, e.g. split=anchor_window "
+            "baseline=before"
+        )
+    raise InputError(
+        "anchorcompare needs anchor=<name>, or split=<field> baseline=<value> to compare "
+        "two windows of one search (e.g. after `anchor_shift(1h,7d)`: "
+        "split=anchor_window baseline=before)"
+    )
+
+
+def _record_window(record: Mapping[str, Any]) -> Optional[tuple[float, float]]:
+    try:
+        start, end = float(record[WINDOW_FIELDS[0]]), float(record[WINDOW_FIELDS[1]])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (start, end) if end > start else None
+
+
+def _widen(fingerprint: Fingerprint, window: tuple[float, float]) -> None:
+    span = fingerprint.span
+    if span is None:
+        fingerprint.span = window
+    elif window[0] < span[0] or window[1] > span[1]:
+        fingerprint.span = (min(span[0], window[0]), max(span[1], window[1]))
+
+
+def split_fingerprints(
+    records: Iterable[Mapping[str, Any]],
+    metrics: Optional[Sequence[str]],
+    split: str,
+    baseline: str,
+) -> dict[str, Fingerprint]:
+    """Events (or tagged partials) into a baseline and a current fingerprint.
+
+    An event belongs to the baseline when its ``split`` field equals
+    ``baseline`` (or, multivalued, contains it); every other event is current.
+    """
+    sides = {side: Fingerprint() for side in SIDES}
+    seen: dict[str, Any] = {}
+    for record in records:
+        if is_partial(record):
+            side = record.get(SIDE_FIELD)
+            if side not in sides:
+                raise InputError(
+                    "a partial fingerprint from the map phase names no window: run the map "
+                    "phase with the same split= and baseline= as the reduce"
+                )
+            sides[side].merge(decode_partial(record))
+            continue
+        value = record.get(split)
+        is_base = baseline in value if isinstance(value, list) else value == baseline
+        side = "baseline" if is_base else "current"
+        fingerprint = sides[side]
+        fingerprint.add(event_from_record(record, metrics=metrics))
+        # Events of one window carry the same bounds: parse them once per change.
+        bounds = (record.get(WINDOW_FIELDS[0]), record.get(WINDOW_FIELDS[1]))
+        if seen.get(side) != bounds:
+            seen[side] = bounds
+            window = _record_window(record)
+            if window is not None:
+                _widen(fingerprint, window)
+    return sides
+
+
+def encode_sides(sides: Mapping[str, Fingerprint]) -> Iterator[dict[str, str]]:
+    """Map phase output of a split-by comparison: one tagged partial per non-empty window."""
+    for side in SIDES:
+        fingerprint = sides[side]
+        if fingerprint.count > 0:
+            yield {**encode_partial(fingerprint), SIDE_FIELD: side}
+
+
+class SplitReducer:
+    """Reduce phase state of a split-by comparison: two fingerprints, merged chunk by chunk."""
+
+    def __init__(self, split: str, baseline: str) -> None:
+        self.split, self.baseline = split, baseline
+        self.sides = {side: Fingerprint() for side in SIDES}
+
+    def add(self, records: Iterable[Mapping[str, Any]], metrics: Optional[Sequence[str]]) -> None:
+        for side, part in split_fingerprints(records, metrics, self.split, self.baseline).items():
+            self.sides[side].merge(part)
+
+    def finish(self, span: Optional[tuple[float, float]]) -> tuple[Fingerprint, Fingerprint]:
+        """(baseline, current); a window without bounds of its own gets the search's range."""
+        for fingerprint in self.sides.values():
+            if fingerprint.span is None and span is not None:
+                fingerprint.span = span
+        return self.sides["baseline"], self.sides["current"]
+
+
 def capture_rows(
     memory: Memory,
     options: CaptureOptions,
@@ -202,6 +317,38 @@ def compare_rows(
         fingerprint,
         user=user,
         now=now,
+        alpha=options.alpha,
+        limit=options.limit,
+        narrator=narrator,
+    )
+    return drift_rows(report)
+
+
+def compare_split_rows(
+    memory: Memory,
+    options: CompareOptions,
+    baseline: Fingerprint,
+    current: Fingerprint,
+    *,
+    user: str,
+    now: float,
+    save_baseline: Optional[str] = None,
+    search: Optional[str] = None,
+    narrator: Optional[operations.Narrator] = None,
+) -> list[dict[str, Any]]:
+    """``anchorcompare split=<field> baseline=<value>``: both windows came from this search."""
+    split = getattr(options, "split", None)
+    label = f"{split}={getattr(options, 'baseline', None)}"
+    report = operations.compare_adhoc(
+        memory,
+        label,
+        baseline,
+        current,
+        user=user,
+        now=now,
+        save_as=save_baseline,
+        metrics=metric_list(options.metrics),
+        search=search,
         alpha=options.alpha,
         limit=options.limit,
         narrator=narrator,

@@ -1,0 +1,212 @@
+"""Compare without capturing first: ``anchorcompare split=<field> baseline=<value>``.
+
+Both windows arrive in one search (as after the ``anchor_shift`` macro); the
+real bin/ command runs over the chunked protocol, on one and on three
+simulated indexers, and must find exactly what capturing the baseline events
+as an anchor and comparing the current events against it finds.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from chunked import run_command, run_distributed
+from conftest import DAY, T0, splunk_events
+from test_commands import split
+
+from anchor.memory import Memory
+from anchor.splunk.rows import SIGNAL_FIELDS
+from anchor.store import SQLiteStore
+
+HOUR = 3600.0
+# The incident window is 2 hours from T0 + 3d + 10h; the baseline is the same
+# two hours one day earlier (inside the 72-hour healthy data).
+CURRENT = (T0 + 3 * DAY + 10 * HOUR, T0 + 3 * DAY + 12 * HOUR)
+BEFORE = (CURRENT[0] - DAY, CURRENT[1] - DAY)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    db = tmp_path_factory.mktemp("split") / "memory.db"
+    return {"ANCHOR_STORE": f"sqlite:{db}", "PYTHONPATH": ""}, db
+
+
+def _labelled(events, label, window):
+    """What `anchor_shift` adds to each event: its window's label and time bounds."""
+    return [
+        {**e, "anchor_window": label, "anchor_earliest": window[0], "anchor_latest": window[1]}
+        for e in events
+    ]
+
+
+@pytest.fixture(scope="module")
+def windows(demo_files):
+    healthy = [
+        e
+        for e in splunk_events(demo_files["healthy"])
+        if BEFORE[0] <= float(e["_time"]) < BEFORE[1]
+    ]
+    incident = splunk_events(demo_files["incident"])
+    assert len(healthy) > 1000 and len(incident) > 1000
+    return healthy, incident
+
+
+def _span(window):
+    return {"earliest_time": str(window[0]), "latest_time": str(window[1])}
+
+
+def _signals(records):
+    return [{k: r.get(k) for k in SIGNAL_FIELDS} for r in records]
+
+
+@pytest.fixture(scope="module")
+def reference(env, windows):
+    """Capture the baseline events as an anchor, then compare the current events with it."""
+    environment, _db = env
+    healthy, incident = windows
+    captured = run_distributed(
+        "anchorcapture",
+        ["name=yesterday", "metrics=latency_ms"],
+        [healthy],
+        env=environment,
+        searchinfo_overrides=_span(BEFORE),
+    )
+    assert captured.records, captured.messages
+    result = run_distributed(
+        "anchorcompare",
+        ["anchor=yesterday", "metrics=latency_ms"],
+        [incident],
+        env=environment,
+        searchinfo_overrides=_span(CURRENT),
+    )
+    assert result.records and result.records[0]["rank"] == "1", result.messages
+    return result.records
+
+
+@pytest.mark.parametrize("indexers", [1, 3])
+def test_split_by_window_finds_what_capture_then_compare_finds(
+    env, windows, reference, indexers
+):
+    environment, db = env
+    healthy, incident = windows
+    events = _labelled(healthy, "before", BEFORE) + _labelled(incident, "after", CURRENT)
+    random.Random(indexers).shuffle(events)
+    result = run_distributed(
+        "anchorcompare",
+        ["split=anchor_window", "baseline=before", "metrics=latency_ms"],
+        split(events, indexers, seed=indexers),
+        env=environment,
+        chunk_size=1500,
+        # The search's own range spans both windows; each window's rate uses its own.
+        searchinfo_overrides=_span((BEFORE[0], CURRENT[1])),
+    )
+    assert result.returncode == 0, result.stderr
+    assert not [m for m in result.messages if m[0] == "ERROR"], result.messages
+    assert _signals(result.records) == _signals(reference)
+    kinds = {(r["kind"], r["change"], r["sourcetype"]) for r in result.records}
+    assert ("template", "appeared", "payments") in kinds
+    first = result.records[0]
+    assert first["anchor"] == "ad hoc: anchor_window=before, 2025-11-26 10:00 to 12:00 UTC"
+    assert first["summary"] and first["narrative_source"] == "offline"
+    # Recorded like any other drift, so feedback and the dashboard find it.
+    memory = Memory(SQLiteStore(str(db)))
+    drift = memory.drift(first["drift_id"])
+    assert drift["anchor"] == first["anchor"]
+    assert [s["signal_id"] for s in drift["signals"]][: len(result.records)] == [
+        r["signal_id"] for r in result.records
+    ]
+
+
+def test_without_window_bounds_both_sides_use_the_search_range(env, windows):
+    """A split that is not by time (canary hosts against the rest) shares one range."""
+    environment, _db = env
+    _healthy, incident = windows
+    canary = {e["host"] for e in incident if e["sourcetype"] == "payments"}
+    assert canary
+    result = run_distributed(
+        "anchorcompare",
+        ["split=host", f"baseline={sorted(canary)[0]}"],
+        [incident],
+        env=environment,
+        searchinfo_overrides=_span(CURRENT),
+    )
+    assert not [m for m in result.messages if m[0] == "ERROR"], result.messages
+    anchor = result.records[0]["anchor"]
+    assert anchor == f"ad hoc: host={sorted(canary)[0]}, 2025-11-27 10:00 to 12:00 UTC"
+
+
+def test_feedback_on_a_split_drift_changes_the_weight(env, windows, reference):
+    environment, _db = env
+    healthy, incident = windows
+    events = _labelled(healthy, "before", BEFORE) + _labelled(incident, "after", CURRENT)
+    args = ["split=anchor_window", "baseline=before", "metrics=latency_ms"]
+    span = _span((BEFORE[0], CURRENT[1]))
+    first = run_distributed(
+        "anchorcompare", args, [events], env=environment, searchinfo_overrides=span
+    ).records
+    top = first[0]
+    feedback = run_command(
+        "anchorfeedback",
+        [f"drift={top['drift_id']}", f"signal={top['signal_id']}", "outcome=false_positive"],
+        [],
+        env=environment,
+    )
+    assert not [m for m in feedback.messages if m[0] == "ERROR"], feedback.messages
+    assert float(feedback.records[0]["weight"]) < 1.0
+    again = run_distributed(
+        "anchorcompare", args, [events], env=environment, searchinfo_overrides=span
+    ).records
+    weights = {r["signal_id"]: float(r["weight"]) for r in again}
+    assert weights[top["signal_id"]] < 1.0
+
+
+def test_save_baseline_stores_the_anchor_and_records_the_drift_against_it(env, windows):
+    environment, db = env
+    healthy, incident = windows
+    events = _labelled(healthy, "before", BEFORE) + _labelled(incident, "after", CURRENT)
+    result = run_distributed(
+        "anchorcompare",
+        ["split=anchor_window", "baseline=before", "save_baseline=last_week_hour"],
+        [events],
+        env=environment,
+        searchinfo_overrides=_span((BEFORE[0], CURRENT[1])),
+    )
+    assert not [m for m in result.messages if m[0] == "ERROR"], result.messages
+    assert result.records[0]["anchor"] == "last_week_hour"
+    memory = Memory(SQLiteStore(str(db)))
+    head = memory.anchor("last_week_hour")
+    assert head["events"] == len(healthy)
+    assert (head["window_start"], head["window_end"]) == BEFORE
+
+
+@pytest.mark.parametrize(
+    "args, events, message",
+    [
+        (["split=anchor_window"], "both", "split=<field> and baseline=<value> go together"),
+        (["anchor=x", "split=anchor_window", "baseline=before"], "both", "not both"),
+        ([], "both", "anchorcompare needs anchor=<name>, or split=<field>"),
+        (["split=anchor_window", "baseline=befor"], "both", "no events in the baseline window"),
+        (["split=anchor_window", "baseline=before"], "before", "no events in the current window"),
+        (
+            ["split=anchor_window", "baseline=before", "save_baseline=bad|name"],
+            "both",
+            "invalid anchor name",
+        ),
+    ],
+)
+def test_split_errors_are_one_clear_line_and_write_nothing(env, windows, args, events, message):
+    environment, db = env
+    healthy, incident = windows
+    chosen = _labelled(healthy[:300], "before", BEFORE)
+    if events == "both":
+        chosen += _labelled(incident[:300], "after", CURRENT)
+    memory = Memory(SQLiteStore(str(db)))
+    before = (len(list(memory.drifts())), [a["name"] for a in memory.anchors()])
+    # The reduce alone (a search on one node); the map phase checks the same options.
+    result = run_command("anchorcompare", args, chosen, env=environment)
+    errors = [text for level, text in result.messages if level == "ERROR"]
+    assert any(message in text for text in errors), (result.messages, result.stderr[-1000:])
+    assert not any("Traceback" in text or '.py", line' in text for text in errors)
+    assert not result.records
+    assert (len(list(memory.drifts())), [a["name"] for a in memory.anchors()]) == before
