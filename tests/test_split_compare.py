@@ -85,9 +85,7 @@ def reference(env, windows):
 
 
 @pytest.mark.parametrize("indexers", [1, 3])
-def test_split_by_window_finds_what_capture_then_compare_finds(
-    env, windows, reference, indexers
-):
+def test_split_by_window_finds_what_capture_then_compare_finds(env, windows, reference, indexers):
     environment, db = env
     healthy, incident = windows
     events = _labelled(healthy, "before", BEFORE) + _labelled(incident, "after", CURRENT)
