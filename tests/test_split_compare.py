@@ -9,13 +9,16 @@ as an anchor and comparing the current events against it finds.
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 from chunked import run_command, run_distributed
 from conftest import DAY, T0, splunk_events
 from test_commands import split
+from test_conf import conf
 
 from anchor.memory import Memory
+from anchor.splguard import check_spl
 from anchor.splunk.rows import SIGNAL_FIELDS
 from anchor.store import SQLiteStore
 
@@ -191,13 +194,15 @@ def test_save_baseline_stores_the_anchor_and_records_the_drift_against_it(env, w
             "both",
             "invalid anchor name",
         ),
+        (["split=anchor_window", "baseline=before"], "overlap", "windows overlap"),
     ],
 )
 def test_split_errors_are_one_clear_line_and_write_nothing(env, windows, args, events, message):
     environment, db = env
     healthy, incident = windows
-    chosen = _labelled(healthy[:300], "before", BEFORE)
-    if events == "both":
+    shifted = (CURRENT[0] - HOUR, CURRENT[1] - HOUR)  # `anchor_shift(2h,1h)`
+    chosen = _labelled(healthy[:300], "before", shifted if events == "overlap" else BEFORE)
+    if events in ("both", "overlap"):
         chosen += _labelled(incident[:300], "after", CURRENT)
     memory = Memory(SQLiteStore(str(db)))
     before = (len(list(memory.drifts())), [a["name"] for a in memory.anchors()])
@@ -208,3 +213,87 @@ def test_split_errors_are_one_clear_line_and_write_nothing(env, windows, args, e
     assert not any("Traceback" in text or '.py", line' in text for text in errors)
     assert not result.records
     assert (len(list(memory.drifts())), [a["name"] for a in memory.anchors()]) == before
+
+
+# Splunk's relative time modifiers (Search Reference, "Time modifiers";
+# Search Manual, "Specify time modifiers in your search"):
+# [+|-]<time_integer><time_unit>@<time_unit>, "now", and offsets chained after
+# one another or after a snap ("@d-2h": snap to today, then 2 hours back).
+_UNIT = (
+    r"(?:s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hr|hrs|hour|hours"
+    r"|d|day|days|w[0-7]?|week|weeks|mon|month|months|q|qtr|qtrs|quarter|quarters"
+    r"|y|yr|yrs|year|years)"
+)
+TIME_MODIFIER = re.compile(rf"^(?:now|(?:[+-]\d*{_UNIT}|@{_UNIT})+)$")
+SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _offset(modifier: str, now: float) -> float:
+    """Evaluate a chain of plain offsets (no snaps), as the macro writes them."""
+    if modifier == "now":
+        return now
+    for sign, amount, unit in re.findall(r"([+-])(\d*)([smhdw])", modifier):
+        now += (1 if sign == "+" else -1) * int(amount or 1) * SECONDS[unit]
+    return now
+
+
+def _macro(name: str):
+    macros = conf("macros.conf")
+    stanza = next(s for s in macros.sections() if s.split("(")[0] == name)
+    return macros[stanza]
+
+
+def _expand(macro, *values: str) -> str:
+    text = macro["definition"]
+    for arg, value in zip([a.strip() for a in macro["args"].split(",")], values):
+        text = text.replace(f"${arg}$", value)
+    assert "$" not in text, text
+    return text
+
+
+@pytest.mark.parametrize("window, shift", [("1h", "7d"), ("15m", "1d"), ("1d", "7d")])
+def test_anchor_shift_expands_to_guarded_spl_with_valid_time_modifiers(window, shift):
+    macro = _macro("anchor_shift")
+    assert macro.get("iseval", "0") == "0"
+    search = f"index=web {_expand(macro, window, shift)} | anchorcompare split=anchor_window"
+    verdict = check_spl(search, also_allow=("anchorcompare",))
+    assert verdict.allowed, verdict.reason
+    assert verdict.commands == ["search", "eval", "anchorcompare"]
+    ranges = re.findall(r"\(earliest=([^\s)]+) latest=([^\s)]+)\)", search)
+    relative = re.findall(r'relative_time\(now\(\), "([^"]+)"\)', search)
+    assert len(ranges) == 2 and len(relative) == 4
+    for modifier in [*sum(ranges, ()), *relative]:
+        assert TIME_MODIFIER.match(modifier), modifier
+    # The two ranges are the last <window> and the same <window> <shift> earlier.
+    now = 1_800_000_000.0
+    (after, before) = [(_offset(a, now), _offset(b, now)) for a, b in ranges]
+    length = _offset(f"+{window}", 0)
+    assert after == (now - length, now)
+    assert before == (now - _offset(f"+{shift}", 0) - length, now - _offset(f"+{shift}", 0))
+    # The eval labels with the same boundary and gives each window the bounds searched.
+    label, earliest, latest = re.search(
+        r"anchor_window=if\(_time>=relative_time\(now\(\), \"([^\"]+)\"\).*"
+        r"anchor_earliest=if\(anchor_window==\"after\", relative_time\(now\(\), \"([^\"]+)\"\), "
+        r"relative_time\(now\(\), \"([^\"]+)\"\)\)",
+        search,
+    ).groups()
+    assert _offset(label, now) == after[0]
+    assert (_offset(earliest, now), _offset(latest, now)) == (after[0], before[0])
+    assert 'anchor_latest=if(anchor_window=="after", now(), relative_time(now(), "-' in search
+
+
+def test_searchbnf_shows_the_incident_time_use_and_the_rolling_anchor_is_a_disabled_template():
+    bnf = conf("searchbnf.conf")["anchorcompare-command"]
+    examples = [v for k, v in bnf.items() if k.startswith("example")]
+    shift = "index=web `anchor_shift(1h,7d)` | anchorcompare split=anchor_window baseline=before"
+    assert shift in examples
+    macros = conf("macros.conf")
+    for example in examples:
+        for name, args in re.findall(r"`(\w+)\(([^)]*)\)`", example):
+            assert macros.has_section(f"{name}({len(args.split(','))})"), name
+    rolling = conf("savedsearches.conf")["Anchor - capture last week nightly"]
+    assert rolling["disabled"] == "1" and "anchorcapture name=" in rolling["search"]
+    assert check_spl(rolling["search"], also_allow=("anchorcapture",)).allowed
+    assert (rolling["dispatch.earliest_time"], rolling["dispatch.latest_time"]) == ("-7d@d", "@d")
+    for key in ("dispatch.earliest_time", "dispatch.latest_time"):
+        assert TIME_MODIFIER.match(rolling[key]), rolling[key]

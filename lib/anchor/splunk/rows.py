@@ -228,6 +228,12 @@ class SplitReducer:
 
     def finish(self, span: Optional[tuple[float, float]]) -> tuple[Fingerprint, Fingerprint]:
         """(baseline, current); a window without bounds of its own gets the search's range."""
+        before, after = self.sides["baseline"].span, self.sides["current"].span
+        if before and after and before[0] < after[1] and after[0] < before[1]:
+            raise InputError(
+                "the baseline and current windows overlap: shift them apart by at least "
+                "the window's length (e.g. `anchor_shift(1h,7d)`, not `anchor_shift(7d,1h)`)"
+            )
         for fingerprint in self.sides.values():
             if fingerprint.span is None and span is not None:
                 fingerprint.span = span
