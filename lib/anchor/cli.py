@@ -206,6 +206,38 @@ def cmd_compare(args, out, warn) -> int:
         limit=args.limit,
         narrator=_narrator(args, memory),
     )
+    return show_report(report, args, out)
+
+
+def cmd_diff(args, out, warn) -> int:
+    if "-" in args.baseline and "-" in args.input:
+        raise InputError("only one of --baseline and --input can read stdin ('-')")
+    baseline, warnings = operations.read_fingerprint(
+        args.baseline, fmt=args.format, sourcetype=args.sourcetype, metrics=args.metric or None
+    )
+    for line in warnings:
+        warn(f"baseline: {line}")
+    current = _fingerprint(args, warn)
+    memory = _open(args.db, create=True)
+    label = "+".join(os.path.basename(path) if path != "-" else "stdin" for path in args.baseline)
+    report = operations.compare_adhoc(
+        memory,
+        label,
+        baseline,
+        current,
+        user=_user(),
+        now=time.time(),
+        save_as=args.save_baseline,
+        metrics=args.metric,
+        alpha=args.alpha,
+        limit=args.limit,
+        narrator=_narrator(args, memory),
+    )
+    return show_report(report, args, out)
+
+
+def show_report(report: operations.DriftReport, args, out) -> int:
+    """What compare and diff print: the ranked signals and the narrative, or ``--json``."""
     document = report.to_dict()
     if args.json:
         out(json.dumps(document, sort_keys=False))
@@ -514,35 +546,68 @@ def build_parser() -> argparse.ArgumentParser:
     inputs(sub)
     sub.set_defaults(run=cmd_capture)
 
+    def outputs(sub: argparse.ArgumentParser) -> None:
+        """What compare and diff share: how to test, rank, narrate and print."""
+        sub.add_argument("--json", action="store_true", help="print one JSON object")
+        sub.add_argument("--no-llm", action="store_true", help="use the offline narrator only")
+        sub.add_argument(
+            "--narrate",
+            action="store_true",
+            help="narrate with the configured LLM (falls back to offline)",
+        )
+        sub.add_argument(
+            "--deep",
+            action="store_true",
+            help="investigate with read-only tools (at most 6 steps) before narrating",
+        )
+        sub.add_argument(
+            "--llm-url", help="OpenAI-compatible base URL, e.g. https://api.openai.com/v1"
+        )
+        sub.add_argument("--llm-model", help="model name; the key comes from $ANCHOR_LLM_API_KEY")
+        sub.add_argument(
+            "--alpha",
+            type=_alpha,
+            default=DEFAULT_ALPHA,
+            help="false discovery rate (default 0.01)",
+        )
+        sub.add_argument(
+            "--limit",
+            type=_positive_int,
+            default=operations.DEFAULT_LIMIT,
+            help="signals to show (default 20)",
+        )
+
     sub = commands.add_parser(
         "compare", help="compare a window against an anchor and rank what changed"
     )
     sub.add_argument("name")
     inputs(sub)
-    sub.add_argument("--json", action="store_true", help="print one JSON object")
-    sub.add_argument("--no-llm", action="store_true", help="use the offline narrator only")
-    sub.add_argument(
-        "--narrate",
-        action="store_true",
-        help="narrate with the configured LLM (falls back to offline)",
-    )
-    sub.add_argument(
-        "--deep",
-        action="store_true",
-        help="investigate with read-only tools (at most 6 steps) before narrating",
-    )
-    sub.add_argument("--llm-url", help="OpenAI-compatible base URL, e.g. https://api.openai.com/v1")
-    sub.add_argument("--llm-model", help="model name; the key comes from $ANCHOR_LLM_API_KEY")
-    sub.add_argument(
-        "--alpha", type=_alpha, default=DEFAULT_ALPHA, help="false discovery rate (default 0.01)"
-    )
-    sub.add_argument(
-        "--limit",
-        type=_positive_int,
-        default=operations.DEFAULT_LIMIT,
-        help="signals to show (default 20)",
-    )
+    outputs(sub)
     sub.set_defaults(run=cmd_compare)
+
+    sub = commands.add_parser(
+        "diff",
+        help="compare two inputs directly, no anchor needed",
+        description="Compare the events of --input against those of --baseline (no stored "
+        "anchor needed) and rank what changed; the drift is recorded like a compare's, so "
+        "feedback, history and report work on it.",
+        epilog="example: anchor diff --baseline last-week.jsonl --input today.jsonl",
+    )
+    sub.add_argument(
+        "--baseline",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="baseline events file (same formats as --input); repeatable",
+    )
+    inputs(sub)
+    sub.add_argument(
+        "--save-baseline",
+        metavar="NAME",
+        help="also store the baseline as anchor NAME and record the drift against it",
+    )
+    outputs(sub)
+    sub.set_defaults(run=cmd_diff)
 
     sub = commands.add_parser("feedback", help="record whether a signal mattered")
     sub.add_argument("drift_id")
