@@ -218,6 +218,7 @@ def cmd_diff(args, out, warn) -> int:
     for line in warnings:
         warn(f"baseline: {line}")
     current = _fingerprint(args, warn)
+    operations.check_adhoc(baseline, current, args.save_baseline)
     memory = _open(args.db, create=True)
     label = "+".join(os.path.basename(path) if path != "-" else "stdin" for path in args.baseline)
     report = operations.compare_adhoc(

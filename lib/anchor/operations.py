@@ -219,6 +219,15 @@ def compare(
     return report
 
 
+def check_adhoc(baseline: Fingerprint, current: Fingerprint, save_as: Optional[str]) -> None:
+    """What ``compare_adhoc`` refuses, for callers that check before opening the memory."""
+    if save_as is not None:
+        check_name(save_as)
+    check_baseline(baseline)
+    if current.count <= 0:
+        raise InputError("no events in the current window: check the input or the time range")
+
+
 def compare_adhoc(
     memory: Memory,
     label: str,
@@ -238,11 +247,7 @@ def compare_adhoc(
     drift is recorded against it, exactly as a capture followed by a compare.
     Everything is checked before anything is written.
     """
-    if save_as is not None:
-        check_name(save_as)
-    check_baseline(baseline)
-    if current.count <= 0:
-        raise InputError("no events in the current window: check the input or the time range")
+    check_adhoc(baseline, current, save_as)
     if save_as is None:
         description = adhoc_description(label, baseline)
         return compare(memory, description, current, user=user, now=now, baseline=baseline,
