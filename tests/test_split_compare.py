@@ -8,6 +8,7 @@ as an anchor and comparing the current events against it finds.
 
 from __future__ import annotations
 
+import html
 import random
 import re
 
@@ -18,6 +19,8 @@ from test_commands import split
 from test_conf import conf
 
 from anchor.memory import Memory
+from anchor.operations import stored_report
+from anchor.report import render_html
 from anchor.splguard import check_spl
 from anchor.splunk.rows import SIGNAL_FIELDS
 from anchor.store import SQLiteStore
@@ -137,8 +140,8 @@ def test_without_window_bounds_both_sides_use_the_search_range(env, windows):
     assert anchor == f"ad hoc: host={sorted(canary)[0]}, 2025-11-27 10:00 to 12:00 UTC"
 
 
-def test_feedback_on_a_split_drift_changes_the_weight(env, windows, reference):
-    environment, _db = env
+def test_a_split_drift_is_shown_and_feedback_changes_its_weight(env, windows, reference):
+    environment, db = env
     healthy, incident = windows
     events = _labelled(healthy, "before", BEFORE) + _labelled(incident, "after", CURRENT)
     args = ["split=anchor_window", "baseline=before", "metrics=latency_ms"]
@@ -160,6 +163,15 @@ def test_feedback_on_a_split_drift_changes_the_weight(env, windows, reference):
     ).records
     weights = {r["signal_id"]: float(r["weight"]) for r in again}
     assert weights[top["signal_id"]] < 1.0
+    # The dashboard's panels and the HTML report read it like any other drift.
+    drifts = run_command("anchorshow", ["what=drifts"], [], env=environment).records
+    assert top["drift_id"] in {d["drift_id"] for d in drifts if d["anchor"] == top["anchor"]}
+    shown = run_command(
+        "anchorshow", ["what=drift", f"drift={top['drift_id']}"], [], env=environment
+    ).records
+    assert [r["signal_id"] for r in shown] == [r["signal_id"] for r in again]
+    page = render_html(stored_report(Memory(SQLiteStore(str(db))), top["drift_id"]))
+    assert html.escape(top["anchor"]) in page
 
 
 def test_save_baseline_stores_the_anchor_and_records_the_drift_against_it(env, windows):
