@@ -55,11 +55,13 @@ bench: venv
 	$(PY) bench/patterns_loghub.py
 	$(PY) bench/engine.py
 	$(PY) bench/protocol.py
+	$(PY) bench/split.py
 
 bench-quick: venv
 	$(PY) bench/patterns_loghub.py --repeat 1 --datasets HDFS,Apache
 	$(PY) bench/engine.py --quick
 	$(PY) bench/protocol.py --quick
+	$(PY) bench/split.py --quick
 
 clean:
 	rm -rf build dist .pytest_cache .ruff_cache
