@@ -128,9 +128,9 @@ SIDES = ("baseline", "current")
 WINDOW_FIELDS = ("anchor_earliest", "anchor_latest")
 
 
-class SplitOptions(Protocol):
-    split: Optional[str]
-    baseline: Optional[str]
+class SplitOptions(CompareOptions, Protocol):
+    split: str
+    baseline: str
 
 
 def split_mode(anchor: Optional[str], split: Optional[str], baseline: Optional[str]) -> bool:
@@ -332,7 +332,7 @@ def compare_rows(
 
 def compare_split_rows(
     memory: Memory,
-    options: CompareOptions,
+    options: SplitOptions,
     baseline: Fingerprint,
     current: Fingerprint,
     *,
@@ -343,11 +343,9 @@ def compare_split_rows(
     narrator: Optional[operations.Narrator] = None,
 ) -> list[dict[str, Any]]:
     """``anchorcompare split=<field> baseline=<value>``: both windows came from this search."""
-    split = getattr(options, "split", None)
-    label = f"{split}={getattr(options, 'baseline', None)}"
     report = operations.compare_adhoc(
         memory,
-        label,
+        f"{options.split}={options.baseline}",
         baseline,
         current,
         user=user,
