@@ -5,6 +5,15 @@ and KV Store backends only move documents. Keys are deterministic, so a
 retried write replaces rather than duplicates. Every operation that changes
 memory ends in a single commit-point write (a drift, a feedback entry, an
 anchor's head document), so a failure before it leaves nothing behind.
+
+Reads ask the store for exactly what they need (filter, sort, limit and
+projection happen on the server), so none of them grows with the size of a
+collection: the newest drifts of an anchor, the latest feedback on a drift,
+one weight. ``anchor_weights`` is a maintained, materialised view of the
+feedback log: each feedback re-derives its signal's row from that signal's
+entries (never read-modify-write), and checks afterwards that no entry
+arrived meanwhile, so concurrent feedback loses nothing; the nightly decay
+re-derives every row from the whole log.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from typing import Any, Optional
 from anchor.errors import InputError, NotFound
 from anchor.fingerprint import Fingerprint
 from anchor.store import Store
-from anchor.weights import OUTCOMES, WeightInfo, derive_weights
+from anchor.weights import OUTCOMES, WeightInfo, derive_weights, weight_at
 
 ANCHORS = "anchor_anchors"
 DRIFTS = "anchor_drifts"
@@ -30,6 +39,15 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # documents are limited to 16 MB of BSON; 4 MB parts leave ample headroom).
 PART_CHARS = 4 * 1024 * 1024
 MAX_REASON_CHARS = 1000
+# What lists of drifts show (never the up-to-200 stored signals of each).
+DRIFT_SUMMARY_FIELDS = ("drift_id", "anchor", "created", "created_by", "events", "signal_count",
+                        "top_severity", "top_signal", "summary", "narrative")  # fmt: skip
+# What recall compares: signal ids and their severities, nothing else.
+RECALL_FIELDS = ("drift_id", "anchor", "created", "top_signal", "signal_ids", "signal_severities")
+WEIGHT_FIELDS = ("signal_id", "weight", "confirmed", "false_positive", "last_feedback",
+                 "deviation", "updated")  # fmt: skip
+NEWEST_FIRST = (("created", -1), ("_key", -1))
+REFRESH_ATTEMPTS = 3
 
 
 def check_name(name: str) -> str:
@@ -125,14 +143,49 @@ class Memory:
     def drifts(self) -> Iterator[dict[str, Any]]:
         return self.store.scan(DRIFTS)
 
+    def recent_drifts(
+        self,
+        *,
+        anchor: Optional[str] = None,
+        since: Optional[float] = None,
+        until: Optional[float] = None,
+        limit: Optional[int] = None,
+        fields: Optional[tuple[str, ...]] = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Drifts newest first, filtered, limited and projected by the store."""
+        query: dict[str, Any] = {}
+        if anchor is not None:
+            query["anchor"] = anchor
+        created = {op: v for op, v in (("$gte", since), ("$lte", until)) if v is not None}
+        if created:
+            query["created"] = created
+        return self.store.find(DRIFTS, query or None, sort=NEWEST_FIRST, limit=limit,
+                               fields=fields)  # fmt: skip
+
     def delete_drift(self, drift_id: str) -> None:
         self.drift(drift_id)
         self.store.delete(DRIFTS, [drift_id])
 
+    def _delete_drifts_where(self, query: Mapping[str, Any]) -> int:
+        count = sum(1 for _ in self.store.find(DRIFTS, query, fields=()))
+        if count:
+            self.store.delete_where(DRIFTS, query)
+        return count
+
     def purge_drifts(self, older_than: float) -> int:
-        stale = [d["_key"] for d in self.store.scan(DRIFTS, {"created": {"$lt": older_than}})]
-        self.store.delete(DRIFTS, stale)
-        return len(stale)
+        """Delete drifts recorded before ``older_than``; returns how many."""
+        return self._delete_drifts_where({"created": {"$lt": older_than}})
+
+    def trim_drifts(self, keep: int) -> int:
+        """Keep about the newest ``keep`` drifts (ties at the boundary go too); returns how many went."""
+        first_dropped = next(
+            self.store.find(DRIFTS, {"created": {"$gt": 0}}, sort=NEWEST_FIRST, skip=keep,
+                            limit=1, fields=("created",)),
+            None,
+        )  # fmt: skip
+        if first_dropped is None:
+            return 0
+        return self._delete_drifts_where({"created": {"$lte": first_dropped["created"]}})
 
     # -- feedback and weights -----------------------------------------------
     def record_feedback(
@@ -173,18 +226,59 @@ class Memory:
     def feedback(self, query: Optional[Mapping[str, Any]] = None) -> Iterator[dict[str, Any]]:
         return self.store.scan(FEEDBACK, query)
 
+    def recent_feedback(
+        self,
+        *,
+        drift_id: Optional[str] = None,
+        since: Optional[float] = None,
+        until: Optional[float] = None,
+        limit: Optional[int] = None,
+    ) -> list[dict[str, Any]]:
+        """Feedback entries newest first (by ``time``), filtered and limited by the store."""
+        query: dict[str, Any] = {"drift_id": drift_id} if drift_id is not None else {}
+        when = {op: v for op, v in (("$gte", since), ("$lte", until)) if v is not None}
+        if when:
+            query["time"] = when
+        return list(self.store.find(FEEDBACK, query or None, sort=(("time", -1), ("_key", -1)),
+                                    limit=limit))  # fmt: skip
+
     def weights(self, now: float) -> dict[str, WeightInfo]:
+        """Every learned weight as of ``now``, from the ``anchor_weights`` view."""
+        rows = self.store.find(WEIGHTS, fields=WEIGHT_FIELDS)
+        return {row["signal_id"]: weight_at(row, now) for row in rows if row.get("signal_id")}
+
+    def weight(self, signal_id: str, now: float) -> Optional[WeightInfo]:
+        row = self.store.get(WEIGHTS, weight_key(signal_id))
+        return weight_at(row, now) if row and row.get("signal_id") else None
+
+    def derived_weights(self, now: float) -> dict[str, WeightInfo]:
+        """Every weight re-derived from the whole feedback log (nightly, not per compare)."""
         return derive_weights(self.feedback(), now)
 
     def _refresh_weight_view(self, signal_id: str, now: float) -> None:
-        """Keep the ``anchor_weights`` lookup current for dashboards.
+        """Re-derive one signal's row of ``anchor_weights`` from its feedback entries.
 
-        It is a view: rankings always derive weights from the feedback log.
+        Two feedbacks at once may each derive from a log missing the other's
+        entry; whoever writes last then reads the entries again and, if they
+        changed, derives again. The last write therefore always saw every
+        entry written before it (the nightly decay repairs a row whose writer
+        died in between).
         """
-        info = derive_weights(self.feedback({"signal_id": signal_id}), now).get(signal_id)
-        if info is not None:
-            self.store.put_many(WEIGHTS, [self.weight_document(info, now)])
+        query = {"signal_id": signal_id}
+        for _ in range(REFRESH_ATTEMPTS):
+            entries = list(self.feedback(query))
+            info = derive_weights(entries, now).get(signal_id)
+            if info is not None:
+                self.store.put_many(WEIGHTS, [self.weight_document(info, now)])
+            seen = {e["_key"] for e in entries}
+            if {e["_key"] for e in self.store.find(FEEDBACK, query, fields=())} == seen:
+                return
 
     @staticmethod
     def weight_document(info: WeightInfo, now: float) -> dict[str, Any]:
-        return {"_key": "w-" + digest(info.signal_id), **info.to_dict(), "updated": now}
+        return {"_key": weight_key(info.signal_id), **info.to_dict(),
+                "deviation": round(info.deviation, 9), "updated": now}  # fmt: skip
+
+
+def weight_key(signal_id: str) -> str:
+    return "w-" + digest(signal_id)

@@ -8,7 +8,6 @@ from exported log files for the offline interfaces (CLI, MCP).
 
 from __future__ import annotations
 
-import heapq
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,14 +16,25 @@ from typing import Any, Optional
 from anchor.diff import DEFAULT_ALPHA, Signal, compare_fingerprints
 from anchor.errors import InputError, NotFound
 from anchor.fingerprint import Fingerprint, content_digest
-from anchor.memory import Memory, anchor_key, check_name, digest
+from anchor.memory import (
+    DRIFT_SUMMARY_FIELDS,
+    RECALL_FIELDS,
+    Memory,
+    anchor_key,
+    check_name,
+    digest,
+)
 from anchor.narrate import Narrative, offline_narrative
 from anchor.rank import rank_signals
-from anchor.recall import recall_similar, signal_profile
+from anchor.recall import drift_profile, recall_similar, signal_profile
 
 DEFAULT_LIMIT = 20
 STORED_SIGNALS = 200
 RECALL_K = 3
+# Recall compares a drift with at most this many of the newest drifts of the
+# same anchor (three weeks of a compare every 15 minutes), fetched as signal
+# ids and severities only, so a compare's cost does not grow with history.
+RECALL_SCAN = 2000
 
 # A narrator gets the ranked signals and context and returns a Narrative; it
 # must never raise (the LLM narrator falls back to the offline one itself).
@@ -116,17 +126,25 @@ class DriftReport:
         }
 
 
+def recall_candidates(memory: Memory, anchor: Optional[str]):
+    """The drifts recall compares against: the newest ``RECALL_SCAN`` of ``anchor``."""
+    return memory.recent_drifts(anchor=anchor, limit=RECALL_SCAN, fields=RECALL_FIELDS)
+
+
 def past_incidents(
-    memory: Memory, profile: Mapping[str, float], exclude: str, *, k: int = RECALL_K
+    memory: Memory,
+    profile: Mapping[str, float],
+    exclude: str,
+    *,
+    k: int = RECALL_K,
+    anchor: Optional[str] = None,
 ) -> list[dict]:
     """Recalled drifts with the feedback given on them, for narration and display."""
-    found = recall_similar(memory.drifts(), profile, k=k, exclude=exclude)
+    found = recall_similar(recall_candidates(memory, anchor), profile, k=k, exclude=exclude)
     past = []
     for similarity, drift in found:
-        entries = sorted(
-            memory.feedback({"drift_id": drift["drift_id"]}), key=lambda e: (e["time"], e["_key"])
-        )
-        latest = entries[-1] if entries else None
+        entries = memory.recent_feedback(drift_id=drift["drift_id"], limit=1)
+        latest = entries[0] if entries else None
         past.append(
             {
                 "drift_id": drift["drift_id"],
@@ -135,7 +153,7 @@ def past_incidents(
                 "anchor": drift.get("anchor"),
                 "outcome": latest["outcome"] if latest else None,
                 "reason": latest["reason"] if latest else None,
-                "signals": [s["signal_id"] for s in drift.get("signals", [])[:10]],
+                "signals": list(drift_profile(drift))[:10],
             }
         )
     return past
@@ -180,7 +198,10 @@ def compare(
     ranked = rank_signals(comparison.signals, weights)
     drift_id = digest(*baseline_id, content_digest(current), size=12)
     profile = signal_profile(s.to_dict() for s in ranked)
-    past = past_incidents(memory, profile, drift_id)
+    # Recall looks among the same anchor's drifts; an ad hoc comparison has no anchor
+    # of its own (its description names its window), so it looks among all of them.
+    scope = anchor_name if baseline_id[0] != "ad hoc" else None
+    past = past_incidents(memory, profile, drift_id, anchor=scope)
     shown = ranked[:limit]
     narrative = None
     if narrator is not None:
@@ -208,6 +229,7 @@ def compare(
                 "top_signal": ranked[0].signal_id if ranked else None,
                 "signals": [s.to_record() for s in ranked[:STORED_SIGNALS]],
                 "signal_ids": [s.signal_id for s in ranked[:STORED_SIGNALS]],
+                "signal_severities": [s.severity for s in ranked[:STORED_SIGNALS]],
                 "summary": narrative.summary,
                 "narrative": narrative.to_dict(),
                 "notes": comparison.notes,
@@ -267,14 +289,14 @@ def feedback(
     reason: str = "",
 ) -> dict[str, Any]:
     entry = memory.record_feedback(drift_id, signal_id, outcome, user=user, now=now, reason=reason)
-    info = memory.weights(now).get(signal_id)
+    info = memory.weight(signal_id, now)
     return {**entry, "weight": round(info.weight, 6) if info else 1.0}
 
 
 def recall(memory: Memory, drift_id: str, *, k: int = 5) -> list[dict[str, Any]]:
     drift = memory.drift(drift_id)
     found = recall_similar(
-        memory.drifts(), signal_profile(drift.get("signals", [])), k=k, exclude=drift_id
+        recall_candidates(memory, drift.get("anchor")), drift_profile(drift), k=k, exclude=drift_id
     )
     return [
         {
@@ -295,28 +317,20 @@ def list_drifts(
     since: Optional[float] = None,
     until: Optional[float] = None,
     limit: Optional[int] = None,
+    fields: Optional[tuple[str, ...]] = DRIFT_SUMMARY_FIELDS,
 ) -> list[dict[str, Any]]:
-    """Stored drifts, newest first, optionally for one anchor and a time range of ``created``."""
+    """Stored drifts, newest first, optionally for one anchor and a time range of ``created``.
 
-    def wanted(drift: Mapping[str, Any]) -> bool:
-        created = drift.get("created") or 0.0
-        return (
-            (anchor is None or drift.get("anchor") == anchor)
-            and (since is None or created >= since)
-            and (until is None or created <= until)
-        )
-
-    order = lambda d: (d.get("created") or 0.0, d["drift_id"])  # noqa: E731
-    chosen = (d for d in memory.drifts() if wanted(d))
-    if limit is not None:
-        return heapq.nlargest(limit, chosen, key=order)
-    return sorted(chosen, key=order, reverse=True)
+    Only ``fields`` of each are read (None: the whole drift, signals included).
+    """
+    return list(memory.recent_drifts(anchor=anchor, since=since, until=until, limit=limit,
+                                     fields=fields))  # fmt: skip
 
 
 def stored_report(memory: Memory, drift_id: str, *, anchor: Optional[str] = None) -> DriftReport:
     """A recorded drift as a report; ``latest`` means the newest (for ``anchor``, if given)."""
     if drift_id == "latest":
-        newest = list_drifts(memory, anchor=anchor, limit=1)
+        newest = list_drifts(memory, anchor=anchor, limit=1, fields=None)
         if not newest:
             where = f" for anchor {anchor!r}" if anchor else ""
             raise NotFound(f"no drifts recorded{where} yet: run a compare first")

@@ -1,9 +1,10 @@
-"""Recall: the past drifts most like this one, searched over every stored drift.
+"""Recall: the past drifts most like this one, among the drifts it is given.
 
 Similarity is weighted Jaccard over signal ids (sum of minima over sum of
 maxima of per-signal masses), with a signal's severity as its mass. Drifts
-are streamed from the store page by page and only the best ``k`` are kept,
-so recall covers all of history in bounded memory.
+are streamed page by page and only the best ``k`` are kept, so memory stays
+bounded; which drifts are compared (the newest of the same anchor, read as
+signal ids and severities only) is decided by ``anchor.operations``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,17 @@ from anchor.rank import SEVERITY_POINTS
 
 def signal_profile(signals: Iterable[Mapping[str, Any]]) -> dict[str, float]:
     return {s["signal_id"]: SEVERITY_POINTS.get(s.get("severity", "LOW"), 1.0) for s in signals}
+
+
+def drift_profile(drift: Mapping[str, Any]) -> dict[str, float]:
+    """A stored drift's profile: from its signals, or from ``signal_ids`` and
+    ``signal_severities`` when only those were read (recall's projection).
+    Drifts recorded before severities were stored count each signal as LOW."""
+    if "signals" in drift:
+        return signal_profile(drift.get("signals") or [])
+    ids = drift.get("signal_ids") or []
+    severities = drift.get("signal_severities") or ["LOW"] * len(ids)
+    return {sid: SEVERITY_POINTS.get(sev, 1.0) for sid, sev in zip(ids, severities)}
 
 
 def weighted_jaccard(a: Mapping[str, float], b: Mapping[str, float]) -> float:
@@ -41,7 +53,7 @@ def recall_similar(
     for drift in drifts:
         if drift["drift_id"] == exclude:
             continue
-        score = weighted_jaccard(profile, signal_profile(drift.get("signals", [])))
+        score = weighted_jaccard(profile, drift_profile(drift))
         if score < min_similarity:
             continue
         # Newer drifts win ties: compare (score, created) and keep the top k.

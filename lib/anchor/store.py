@@ -9,18 +9,27 @@ small interface, so both backends behave the same by construction.
 Queries are a subset of KV Store's JSON query language, enough for our needs:
 ``{"field": value}`` for equality and ``{"field": {"$lt": v}}`` with
 ``$lt``, ``$lte``, ``$gt``, ``$gte``, ``$ne``; several fields are ANDed.
+
+``find`` adds what KV Store's REST API does on the server: a sort (a list
+of ``(field, 1 | -1)``), a limit and a projection (``fields``), so a reader
+that wants the newest ten drifts of one anchor asks for exactly those and
+never pages through a whole collection. ``delete_where`` removes every
+matching document in one call (retention).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Optional, Protocol
 
 from anchor.errors import AnchorError
 
 COLLECTIONS = ("anchor_anchors", "anchor_drifts", "anchor_feedback", "anchor_weights")
+
+# A sort order: (field, 1) ascending or (field, -1) descending, most significant first.
+SortSpec = Sequence[tuple[str, int]]
 
 
 class StoreError(AnchorError):
@@ -39,6 +48,23 @@ class Store(Protocol):
 
     def scan(self, collection: str, query: Optional[Mapping[str, Any]] = None) -> Iterator[dict]:
         """Every matching document, in ``_key`` order, fetched page by page."""
+
+    def find(
+        self,
+        collection: str,
+        query: Optional[Mapping[str, Any]] = None,
+        *,
+        sort: Optional[SortSpec] = None,
+        skip: int = 0,
+        limit: Optional[int] = None,
+        fields: Optional[Sequence[str]] = None,
+    ) -> Iterator[dict]:
+        """Matching documents in ``sort`` order (``_key`` when None), after the first
+        ``skip``, at most ``limit``, each with only ``fields`` (plus ``_key``) when
+        given. Filtered, sorted and projected on the server."""
+
+    def delete_where(self, collection: str, query: Mapping[str, Any]) -> None:
+        """Remove every document matching ``query`` (a non-empty query)."""
 
     def delete(self, collection: str, keys: Sequence[str]) -> None:
         """Remove these keys; missing keys are ignored."""
@@ -73,6 +99,48 @@ def matches(doc: Mapping[str, Any], query: Optional[Mapping[str, Any]]) -> bool:
         elif value != condition:
             return False
     return True
+
+
+def sort_documents(docs: list, sort: SortSpec) -> None:
+    """Sort ``docs`` in place as KV Store orders them for ``sort`` (missing values first)."""
+    for field, direction in reversed(list(sort)):  # stable sorts, least significant first
+        if direction not in (1, -1):
+            raise StoreError(f"sort direction must be 1 or -1, got {direction!r}")
+        docs.sort(key=lambda d, f=field: _rank(d.get(f)), reverse=direction == -1)
+
+
+def _rank(value: Any) -> tuple:
+    # Absent/None sorts before numbers, numbers before strings (as BSON orders them).
+    if value is None:
+        return (0, 0)
+    if isinstance(value, bool):
+        return (3, value)
+    if isinstance(value, (int, float)):
+        return (1, value)
+    return (2, str(value))
+
+
+def project(doc: Mapping[str, Any], fields: Optional[Sequence[str]]) -> dict:
+    """``doc`` with only ``fields`` and ``_key`` (all of it when ``fields`` is None)."""
+    if fields is None:
+        return dict(doc)
+    return {k: doc[k] for k in ("_key", *fields) if k in doc}
+
+
+def select(
+    docs: Iterable[Mapping[str, Any]],
+    query: Optional[Mapping[str, Any]],
+    *,
+    sort: Optional[SortSpec],
+    skip: int = 0,
+    limit: Optional[int],
+    fields: Optional[Sequence[str]],
+) -> list[dict]:
+    """Filter, sort, skip, limit and project in memory, as KV Store does on the server."""
+    chosen = [doc for doc in docs if matches(doc, query)]
+    sort_documents(chosen, sort or [("_key", 1)])
+    end = None if limit is None else skip + limit
+    return [project(doc, fields) for doc in chosen[skip:end]]
 
 
 def check_collection(collection: str) -> None:
@@ -140,6 +208,25 @@ class SQLiteStore:
             if len(rows) < self.PAGE:
                 return
             last = rows[-1][0]
+
+    def find(
+        self,
+        collection: str,
+        query: Optional[Mapping[str, Any]] = None,
+        *,
+        sort: Optional[SortSpec] = None,
+        skip: int = 0,
+        limit: Optional[int] = None,
+        fields: Optional[Sequence[str]] = None,
+    ) -> Iterator[dict]:
+        # Offline memories are small; filtering in process keeps one code path for both.
+        return iter(select(self.scan(collection, query), None, sort=sort, skip=skip, limit=limit,
+                           fields=fields))  # fmt: skip
+
+    def delete_where(self, collection: str, query: Mapping[str, Any]) -> None:
+        if not query:
+            raise StoreError("delete_where needs a query; refusing to empty a collection")
+        self.delete(collection, [d["_key"] for d in self.scan(collection, query)])
 
     def delete(self, collection: str, keys: Sequence[str]) -> None:
         check_collection(collection)

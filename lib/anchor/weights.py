@@ -7,6 +7,12 @@ toward zero with a 30-day half-life, so the weight drifts back toward the
 neutral 1.0 as lessons age. The sum is clamped to [0.1, 3.0]. Repeated
 feedback by one user on the same signal of the same drift counts once: the
 latest entry wins.
+
+Because every contribution decays at the same rate, the sum of contributions
+at time T (``deviation``) gives the sum at any later time exactly:
+``deviation * decay_factor(now - T)``. That is what lets the ``anchor_weights``
+view, derived per signal from its feedback and stamped with T, stand in for
+a re-derivation from the whole log when a compare ranks signals.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ class WeightInfo:
     confirmed: int
     false_positive: int
     last_feedback: Optional[float]
+    deviation: float = 0.0  # unclamped sum of decayed contributions when derived
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,5 +80,31 @@ def derive_weights(
             info.false_positive += 1
         info.last_feedback = entry["time"]
     for info in totals.values():
-        info.weight = min(MAX_WEIGHT, max(MIN_WEIGHT, info.weight))
+        info.deviation = info.weight - NEUTRAL
+        info.weight = clamp(info.weight)
     return totals
+
+
+def clamp(weight: float) -> float:
+    return min(MAX_WEIGHT, max(MIN_WEIGHT, weight))
+
+
+def weight_at(row: Mapping[str, Any], now: float) -> WeightInfo:
+    """A weight view row (derived at ``row["updated"]``) carried forward to ``now``.
+
+    Rows written before ``deviation`` was stored keep their stored weight.
+    """
+    deviation, updated = row.get("deviation"), row.get("updated")
+    if isinstance(deviation, (int, float)) and isinstance(updated, (int, float)):
+        weight = clamp(NEUTRAL + deviation * decay_factor(now - updated))
+        deviation = float(deviation) * decay_factor(now - updated)
+    else:
+        weight, deviation = float(row.get("weight", NEUTRAL)), 0.0
+    return WeightInfo(
+        str(row["signal_id"]),
+        weight,
+        int(row.get("confirmed") or 0),
+        int(row.get("false_positive") or 0),
+        row.get("last_feedback"),
+        deviation,
+    )

@@ -6,8 +6,15 @@ LOUDLY: this is NOT splunkd. It models, from Splunk's REST API reference for
 
 - ``GET    /servicesNS/nobody/anchor/storage/collections/data/<c>`` with
   ``query`` (JSON: equality and ``$lt $lte $gt $gte $ne``), ``sort``
-  (``_key`` or ``field[:1|-1]``), ``skip``, ``limit``; at most
-  ``max_rows_per_query`` rows are returned, as splunkd truncates silently.
+  (``field[:1|-1]`` comma list, most significant first), ``skip``, ``limit``
+  (0 or absent: no limit of its own) and ``fields`` (comma list of
+  ``name``/``name:1`` to include or ``name:0`` to exclude; ``_key`` is kept
+  unless excluded). Two limits of limits.conf ``[kvstore]`` apply as the
+  spec describes them: at most ``max_rows_per_query`` rows are returned
+  (silently truncated), and an answer larger than ``max_size_per_result_mb``
+  is refused with HTTP 400 and splunkd's "Result size too large" message
+  (the limit may be fractional here, so tests need not build 50 MB). It
+  has no indexes: ``accelerated_fields`` only change the real server's speed.
 - ``GET/DELETE .../data/<c>/<key>`` (404 with a JSON message when missing).
 - ``POST .../data/<c>/batch_save`` (JSON array; more than
   ``max_documents_per_batch_save`` documents is a 400 with splunkd's
@@ -60,7 +67,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import trustme
 
-from anchor.store import matches
+from anchor.store import matches, sort_documents
 from fakes.loopback import send, serve, stop
 
 COLLECTIONS = ("anchor_anchors", "anchor_drifts", "anchor_feedback", "anchor_weights")
@@ -75,6 +82,7 @@ class FakeSplunkd:
         capabilities: tuple[str, ...] = ("anchor_write", "anchor_feedback"),
         max_rows_per_query: int = 50000,
         max_documents_per_batch_save: int = 1000,
+        max_size_per_result_mb: float = 50,
     ) -> None:
         self.session_key = session_key
         self.user = user
@@ -83,7 +91,7 @@ class FakeSplunkd:
             "max_rows_per_query": max_rows_per_query,
             "max_documents_per_batch_save": max_documents_per_batch_save,
             "max_size_per_batch_save_mb": 50,
-            "max_size_per_result_mb": 50,
+            "max_size_per_result_mb": max_size_per_result_mb,
         }
         self.data: dict[str, dict[str, dict]] = {c: {} for c in COLLECTIONS}
         self.requests: list[tuple[str, str]] = []
@@ -92,6 +100,7 @@ class FakeSplunkd:
         self.searches: list[dict[str, str]] = []
         self.search_results: list[dict[str, Any]] = []
         self.fail_next = 0
+        self.answered_bytes = 0  # bytes of KV Store query answers sent
         self.tokens: dict[str, tuple[str, list[str]]] = {}
         self.inputs: dict[str, dict[str, str]] = {}
         self.app_configured = False
@@ -332,11 +341,40 @@ class FakeSplunkd:
                 return self._reply(handler, 200, {})
             if method != "GET":
                 return self._error(handler, 405, "method not allowed")
-            field, _, direction = (params.get("sort") or "_key").partition(":")
-            chosen.sort(
-                key=lambda d: (d.get(field) is None, d.get(field)), reverse=direction == "-1"
-            )
+            order = [
+                (name, -1 if direction == "-1" else 1)
+                for name, _, direction in (
+                    part.partition(":") for part in (params.get("sort") or "_key").split(",")
+                )
+            ]
+            sort_documents(chosen, order)
             skip = int(params.get("skip") or 0)
             limit = int(params.get("limit") or 0) or self.limits["max_rows_per_query"]
             limit = min(limit, self.limits["max_rows_per_query"])
-            return self._reply(handler, 200, chosen[skip : skip + limit])
+            page = [_project(doc, params.get("fields")) for doc in chosen[skip : skip + limit]]
+            answer = json.dumps(page).encode("utf-8")
+            if len(answer) > self.limits["max_size_per_result_mb"] * 1024 * 1024:
+                return self._error(
+                    handler,
+                    400,
+                    "Result size too large, max_size_per_result_mb="
+                    f"{self.limits['max_size_per_result_mb']}, Consider applying a skip and/or limit.",
+                )
+            self.answered_bytes += len(answer)
+            return send(handler, 200, answer, {"Content-Type": "application/json"})
+
+
+def _project(doc: dict, fields: Optional[str]) -> dict:
+    """KV Store's ``fields`` projection: include-list (``a,b`` or ``a:1``) or exclude-list (``a:0``)."""
+    if not fields:
+        return doc
+    spec = {}
+    for part in fields.split(","):
+        name, _, flag = part.strip().partition(":")
+        spec[name] = flag != "0"
+    if any(spec[name] for name in spec if name != "_key"):
+        keep = {name for name, on in spec.items() if on}
+        if spec.get("_key", True):
+            keep.add("_key")
+        return {k: v for k, v in doc.items() if k in keep}
+    return {k: v for k, v in doc.items() if spec.get(k, True)}

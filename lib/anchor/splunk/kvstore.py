@@ -29,13 +29,20 @@ from urllib.parse import urlsplit
 
 from splunklib import binding, client
 
-from anchor.store import Store, StoreError, check_collection
+from anchor.store import SortSpec, Store, StoreError, check_collection
 
 APP = "anchor"
 OWNER = "nobody"
 RETRIES = 3
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 JSON_HEADERS = [("Content-Type", "application/json")]
+MB = 1024 * 1024
+# splunkd refuses a query whose answer exceeds max_size_per_result_mb with this text.
+TOO_LARGE = "Result size too large"
+
+
+class _TooLarge(Exception):
+    """splunkd refused one page as larger than max_size_per_result_mb."""
 
 
 @dataclass(frozen=True)
@@ -211,23 +218,73 @@ class KVStore(Store):
             self._save(collection, batch)
 
     def scan(self, collection: str, query: Optional[Mapping[str, Any]] = None) -> Iterator[dict]:
+        return self.find(collection, query)
+
+    def _page(self, path: str, arguments: Mapping[str, Any]) -> tuple[list, int]:
+        """One GET of a query: (documents, size of the answer in bytes)."""
+
+        def get():
+            try:
+                return self.service.get(path, **arguments)
+            except binding.HTTPError as error:
+                text = str(error) + repr(getattr(error, "body", b""))
+                if error.status < 500 and TOO_LARGE in text:
+                    raise _TooLarge() from None
+                raise
+
+        body = _call("query", get).body.read()
+        return json.loads(body.decode("utf-8")), len(body)
+
+    def find(
+        self,
+        collection: str,
+        query: Optional[Mapping[str, Any]] = None,
+        *,
+        sort: Optional[SortSpec] = None,
+        skip: int = 0,
+        limit: Optional[int] = None,
+        fields: Optional[Sequence[str]] = None,
+    ) -> Iterator[dict]:
         path = self._path(collection)
-        page = max(1, min(self.PAGE, self.limits.max_rows_per_query))
-        skip = 0
-        while True:
-            arguments: dict[str, Any] = {
-                "sort": "_key",
-                "skip": skip,
-                "limit": page,
-                "output_mode": "json",
-            }
-            if query:
-                arguments["query"] = json.dumps(query)
-            rows = self._json(_call("query", self.service.get, path, **arguments))
+        order = list(sort or [("_key", 1)])
+        if all(name != "_key" for name, _ in order):
+            order.append(("_key", 1))  # a total order, so skip-based pages never overlap
+        base: dict[str, Any] = {
+            "sort": ",".join(f"{name}:{direction}" for name, direction in order),
+            "output_mode": "json",
+        }
+        if query:
+            base["query"] = json.dumps(query, separators=(",", ":"))
+        if fields is not None:
+            base["fields"] = ",".join(f"{name}:1" for name in ("_key", *fields))
+        ceiling = max(1, min(self.PAGE, self.limits.max_rows_per_query))
+        budget = max(1, self.limits.max_size_per_result_mb * MB // 2)
+        page, left = ceiling, limit
+        while left is None or left > 0:
+            want = page if left is None else min(page, left)
+            try:
+                rows, size = self._page(path, {**base, "skip": skip, "limit": want})
+            except _TooLarge:
+                if want == 1:
+                    raise StoreError(
+                        f"one document of {collection} is larger than the KV Store's "
+                        "max_size_per_result_mb: raise it in limits.conf [kvstore]"
+                    ) from None
+                page = max(1, want // 2)
+                continue
             yield from rows
-            if len(rows) < page:
+            if len(rows) < want:
                 return
             skip += len(rows)
+            left = None if left is None else left - len(rows)
+            # Size the next page from this one so the answer stays within the budget.
+            page = max(1, min(ceiling, budget * len(rows) // max(size, 1)))
+
+    def delete_where(self, collection: str, query: Mapping[str, Any]) -> None:
+        if not query:
+            raise StoreError("delete_where needs a query; refusing to empty a collection")
+        _call("delete", self.service.delete, self._path(collection),
+              query=json.dumps(query, separators=(",", ":")))  # fmt: skip
 
     def delete(self, collection: str, keys: Sequence[str]) -> None:
         for key in keys:

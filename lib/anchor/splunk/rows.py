@@ -370,10 +370,6 @@ class ShowOptions(Protocol):
     limit: int
 
 
-def _within(epoch: Any, span: Optional[tuple[float, float]]) -> bool:
-    return span is None or (epoch is not None and span[0] <= float(epoch) <= span[1])
-
-
 def show_rows(
     memory: Memory, options: ShowOptions, *, span: Optional[tuple[float, float]], now: float
 ) -> list[dict[str, Any]]:
@@ -423,12 +419,12 @@ def show_rows(
         return [{"_time": w["last_feedback"], **w}
                 for w in operations.blind_spots(memory, now)[:limit]]  # fmt: skip
     if what == "feedback":
-        entries = [e for e in memory.feedback() if _within(e.get("time"), span)]
-        entries.sort(key=lambda e: (-e["time"], e["_key"]))
+        since, until = span if span else (None, None)
+        entries = memory.recent_feedback(since=since, until=until, limit=limit)
         return [
             {"_time": e["time"], **{k: e.get(k) for k in
                                    ("drift_id", "signal_id", "outcome", "user", "reason")}}
-            for e in entries[:limit]
+            for e in entries
         ]  # fmt: skip
     raise InputError(f"what must be one of {', '.join(SHOW_VIEWS)}, got {what!r}")
 
