@@ -77,3 +77,16 @@ def test_alert_action_rest_handler_and_saved_search_point_at_real_things():
 @pytest.mark.parametrize("spec", sorted((ROOT / "README").glob("*.spec")))
 def test_every_spec_describes_a_conf_we_ship(spec):
     assert (DEFAULT / spec.name.replace(".spec", "")).exists()
+
+
+def test_maintenance_summaries_go_to_a_named_index_with_json_extraction():
+    stanza = conf("inputs.conf")["anchor_maintenance://nightly"]
+    index = stanza["index"]
+    assert "retention" in stanza["actions"].split(",")
+    assert conf("indexes.conf")[index]["homePath"] == f"$SPLUNK_DB/{index}/db"
+    assert conf("props.conf")["anchor:maintenance"]["KV_MODE"] == "json"
+    dashboard = (DEFAULT / "data" / "ui" / "views" / "drift_history.xml").read_text()
+    health = [line for line in dashboard.splitlines() if "anchor:maintenance" in line]
+    assert health and all(f"index={index}" in line for line in health)
+    retention = conf("anchor.conf")["retention"]
+    assert float(retention["drift_days"]) == 90 and int(retention["drift_max_count"]) >= 1

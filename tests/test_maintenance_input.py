@@ -169,3 +169,71 @@ def test_oss_destination_needs_stored_credentials_and_exports_to_oss(tmp_path, d
         ).read_text()
         assert "action=export status=ok file=oss://anchor-backups/anchor-memory/" in log
         assert "oss-secret-value" not in log + result.stdout + result.stderr
+
+
+def _kv_run(tmp_path, splunkd, actions="decay,compact,retention,export"):
+    """Run the input as splunkd would, against the fake splunkd's KV Store (no developer store)."""
+    home = tmp_path / "splunk"
+    env = {"PATH": "/usr/bin:/bin", "SPLUNK_HOME": str(home),
+           "ANCHOR_SPLUNKD_CA": splunkd.ca_file(tmp_path)}  # fmt: skip
+    splunkd.conf.setdefault("retention", {"drift_days": "90", "drift_max_count": "100000"})
+    config = (
+        f"<input><server_uri>{splunkd.uri}</server_uri><session_key>{splunkd.session_key}</session_key>"
+        '<configuration><stanza name="anchor_maintenance://nightly"><param name="destination">local</param>'
+        f'<param name="actions">{actions}</param></stanza></configuration></input>'
+    )
+    result = run([], config, env=env)
+    log_file = home / "var" / "log" / "splunk" / "anchor_maintenance.log"
+    exports = list((home / "var" / "lib" / "anchor" / "exports").rglob("*.json.gz"))
+    return result, (log_file.read_text() if log_file.exists() else ""), exports
+
+
+@pytest.mark.parametrize(
+    "roles, status, works, reason",
+    [
+        (["search_head", "kv_store"], 200, True, None),
+        (["search_head", "shc_member", "shc_captain"], 200, True, None),
+        (["search_head", "shc_member"], 200, False, "not_captain"),
+        (["search_head", "shc_member"], 500, False, "captain_check_failed"),
+    ],
+)
+def test_only_a_standalone_head_or_the_captain_works_and_a_failed_check_fails_closed(
+    tmp_path, roles, status, works, reason
+):
+    from fakes.fake_splunkd import FakeSplunkd
+
+    with FakeSplunkd() as splunkd:
+        splunkd.server_roles, splunkd.server_info_status = roles, status
+        result, log, exports = _kv_run(tmp_path, splunkd)
+    assert result.returncode == 0, result.stderr
+    assert bool(exports) == works, log
+    if works:
+        assert "action=retention status=ok" in log and '"status": "ok"' in result.stdout
+    else:
+        assert f'status=skipped reason="{reason}' in log
+        assert not [m for m, p in splunkd.requests if "storage/collections" in p]
+        # A member that is not captain stays quiet; a failed check is reported on the dashboard.
+        assert ('"status": "skipped"' in result.stdout) == (reason == "captain_check_failed")
+
+
+def test_retention_reads_anchor_conf_and_deletes_old_drifts_only(tmp_path):
+    from fakes.fake_splunkd import FakeSplunkd
+
+    now = __import__("time").time()
+    with FakeSplunkd() as splunkd:
+        splunkd.conf["retention"] = {"drift_days": "30", "drift_max_count": "3"}
+        drifts = splunkd.data["anchor_drifts"]
+        for i, age in enumerate([1, 2, 3, 4, 45, 60]):
+            drifts[f"d{i}"] = {"_key": f"d{i}", "drift_id": f"d{i}", "anchor": "a",
+                               "created": now - age * 86400}  # fmt: skip
+        splunkd.data["anchor_feedback"]["f"] = {"_key": "f", "drift_id": "d5", "signal_id": "s",
+                                                "outcome": "confirmed", "user": "u", "time": now}  # fmt: skip
+        result, log, _ = _kv_run(tmp_path, splunkd, actions="retention")
+        assert result.returncode == 0, result.stderr
+        assert sorted(drifts) == ["d0", "d1", "d2"], log
+        assert "f" in splunkd.data["anchor_feedback"]  # feedback is the weights' source: kept
+        assert "2 drift(s) older than 30 days and 1 beyond the newest 3 removed" in result.stdout
+        splunkd.conf["retention"] = {"drift_days": "soon"}
+        result, log, _ = _kv_run(tmp_path, splunkd, actions="retention")
+        assert "action=retention status=failed" in log and "drift_days must be a number" in log
+        assert sorted(drifts) == ["d0", "d1", "d2"]

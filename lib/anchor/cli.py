@@ -445,31 +445,28 @@ def cmd_maintenance(args, out, warn) -> int:
     from anchor import maintenance
 
     now = time.time()
-    if args.action in ("decay", "compact"):
+    dry_run = getattr(args, "dry_run", False)
+    if args.action in ("decay", "compact", "retention"):
         memory = _open(args.db, create=False)
         if memory is None:
             out(f"{args.action}: no memory at {args.db} yet; nothing to do")
             return 0
-        if args.action == "decay":
-            out(maintenance.decay(memory, now, dry_run=args.dry_run).summary())
-        else:
-            removed = maintenance.compact(memory, now, dry_run=args.dry_run)
-            suffix = " [dry run: nothing written]" if args.dry_run else ""
-            out(
-                f"compact: {removed} feedback entr(ies) no longer affecting any weight removed{suffix}"
+        retention = maintenance.DEFAULT_RETENTION
+        if args.action == "retention":
+            retention = maintenance.parse_retention(
+                {"drift_days": args.days, "drift_max_count": args.max_count}
             )
+        out(maintenance.run_step(memory, args.action, now=now, dry_run=dry_run,
+                                 retention=retention).detail)  # fmt: skip
         return 0
     if args.action == "export":
-        memory = _require(args.db)
-        result = maintenance.export(
-            memory.store,
-            maintenance.LocalDestination(args.dest),
-            now=now,
-            retention_days=args.retention_days,
-        )
-        counts = ", ".join(f"{n}={c}" for n, c in result.counts.items())
-        out(f"exported {counts} ({result.size} bytes); pruned {len(result.pruned)} old export(s)")
-        out(result.location)
+        result = maintenance.run_step(
+            _require(args.db), "export", now=now,
+            destination=maintenance.LocalDestination(args.dest),
+            export_retention_days=args.retention_days,
+        )  # fmt: skip
+        out(result.detail)
+        out(result.file or "")
         return 0
     try:
         with open(args.file, "rb") as stream:
@@ -477,14 +474,12 @@ def cmd_maintenance(args, out, warn) -> int:
     except OSError as exc:
         raise InputError(f"cannot read {args.file}: {exc.strerror or exc}") from exc
     if args.action == "verify":
-        document = maintenance.verify_export(data)
-        counts = ", ".join(f"{n}={m['count']}" for n, m in document["manifest"].items())
-        out(f"ok: {args.file} is a complete Anchor export from {document['created']} ({counts})")
+        result = maintenance.run_step(None, "verify", now=now, data=data, source=args.file)
+        out(f"ok: {result.detail}")
         return 0
-    maintenance.verify_export(data)
+    maintenance.verify_export(data)  # before the memory file is created
     memory = _open(args.db, create=True)
-    counts = maintenance.restore_export(memory.store, data)
-    out("restored " + ", ".join(f"{n}={c}" for n, c in counts.items()))
+    out(maintenance.run_step(memory, "restore", now=now, data=data, source=args.file).detail)
     return 0
 
 
@@ -640,7 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--older-than", type=float, required=True, metavar="DAYS")
     sub.set_defaults(run=cmd_purge_drifts)
     sub = commands.add_parser(
-        "maintenance", help="decay, compact, export, verify or restore the memory"
+        "maintenance", help="decay, compact, retention, export, verify or restore the memory"
     )
     actions = sub.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     actions.required = True
@@ -651,6 +646,13 @@ def build_parser() -> argparse.ArgumentParser:
         step = actions.add_parser(action, help=text)
         step.add_argument("--dry-run", action="store_true", help="report what would change")
         step.set_defaults(run=cmd_maintenance)
+    step = actions.add_parser("retention", help="delete drifts past their retention")
+    step.add_argument("--days", type=float, default=90.0, help="keep drifts this many days (90)")
+    step.add_argument(
+        "--max-count", type=int, default=100000, help="keep at most this many (100000)"
+    )
+    step.add_argument("--dry-run", action="store_true", help="report what would change")
+    step.set_defaults(run=cmd_maintenance)
     step = actions.add_parser(
         "export", help="write the whole memory to DIR/anchor-memory/<time>.json.gz"
     )

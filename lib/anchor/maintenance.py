@@ -1,4 +1,7 @@
-"""Nightly maintenance: weight decay, feedback compaction, export, verify and restore.
+"""Nightly maintenance: weight decay, feedback compaction, drift retention, export, verify, restore.
+
+``run_step`` is the one dispatch of these steps: the CLI, the
+``anchormaintenance`` command and the nightly input all call it.
 
 Exports are one gzip JSON file per run, self-describing and versioned, with a
 SHA-256 manifest per collection, named ``anchor-memory/<ISO-8601 basic
@@ -26,7 +29,7 @@ from typing import Any, Optional, Protocol
 
 from anchor import __version__
 from anchor.errors import AnchorError, InputError
-from anchor.memory import FEEDBACK, WEIGHTS, Memory
+from anchor.memory import DRIFTS, FEEDBACK, WEIGHTS, Memory
 from anchor.store import COLLECTIONS, Store
 from anchor.weights import OUTCOMES, decay_factor, derive_weights, latest_per_voter
 
@@ -302,3 +305,135 @@ def export(
     location = destination.put(name, data)
     pruned = prune(destination, now, retention_days, keep=name) if retention_days else []
     return ExportResult(name, location, len(data), counts, pruned)
+
+
+# -- drift retention ---------------------------------------------------------------
+@dataclass(frozen=True)
+class DriftRetention:
+    """How long drifts are kept: anchor.conf ``[retention]`` (drift_days, drift_max_count)."""
+
+    __slots__ = ("days", "max_count")
+    days: float
+    max_count: int
+
+
+DEFAULT_RETENTION = DriftRetention(90.0, 100000)
+
+
+def parse_retention(values: Mapping[str, Any]) -> DriftRetention:
+    """anchor.conf ``[retention]`` values (strings, as splunkd returns them), checked."""
+    try:
+        days = float(values.get("drift_days") or DEFAULT_RETENTION.days)
+    except (TypeError, ValueError):
+        raise InputError("[retention] drift_days must be a number of days, e.g. 90") from None
+    try:
+        count = int(str(values.get("drift_max_count") or DEFAULT_RETENTION.max_count))
+    except ValueError:
+        raise InputError(
+            "[retention] drift_max_count must be a whole number, e.g. 100000"
+        ) from None
+    if days < 1:
+        raise InputError("[retention] drift_days must be at least 1")
+    if count < 1:
+        raise InputError("[retention] drift_max_count must be at least 1")
+    return DriftRetention(days, count)
+
+
+def apply_retention(
+    memory: Memory, now: float, retention: DriftRetention, *, dry_run: bool = False
+) -> str:
+    """Delete drifts older than ``retention.days``, then all but the newest ``max_count``.
+
+    Feedback stays: it is the source of the learned weights, and compaction
+    ages it out on its own schedule.
+    """
+    cutoff = now - retention.days * 86400.0
+    if dry_run:
+        old = sum(1 for _ in memory.store.find(DRIFTS, {"created": {"$lt": cutoff}}, fields=()))
+        return (
+            f"retention: {old} drift(s) older than {retention.days:g} days would be removed, "
+            f"then any beyond the newest {retention.max_count} [dry run: nothing written]"
+        )
+    aged = memory.purge_drifts(cutoff)
+    excess = memory.trim_drifts(retention.max_count)
+    return (
+        f"retention: {aged} drift(s) older than {retention.days:g} days and {excess} beyond "
+        f"the newest {retention.max_count} removed"
+    )
+
+
+# -- one dispatch for the CLI, the anchormaintenance command and the nightly input ------
+ACTIONS = ("decay", "compact", "retention", "export", "verify", "restore")
+
+
+@dataclass
+class StepResult:
+    action: str
+    detail: str
+    file: Optional[str] = None
+
+
+def run_step(
+    memory: Optional[Memory],
+    action: str,
+    *,
+    now: float,
+    dry_run: bool = False,
+    destination: Optional[Destination] = None,
+    export_retention_days: Optional[float] = None,
+    retention: DriftRetention = DEFAULT_RETENTION,
+    data: Optional[bytes] = None,
+    source: str = "",
+) -> StepResult:
+    """Run one maintenance step; raises (and writes nothing more) when it fails.
+
+    ``export`` needs ``destination``; ``verify`` and ``restore`` need the
+    export's bytes in ``data`` (``source`` names it in the detail).
+    """
+    if action == "decay":
+        return StepResult(action, decay(memory, now, dry_run=dry_run).summary())
+    if action == "compact":
+        removed = compact(memory, now, dry_run=dry_run)
+        suffix = " [dry run: nothing written]" if dry_run else ""
+        return StepResult(
+            action, f"compact: {removed} feedback entr(ies) no longer affecting any weight "
+            f"removed{suffix}",
+        )  # fmt: skip
+    if action == "retention":
+        return StepResult(action, apply_retention(memory, now, retention, dry_run=dry_run))
+    if action == "export":
+        if dry_run:
+            manifest = verify_export(build_export(memory.store, now))["manifest"]
+            return StepResult(action, "would export " + _counts(manifest))
+        if destination is None:
+            raise InputError("export needs a destination")
+        result = export(memory.store, destination, now=now, retention_days=export_retention_days)
+        return StepResult(
+            action,
+            f"exported {_counts(result.counts)} ({result.size} bytes); "
+            f"pruned {len(result.pruned)} old export(s)",
+            file=result.location,
+        )
+    if action in ("verify", "restore"):
+        if data is None:
+            raise InputError(f"{action} needs an export file: anchor-memory/<time>.json.gz")
+        document = verify_export(data)
+        if action == "restore" and not dry_run:
+            counts = restore_export(memory.store, data)
+            return StepResult(action, "restored " + _counts(counts), file=source)
+        detail = (
+            f"verified {_counts(document['manifest'])}: {source or 'the file'} is a complete "
+            f"Anchor export from {document['created']}"
+        )
+        if action == "restore":
+            detail += " [dry run: nothing restored]"
+        return StepResult(action, detail, file=source)
+    raise InputError(f"unknown maintenance action {action!r}; use one of {', '.join(ACTIONS)}")
+
+
+def _counts(counts: Mapping[str, Any]) -> str:
+    """``name=count, ...`` from counts or from a manifest (``{"count": n, ...}`` values)."""
+    return ", ".join(
+        f"{name}={entry['count'] if isinstance(entry, Mapping) else entry}"
+        for name, entry in counts.items()
+    )

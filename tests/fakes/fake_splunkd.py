@@ -48,6 +48,10 @@ LOUDLY: this is NOT splunkd. It models, from Splunk's REST API reference for
   ``self.search_results`` cut to ``count``. It does not run SPL.
 - ``GET /services/authentication/current-context``: the token's user and
   capabilities.
+- ``GET /services/server/info``: ``server_roles`` from ``self.server_roles``
+  (a standalone search head by default; ``shc_member``/``shc_captain`` on a
+  search head cluster member, as splunkd lists them); ``server_info_status``
+  other than 200 makes it answer that error instead.
 - ``GET /servicesNS/nobody/anchor/storage/passwords``: stored credentials as
   entries whose content has realm, username and clear_password.
 
@@ -101,6 +105,8 @@ class FakeSplunkd:
         self.search_results: list[dict[str, Any]] = []
         self.fail_next = 0
         self.answered_bytes = 0  # bytes of KV Store query answers sent
+        self.server_roles = ["indexer", "license_manager", "kv_store", "search_head"]
+        self.server_info_status = 200
         self.tokens: dict[str, tuple[str, list[str]]] = {}
         self.inputs: dict[str, dict[str, str]] = {}
         self.app_configured = False
@@ -222,6 +228,13 @@ class FakeSplunkd:
                         }
                     ]
                 },
+            )
+        if path.endswith("/server/info"):
+            if self.server_info_status != 200:
+                return self._error(handler, self.server_info_status, "Internal server error")
+            content = {"server_roles": list(self.server_roles), "serverName": "sh1"}
+            return self._reply(
+                handler, 200, {"entry": [{"name": "server-info", "content": content}]}
             )
         form = {k: v for k, v in params.items() if k != "output_mode"}
         if "/anchor/anchor/" in path:

@@ -297,12 +297,12 @@ class AnchorShowCommand(_AnchorCommand, GeneratingCommand):
 
 @Configuration(type="reporting")
 class AnchorMaintenanceCommand(_AnchorCommand, GeneratingCommand):
-    """``| anchormaintenance action=decay|compact|export|verify|restore [dry_run=true] [file=...]``."""
+    """``| anchormaintenance action=decay|compact|retention|export|verify|restore [dry_run=true]``."""
 
     action = Option(
         require=True,
-        validate=validators.Set("decay", "compact", "export", "verify", "restore"),
-        doc="**Syntax:** action=decay|compact|export|verify|restore",
+        validate=validators.Set("decay", "compact", "retention", "export", "verify", "restore"),
+        doc="**Syntax:** action=decay|compact|retention|export|verify|restore",
     )
     dry_run = Option(require=False, default=False, validate=validators.Boolean())
     file = Option(
@@ -313,9 +313,15 @@ class AnchorMaintenanceCommand(_AnchorCommand, GeneratingCommand):
     def generate(self) -> Iterator[dict[str, Any]]:
         try:
             memory = self._memory(WRITE_CAPABILITY)
+            retention = None
+            if self.action == "retention":
+                from anchor.splunk.maintenance_input import read_retention
+
+                info = self._searchinfo()
+                retention = read_retention(info.splunkd_uri, info.session_key)
             yield from rows.maintenance_rows(
                 memory, self.action, dry_run=bool(self.dry_run), name=self.file,
-                folder=self.local_dir or "exports", now=time.time(),
+                folder=self.local_dir or "exports", now=time.time(), retention=retention,
             )  # fmt: skip
         except AnchorError as error:
             self._fail(error)

@@ -1,4 +1,4 @@
-"""The nightly maintenance modular input: decay, compaction and export of Anchor's memory.
+"""The nightly maintenance modular input: decay, compaction, drift retention and export.
 
 Configure ``[anchor_maintenance://nightly]`` in inputs.conf (disabled by
 default) with ``interval`` (seconds, or a cron expression such as
@@ -6,8 +6,18 @@ default) with ``interval`` (seconds, or a cron expression such as
 ``$SPLUNK_HOME/var/lib/anchor``), ``retention_days`` and ``actions``. Each run
 logs ``action=<step> status=ok|failed ...`` lines to
 ``$SPLUNK_HOME/var/log/splunk/anchor_maintenance.log`` and writes one summary
-event. On a search head cluster every member runs the input, but only the
-captain does the work (the others log ``status=skipped reason=not_captain``).
+event (sourcetype ``anchor:maintenance``, JSON) to the stanza's index,
+``anchor_summary`` by default (default/indexes.conf). Drift retention
+(``actions`` includes ``retention``) reads ``drift_days`` and
+``drift_max_count`` from anchor.conf ``[retention]``; if they cannot be read,
+the step fails rather than guess.
+
+On a search head cluster every member runs the input, but only the captain
+does the work: ``server/info`` lists ``shc_member`` or ``shc_captain`` among
+a clustered head's ``server_roles``. The others log ``status=skipped
+reason=not_captain``; and when the roles cannot be read at all, no member
+works (``status=skipped reason=captain_check_failed``): two members
+exporting or deleting at once is worse than one night without maintenance.
 
 With ``destination = oss`` (``oss_bucket``, ``oss_endpoint``, optional
 ``oss_prefix``) exports go to Alibaba Cloud OSS; the access key id and secret
@@ -24,17 +34,21 @@ import os
 import re
 import time
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
+from splunklib import binding
 from splunklib.modularinput import Argument, Event, Scheme, Script
 
 from anchor import maintenance
 from anchor.errors import AnchorError
 from anchor.oss import OSSClient, OSSConfig, OSSDestination
-from anchor.splunk.access import open_memory
+from anchor.splunk.access import developer_store, open_memory
+from anchor.splunk.kvstore import splunkd_content
 from anchor.splunk.secrets import read_secret
 
-ACTIONS = ("decay", "compact", "export")
+ACTIONS = ("decay", "compact", "retention", "export")
+SOURCETYPE = "anchor:maintenance"
+RETENTION_PATH = "/servicesNS/nobody/anchor/configs/conf-anchor/retention"
 FOLDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
 
@@ -138,52 +152,71 @@ def destination_for(settings: Mapping[str, Any], splunkd_uri: str, session_key: 
     return OSSDestination(OSSClient(config))
 
 
+def read_retention(splunkd_uri: str, session_key: str) -> maintenance.DriftRetention:
+    """anchor.conf ``[retention]`` through splunkd; the defaults with a developer store."""
+    if developer_store() is not None:
+        return maintenance.DEFAULT_RETENTION
+    try:
+        values = splunkd_content(splunkd_uri, session_key, RETENTION_PATH)
+    except binding.HTTPError as error:
+        raise InvalidSetting(
+            f"cannot read anchor.conf [retention] (splunkd answered HTTP {error.status}): "
+            "nothing deleted"
+        ) from None
+    return maintenance.parse_retention(values)
+
+
 def run_maintenance(
-    settings: Mapping[str, Any], memory, now: float, log: logging.Logger, destination=None
-) -> dict[str, Any]:
+    settings: Mapping[str, Any], memory, now: float, log: logging.Logger, destination=None,
+    retention: Optional[Callable[[], maintenance.DriftRetention]] = None,
+) -> dict[str, Any]:  # fmt: skip
     """Run the configured steps in order; a failed step stops the run and is reported."""
     summary: dict[str, Any] = {"status": "ok"}
     destination = destination or maintenance.LocalDestination(settings["local_dir"])
     for action in settings["actions"]:
         try:
-            if action == "decay":
-                report = maintenance.decay(memory, now)
-                detail = f"updated={len(report.updated)} skipped_recent={report.skipped_recent} legacy={len(report.legacy_without_time)}"
-            elif action == "compact":
-                detail = f"removed={maintenance.compact(memory, now)}"
-            else:
-                result = maintenance.export(memory.store, destination, now=now,
-                                            retention_days=settings["retention_days"])  # fmt: skip
-                detail = f"file={result.location} bytes={result.size} pruned={len(result.pruned)}"
+            limits = retention() if (action == "retention" and retention) else None
+            detail = maintenance.run_step(
+                memory, action, now=now, destination=destination,
+                export_retention_days=settings["retention_days"],
+                retention=limits or maintenance.DEFAULT_RETENTION,
+            )  # fmt: skip
         except Exception as error:  # any failure is reported, never half-hidden
             log.error("action=%s status=failed reason=%s", action, str(error).replace("\n", " "))
             summary.update(status="failed", failed_action=action, reason=str(error))
             return summary
-        log.info("action=%s status=ok %s", action, detail)
-        summary[action] = detail
+        where = f"file={detail.file} " if detail.file else ""
+        log.info("action=%s status=ok %sdetail=%s", action, where, json.dumps(detail.detail))
+        summary[action] = detail.detail
+        if detail.file:
+            summary["file"] = detail.file
     return summary
 
 
-def is_captain_or_standalone(service) -> bool:
-    """On a search head cluster only the captain works; standalone heads always do."""
+def captain_check(splunkd_uri: str, session_key: str) -> tuple[bool, str]:
+    """(work here?, why): standalone heads and the captain work; members and unknowns do not.
+
+    Fails closed: if splunkd's roles cannot be read, this member does not work.
+    """
     try:
-        response = service.get("shcluster/captain/info", output_mode="json")
-        content = json.loads(response.body.read())["entry"][0]["content"]
-        member = service.get("shcluster/member/info", output_mode="json")
-        mine = json.loads(member.body.read())["entry"][0]["content"]
-        return content.get("label") == mine.get("label") or content.get("mgmt_uri") == mine.get(
-            "mgmt_uri"
-        )
-    except Exception:  # not clustered (503/404): a standalone search head
-        return True
+        content = splunkd_content(splunkd_uri, session_key, "/services/server/info")
+        roles = content["server_roles"]
+        if not isinstance(roles, list):
+            raise TypeError("server_roles is not a list")
+    except Exception as error:  # any failure: we cannot tell, so we do not work
+        reason = str(error).replace("\n", " ")[:200]
+        return False, f"captain_check_failed: {type(error).__name__}: {reason}"
+    if "shc_captain" in roles:
+        return True, "captain"
+    if "shc_member" in roles:
+        return False, "not_captain"
+    return True, "standalone"
 
 
 class MaintenanceInput(Script):
     def get_scheme(self) -> Scheme:
         scheme = Scheme("Anchor maintenance")
-        scheme.description = (
-            "Nightly decay of learned weights, feedback compaction and export of Anchor's memory."
-        )
+        scheme.description = "Nightly decay of learned weights, feedback compaction, drift retention and export of Anchor's memory."
         scheme.use_external_validation = True
         scheme.use_single_instance = False
         for name, text, required in (
@@ -197,7 +230,7 @@ class MaintenanceInput(Script):
             ("oss_prefix", "OSS key prefix (default anchor-memory/)", False),
             ("local_dir", "folder name under $SPLUNK_HOME/var/lib/anchor (default exports)", False),
             ("retention_days", "delete our exports older than this many days (default 30)", False),
-            ("actions", "comma list of decay, compact, export (default all)", False),
+            ("actions", "comma list of decay, compact, retention, export (default all)", False),
         ):
             scheme.add_argument(Argument(name, description=text, required_on_create=required))
         return scheme
@@ -213,22 +246,35 @@ class MaintenanceInput(Script):
         log = logger()
         uri, token = inputs.metadata.get("server_uri"), inputs.metadata.get("session_key")
         for name, params in inputs.inputs.items():
-            now = time.time()
-            try:
-                settings = validate_settings(params)
-                if os.environ.get("ANCHOR_STORE") is None and not is_captain_or_standalone(
-                    self.service
-                ):
-                    log.info("action=run status=skipped reason=not_captain input=%s", name)
-                    continue
-                destination = destination_for(settings, uri, token)
-                summary = run_maintenance(settings, open_memory(uri, token), now, log, destination)
-            except AnchorError as error:
-                log.error("action=run status=failed input=%s reason=%s", name, error)
-                summary = {"status": "failed", "reason": str(error)}
-            event = Event(stanza=name, sourcetype="anchor:maintenance", time=f"{now:.3f}",
-                          data=json.dumps({"input": name, **summary}, sort_keys=True))  # fmt: skip
-            ew.write_event(event)
+            summary = self._run_one(name, params, uri, token, log)
+            if summary is not None:
+                event = Event(stanza=name, sourcetype=SOURCETYPE, time=f"{summary.pop('now'):.3f}",
+                              data=json.dumps({"input": name, **summary}, sort_keys=True))  # fmt: skip
+                ew.write_event(event)
+
+    def _run_one(self, name, params, uri, token, log) -> Optional[dict[str, Any]]:
+        """One stanza's run as a summary (with ``now``); None when a member has nothing to say."""
+        now = time.time()
+        try:
+            settings = validate_settings(params)
+            if developer_store() is None:
+                work, why = captain_check(uri, token)
+                if not work:
+                    log.warning(
+                        "action=run status=skipped reason=%s input=%s", json.dumps(why), name
+                    )
+                    if why == "not_captain":
+                        return None  # the captain reports for the cluster
+                    return {"now": now, "status": "skipped", "reason": why}
+            destination = destination_for(settings, uri, token)
+            summary = run_maintenance(
+                settings, open_memory(uri, token), now, log, destination,
+                retention=lambda: read_retention(uri, token),
+            )  # fmt: skip
+        except AnchorError as error:
+            log.error("action=run status=failed input=%s reason=%s", name, error)
+            summary = {"status": "failed", "reason": str(error)}
+        return {"now": now, **summary}
 
 
 def main(argv: Optional[list] = None) -> int:

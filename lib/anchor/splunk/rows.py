@@ -461,6 +461,7 @@ def maintenance_rows(
     name: Optional[str],
     folder: str,
     now: float,
+    retention: Optional[Any] = None,
 ) -> list[dict[str, Any]]:
     """``anchormaintenance``: the same steps as the nightly input and the CLI."""
     from anchor import maintenance
@@ -468,26 +469,8 @@ def maintenance_rows(
 
     settings = validate_settings({"destination": "local", "local_dir": folder})
     destination = maintenance.LocalDestination(settings["local_dir"])
-    row: dict[str, Any] = {"_time": now, "action": action, "dry_run": dry_run, "status": "ok"}
-    if action == "decay":
-        row["detail"] = maintenance.decay(memory, now, dry_run=dry_run).summary()
-    elif action == "compact":
-        row["detail"] = (
-            f"{maintenance.compact(memory, now, dry_run=dry_run)} feedback entries removable"
-        )
-    elif action == "export":
-        if dry_run:
-            row["detail"] = "would export " + ", ".join(
-                f"{n}={c}"
-                for n, c in maintenance.verify_export(maintenance.build_export(memory.store, now))[
-                    "manifest"
-                ].items()
-            )
-        else:
-            result = maintenance.export(memory.store, destination, now=now)
-            row["detail"] = f"wrote {result.name} ({result.size} bytes)"
-            row["file"] = result.name
-    else:
+    data = None
+    if action in ("verify", "restore"):
         if not name:
             raise InputError(
                 f"action={action} needs file=anchor-memory/<time>.json.gz (see action=export)"
@@ -496,16 +479,16 @@ def maintenance_rows(
             data = destination.get(name)
         except OSError as exc:
             raise InputError(f"cannot read export {name}: {exc.strerror or exc}") from exc
-        document = maintenance.verify_export(data)
-        if action == "restore" and not dry_run:
-            counts = maintenance.restore_export(memory.store, data)
-            row["detail"] = "restored " + ", ".join(f"{n}={c}" for n, c in counts.items())
-        else:
-            row["detail"] = "verified " + ", ".join(
-                f"{n}={m['count']}" for n, m in document["manifest"].items()
-            )
-        row["file"] = name
-    return [{**dict.fromkeys(("file",)), **row}]
+    result = maintenance.run_step(
+        memory, action, now=now, dry_run=dry_run, destination=destination, data=data,
+        source=name or "", retention=retention or maintenance.DEFAULT_RETENTION,
+    )  # fmt: skip
+    file = result.file
+    if action == "export" and file:
+        file = maintenance.export_name(now)  # the name verify/restore take, not the full path
+    row: dict[str, Any] = {"_time": now, "action": action, "dry_run": dry_run, "status": "ok",
+                           "detail": result.detail, "file": file}  # fmt: skip
+    return [row]
 
 
 def label_records(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
