@@ -31,6 +31,9 @@ class AnchorRestHandler(PersistentServerConnectionApplication):
             response = {"status": 400, "payload": {"error": "the request document is not JSON"}}
         else:
             response = handle(raw)
+        if "content_type" in response:  # a page (the drift report), sent as it is
+            return {"status": response["status"], "payload": response["payload"],
+                    "headers": {"Content-Type": response["content_type"]}}  # fmt: skip
         return {
             "status": response["status"],
             "payload": json.dumps(response["payload"], default=str),

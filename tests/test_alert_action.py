@@ -183,3 +183,29 @@ def test_an_insecure_remote_webhook_is_refused(alert):
     splunkd.passwords["webhook_url"] = "http://hooks.example.com/services/XXXXSECRETPATH"
     process = fire()
     assert process.returncode == 2 and "must use https" in process.stderr
+
+
+def test_the_report_outlives_the_dispatch_folder_and_goes_with_the_drift(alert, monkeypatch):
+    import shutil
+
+    import requests
+
+    fire, splunkd, hook, dispatch, rows, db = alert
+    assert fire().returncode == 0
+    body = json.dumps(hook.requests[0]["body"])
+    drift_id = rows[0]["drift_id"]
+    link = f"https://splunk.example.com:8000/splunkd/__raw/servicesNS/-/anchor/anchor/drifts/{drift_id}/report"
+    assert f"<{link}|Open the report>" in body
+    shutil.rmtree(dispatch)  # the dispatch folder expired
+    # Splunk Web's /splunkd/__raw proxy forwards the rest of the path to splunkd.
+    monkeypatch.setenv("ANCHOR_STORE", f"sqlite:{db}")
+    path = link.split("/splunkd/__raw", 1)[1]
+    session = requests.Session()
+    session.headers["Authorization"] = f"Splunk {splunkd.session_key}"
+    ca = splunkd.ca_file(dispatch.parent)
+    page = session.get(splunkd.uri + path, verify=ca, timeout=60)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert all(r["signal_id"] in page.text for r in rows) and page.text.startswith("<!DOCTYPE")
+    Memory(SQLiteStore(str(db))).purge_drifts(float("inf"))  # drift retention removes it
+    gone = session.get(splunkd.uri + path, verify=ca, timeout=60)
+    assert gone.status_code == 404 and "unknown drift" in gone.json()["error"]

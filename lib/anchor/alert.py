@@ -3,8 +3,11 @@
 Given the rows an ``anchorcompare`` alert search produced, it makes sure the
 drift is recorded (from the rows, if the memory does not have it), writes
 the HTML report next to the search's results, and posts a Slack-compatible
-or generic JSON message with the top signals, the narrative and a link back
-to the dashboard. Transient webhook failures (429, 5xx, timeouts, refused
+or generic JSON message with the top signals, the narrative, a link back
+to the dashboard and a link to the drift's report (which is rendered from
+the stored drift, so it outlives the search's dispatch folder and goes when
+drift retention removes the drift). Reading Splunk's results file and
+building Splunk Web links is ``anchor.splunk.alert_action``'s job. Transient webhook failures (429, 5xx, timeouts, refused
 connections) are retried with backoff; the drift is recorded before any
 delivery is tried, so a dead endpoint never loses it. The webhook URL is a
 secret: it is never logged or put in an error message, only its host.
@@ -12,15 +15,12 @@ secret: it is never logged or put in an error message, only its host.
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
@@ -77,17 +77,6 @@ def parse_settings(configuration: Mapping[str, Any]) -> AlertSettings:
     if link and urlsplit(link).scheme not in ("http", "https"):
         raise InputError("dashboard_url must be an http(s) URL of Splunk Web")
     return AlertSettings(fmt, top, link)
-
-
-def read_results(path: str) -> list[dict[str, str]]:
-    """Splunk's results file (gzipped CSV) as rows; ``__mv_`` columns are dropped."""
-    try:
-        with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
-            text = handle.read()
-    except (OSError, EOFError) as exc:
-        raise InputError(f"cannot read the alert's results file: {exc}") from None
-    rows = csv.DictReader(io.StringIO(text))
-    return [{k: v for k, v in row.items() if k and not k.startswith("__mv_")} for row in rows]
 
 
 def _number(value: Any) -> Any:
@@ -157,22 +146,9 @@ def ensure_recorded(
         return drift_id, True
 
 
-def dashboard_link(
-    settings: AlertSettings, results_link: Optional[str], anchor: str
-) -> Optional[str]:
-    base = settings.dashboard_url
-    if not base and results_link:
-        parts = urlsplit(results_link)
-        if parts.scheme and parts.netloc:
-            base = f"{parts.scheme}://{parts.netloc}/app/anchor/drift_history"
-    if not base:
-        return None
-    return f"{base}{'&' if '?' in base else '?'}form.anchor={quote(anchor)}"
-
-
 def build_message(
     report: operations.DriftReport, settings: AlertSettings, *, search_name: str,
-    link: Optional[str],
+    link: Optional[str], report_link: Optional[str] = None,
 ) -> dict[str, Any]:  # fmt: skip
     from anchor.narrate import describe
 
@@ -188,6 +164,7 @@ def build_message(
             "narrative": {k: getattr(story, k) for k in
                           ("summary", "hypothesis", "drill_in_spl", "source", "cited_signals")},
             "link": link,
+            "report_link": report_link,
         }  # fmt: skip
     lines = [f"• *{s.severity}* {describe(s)} (`{s.signal_id}`)" for s in top]
     title = f"Anchor drift `{report.drift_id}` against anchor *{report.anchor}* ({search_name})"
@@ -206,6 +183,13 @@ def build_message(
     if link:
         blocks.append(
             {"type": "section", "text": {"type": "mrkdwn", "text": f"<{link}|Open Drift history>"}}
+        )
+    if report_link:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"<{report_link}|Open the report>"},
+            }
         )
     return {"text": f"{title}: {story.summary}"[:3000], "blocks": blocks}
 
@@ -256,18 +240,23 @@ def run_alert(
     rows: Sequence[Mapping[str, str]],
     settings: AlertSettings,
     search_name: str,
-    results_link: Optional[str],
+    links: Callable[[str, str], tuple[Optional[str], Optional[str]]],
     report_path: Optional[str],
     webhook_url: Optional[str],
     user: str,
     now: float,
     post: Callable[..., Delivery] = deliver,
 ) -> dict[str, Any]:
-    """Record, report, notify. Returns a summary for the log; raises only on bad input."""
+    """Record, report, notify. Returns a summary for the log; raises only on bad input.
+
+    ``links(anchor, drift_id)`` gives the dashboard link and the report link.
+    """
     drift_id, added = ensure_recorded(memory, rows, now=now, user=user)
     report = operations.stored_report(memory, drift_id)
     summary: dict[str, Any] = {"drift_id": drift_id, "recorded": "added" if added else "already"}
-    link = dashboard_link(settings, results_link, report.anchor)
+    link, report_link = links(report.anchor, drift_id)
+    if report_link:
+        summary["report_link"] = report_link
     if report_path:
         try:
             with open(report_path, "w", encoding="utf-8") as handle:
@@ -279,7 +268,8 @@ def run_alert(
         summary["delivery"] = "skipped"
         summary["reason"] = "no webhook_url in storage/passwords"
         return summary
-    message = build_message(report, settings, search_name=search_name, link=link)
+    message = build_message(report, settings, search_name=search_name, link=link,
+                            report_link=report_link)  # fmt: skip
     delivery = post(check_webhook_url(webhook_url), message)
     summary.update(delivery=delivery.status, attempts=delivery.attempts,
                    http_status=delivery.http_status, reason=delivery.reason)  # fmt: skip

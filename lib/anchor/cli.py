@@ -428,8 +428,9 @@ def cmd_mcp(args, out, warn) -> int:
         raise InputError(
             "anchor mcp needs the MCP SDK: pip install 'mcp>=1.26,<2' (Python 3.10 or newer)"
         ) from None
-    from anchor.backends import MemoryBackend, SplunkBackend
+    from anchor.backends import MemoryBackend
     from anchor.mcp_server import serve_stdio
+    from anchor.splunk.remote import SplunkBackend
 
     url = args.splunk_url or os.environ.get("ANCHOR_SPLUNK_URL")
     if url:

@@ -48,6 +48,14 @@ class RestError(Exception):
 
 
 @dataclass
+class HtmlPage:
+    """An endpoint's answer that is a page, not JSON (the drift report)."""
+
+    __slots__ = ("html",)
+    html: str
+
+
+@dataclass
 class Request:
     method: str
     path: list[str]
@@ -148,6 +156,16 @@ def show_drift(request: Request) -> Any:
     return _backend(request).show_drift(drift_id, anchor=request.query.get("anchor") or None)
 
 
+def drift_report(request: Request) -> HtmlPage:
+    """The drift's HTML report, rendered from the stored drift: it lives as long as the drift."""
+    from anchor.report import render_html
+
+    drift_id = _drift_id(request.path[1])
+    memory = open_memory(request.splunkd_uri, request.token)
+    report = operations.stored_report(memory, drift_id, anchor=request.query.get("anchor") or None)
+    return HtmlPage(render_html(report, created=report.created))
+
+
 def recall(request: Request) -> Any:
     k = request.query.get("k", "5")
     if not k.isdigit() or not 1 <= int(k) <= 20:
@@ -230,6 +248,7 @@ ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [
     ("GET", ("drifts",), list_drifts),
     ("GET", ("drifts", "*"), show_drift),
     ("GET", ("drifts", "*", "recall"), recall),
+    ("GET", ("drifts", "*", "report"), drift_report),
     ("GET", ("weights",), weights),
     ("GET", ("blind_spots",), blind_spots),
     ("POST", ("feedback",), feedback),
@@ -255,7 +274,14 @@ def handle(raw: Mapping[str, Any]) -> dict[str, Any]:
     """One request document in, one response document out; never raises."""
     try:
         request = parse_request(raw)
-        return {"status": 200, "payload": _route(request)(request)}
+        answer = _route(request)(request)
+        if isinstance(answer, HtmlPage):
+            return {
+                "status": 200,
+                "payload": answer.html,
+                "content_type": "text/html; charset=utf-8",
+            }
+        return {"status": 200, "payload": answer}
     except RestError as error:
         return {"status": error.status, "payload": {"error": str(error)}}
     except AccessDenied as error:
