@@ -221,3 +221,56 @@ def test_cli_maintenance_contract(tmp_path, demo_files):
     result = run_cli("maintenance", "restore", str(broken), db=tmp_path / "third.db")
     assert result.returncode == 2 and "corrupt or truncated" in result.stderr
     assert not (tmp_path / "third.db").exists()
+
+
+def test_one_dispatch_drift_retention_reads_the_same_from_cli_command_and_input(tmp_path):
+    """Retention is one step of ``maintenance.run_step``: the CLI, ``anchormaintenance``
+    and the nightly input all run it and report it in the same words."""
+    import subprocess
+    import sys
+    import time as clock
+
+    from chunked import run_command
+
+    now = clock.time()
+
+    def seeded(name):
+        db = tmp_path / f"{name}.db"
+        memory = Memory(SQLiteStore(str(db)))
+        memory.store.put_many("anchor_drifts", [
+            {"_key": f"d{age}", "drift_id": f"d{age}", "anchor": "a", "created": now - age * DAY}
+            for age in (1, 10, 100, 200)
+        ])  # fmt: skip
+        return db, memory
+
+    db, memory = seeded("cli")
+    cli = run_cli("maintenance", "retention", db=db)
+    assert cli.returncode == 0, cli.stderr
+    assert sorted(d["_key"] for d in memory.drifts()) == ["d1", "d10"]
+
+    db, memory = seeded("command")
+    env = {"ANCHOR_STORE": f"sqlite:{db}", "PYTHONPATH": "", "SPLUNK_HOME": str(tmp_path)}
+    [row] = run_command("anchormaintenance", ["action=retention"], [], env=env).records
+    assert sorted(d["_key"] for d in memory.drifts()) == ["d1", "d10"]
+
+    db, memory = seeded("input")
+    env["ANCHOR_STORE"] = f"sqlite:{db}"
+    config = (
+        "<input><server_uri>https://127.0.0.1:8089</server_uri><session_key>k</session_key><configuration>"
+        '<stanza name="anchor_maintenance://nightly"><param name="destination">local</param>'
+        '<param name="actions">retention</param></stanza></configuration></input>'
+    )
+    script = Path(__file__).resolve().parent.parent / "bin" / "anchor_maintenance.py"
+    result = subprocess.run([sys.executable, str(script)], input=config, capture_output=True,
+                            text=True, timeout=120, env={**env, "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(d["_key"] for d in memory.drifts()) == ["d1", "d10"]
+
+    expected = "retention: 2 drift(s) older than 90 days and 0 beyond the newest 100000 removed"
+    assert cli.stdout.strip() == row["detail"] == expected
+    assert (
+        json.loads(result.stdout[result.stdout.index("{") : result.stdout.rindex("}") + 1])[
+            "retention"
+        ]
+        == expected
+    )
