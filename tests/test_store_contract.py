@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fakes.fake_splunkd import FakeSplunkd
 
-from anchor.splunk.kvstore import KVStore, connect
+from anchor.splunk.kvstore import KVLimits, KVStore, connect
 from anchor.store import SQLiteStore, StoreError
 
 
@@ -67,3 +67,42 @@ def test_bad_input_is_a_store_error(store):
         store.get("other", "k")
     with pytest.raises(StoreError, match="_key"):
         store.put_many("anchor_drifts", [{"v": 1}])
+
+
+def test_find_sorts_skips_limits_and_projects(store):
+    store.put_many("anchor_drifts", [
+        {"_key": f"d{i:02d}", "anchor": "ab"[i % 2], "created": float(i // 3), "big": "x" * 50}
+        for i in range(20)
+    ])  # fmt: skip
+    newest = list(store.find("anchor_drifts", {"anchor": "a"},
+                             sort=[("created", -1), ("_key", -1)], limit=4, fields=("created",)))  # fmt: skip
+    assert newest == [{"_key": "d18", "created": 6.0}, {"_key": "d16", "created": 5.0},
+                      {"_key": "d14", "created": 4.0}, {"_key": "d12", "created": 4.0}]  # fmt: skip
+    page = list(store.find("anchor_drifts", None, sort=[("created", 1)], skip=9, limit=3,
+                           fields=()))  # fmt: skip
+    assert page == [{"_key": "d09"}, {"_key": "d10"}, {"_key": "d11"}]
+    assert len(list(store.find("anchor_drifts", {"created": {"$gte": 2.0}}))) == 14
+    store.delete_where("anchor_drifts", {"created": {"$lt": 3.0}})
+    assert [d["_key"] for d in store.scan("anchor_drifts")] == [f"d{i:02d}" for i in range(9, 20)]
+    with pytest.raises(StoreError, match="needs a query"):
+        store.delete_where("anchor_drifts", {})
+
+
+def test_kvstore_pages_by_answer_size_within_max_size_per_result_mb(tmp_path, monkeypatch):
+    # 0.01 MB answers at most: 40 documents of 2 KB cannot come back in one page.
+    with FakeSplunkd(max_size_per_result_mb=0.01) as splunkd:
+        monkeypatch.setenv("ANCHOR_SPLUNKD_CA", splunkd.ca_file(tmp_path))
+        kv = KVStore(connect(splunkd.uri, splunkd.session_key))
+        assert kv.limits.max_size_per_result_mb == 1  # limits.conf holds whole MB
+        kv.limits = KVLimits(max_size_per_result_mb=0.01)  # as the fake enforces it
+        splunkd.data["anchor_drifts"] = {
+            f"k{i:03d}": {"_key": f"k{i:03d}", "blob": "y" * 2000} for i in range(40)
+        }
+        before = len(splunkd.requests)
+        keys = [d["_key"] for d in kv.find("anchor_drifts")]
+        assert keys == [f"k{i:03d}" for i in range(40)]
+        # The first pages are refused until small enough; later pages are sized from the answers.
+        assert len(splunkd.requests) - before < 40
+        splunkd.data["anchor_drifts"]["huge"] = {"_key": "huge", "blob": "z" * 20000}
+        with pytest.raises(StoreError, match="larger than the KV Store's max_size_per_result_mb"):
+            list(kv.find("anchor_drifts", {"_key": "huge"}))

@@ -385,7 +385,7 @@ def _project(doc: dict, fields: Optional[str]) -> dict:
     for part in fields.split(","):
         name, _, flag = part.strip().partition(":")
         spec[name] = flag != "0"
-    if any(spec[name] for name in spec if name != "_key"):
+    if any(spec.values()):
         keep = {name for name, on in spec.items() if on}
         if spec.get("_key", True):
             keep.add("_key")

@@ -257,8 +257,9 @@ class KVStore(Store):
             base["query"] = json.dumps(query, separators=(",", ":"))
         if fields is not None:
             base["fields"] = ",".join(f"{name}:1" for name in ("_key", *fields))
+        # The first page is modest: nothing is known yet about the documents' size.
         ceiling = max(1, min(self.PAGE, self.limits.max_rows_per_query))
-        budget = max(1, self.limits.max_size_per_result_mb * MB // 2)
+        budget = max(1, int(self.limits.max_size_per_result_mb * MB) // 2)
         page, left = ceiling, limit
         while left is None or left > 0:
             want = page if left is None else min(page, left)
@@ -277,8 +278,10 @@ class KVStore(Store):
                 return
             skip += len(rows)
             left = None if left is None else left - len(rows)
-            # Size the next page from this one so the answer stays within the budget.
-            page = max(1, min(ceiling, budget * len(rows) // max(size, 1)))
+            # Size the next page from this one: as many documents as fit half the size
+            # limit, up to the server's row limit (small projections come in few pages).
+            rows_cap = max(1, self.limits.max_rows_per_query)
+            page = max(1, min(rows_cap, budget * len(rows) // max(size, 1)))
 
     def delete_where(self, collection: str, query: Mapping[str, Any]) -> None:
         if not query:
