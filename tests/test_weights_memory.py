@@ -144,3 +144,33 @@ def test_recall_searches_all_drifts_not_a_recent_slice(tmp_path):
     found = recall_similar(memory.drifts(), {"x": 3.0, "y": 2.0}, k=3)
     assert [d["drift_id"] for _, d in found] == ["d00000", "d00001"]
     assert found[0][0] == 1.0
+
+
+class _Interleaved(SQLiteStore):
+    """The real SQLite store, plus another writer's feedback entry landing right after
+    this process derived and wrote its weights row (and before it re-reads the log)."""
+
+    def __init__(self, path, late_entry):
+        super().__init__(path)
+        self.late_entry = late_entry
+
+    def put_many(self, collection, docs):
+        super().put_many(collection, docs)
+        if collection == "anchor_weights" and self.late_entry:
+            late, self.late_entry = self.late_entry, None
+            super().put_many("anchor_feedback", [late])  # its writer dies before refreshing
+
+
+def test_the_weights_view_misses_no_feedback_written_while_it_was_derived(tmp_path):
+    path = str(tmp_path / "view.db")
+    _memory_with_drift(path).store.close()
+    signal = "template:appeared:svc:abc"
+    late = {"_key": "fb-late", "drift_id": "drift1", "signal_id": signal, "outcome": "confirmed",
+            "user": "bob", "reason": "", "time": NOW, "anchor": "a"}  # fmt: skip
+    memory = Memory(_Interleaved(path, late))
+    memory.record_feedback("drift1", signal, "confirmed", user="alice", now=NOW)
+    [row] = memory.store.scan("anchor_weights")
+    assert row["confirmed"] == 2 and row["weight"] == pytest.approx(1.2)
+    # The view is what compares rank with, carried forward exactly by the decay.
+    assert memory.weights(NOW + 30 * 86400)[signal].weight == pytest.approx(1.1)
+    assert memory.derived_weights(NOW + 30 * 86400)[signal].weight == pytest.approx(1.1)
