@@ -103,6 +103,9 @@ def test_kvstore_pages_by_answer_size_within_max_size_per_result_mb(tmp_path, mo
         assert keys == [f"k{i:03d}" for i in range(40)]
         # The first pages are refused until small enough; later pages are sized from the answers.
         assert len(splunkd.requests) - before < 40
+        splunkd.size_limit = "truncate"  # a server that cuts the first answer short instead
+        assert [d["_key"] for d in kv.find("anchor_drifts")] == keys
+        splunkd.size_limit = "refuse"
         splunkd.data["anchor_drifts"]["huge"] = {"_key": "huge", "blob": "z" * 20000}
         with pytest.raises(StoreError, match="larger than the KV Store's max_size_per_result_mb"):
             list(kv.find("anchor_drifts", {"_key": "huge"}))

@@ -13,7 +13,10 @@ LOUDLY: this is NOT splunkd. It models, from Splunk's REST API reference for
   spec describes them: at most ``max_rows_per_query`` rows are returned
   (silently truncated), and an answer larger than ``max_size_per_result_mb``
   is refused with HTTP 400 and splunkd's "Result size too large" message
-  (the limit may be fractional here, so tests need not build 50 MB). It
+  (the limit may be fractional here, so tests need not build 50 MB). Which
+  of refusing or cutting the answer short a given splunkd version does is
+  not documented; ``size_limit = "truncate"`` makes the fake return the
+  documents that fit instead, so the client is tested against both. It
   has no indexes: ``accelerated_fields`` only change the real server's speed.
 - ``GET/DELETE .../data/<c>/<key>`` (404 with a JSON message when missing).
 - ``POST .../data/<c>/batch_save`` (JSON array; more than
@@ -105,6 +108,7 @@ class FakeSplunkd:
         self.search_results: list[dict[str, Any]] = []
         self.fail_next = 0
         self.answered_bytes = 0  # bytes of KV Store query answers sent
+        self.size_limit = "refuse"  # or "truncate": see the module docstring
         self.server_roles = ["indexer", "license_manager", "kv_store", "search_head"]
         self.server_info_status = 200
         self.tokens: dict[str, tuple[str, list[str]]] = {}
@@ -366,7 +370,11 @@ class FakeSplunkd:
             limit = min(limit, self.limits["max_rows_per_query"])
             page = [_project(doc, params.get("fields")) for doc in chosen[skip : skip + limit]]
             answer = json.dumps(page).encode("utf-8")
-            if len(answer) > self.limits["max_size_per_result_mb"] * 1024 * 1024:
+            cap = self.limits["max_size_per_result_mb"] * 1024 * 1024
+            while self.size_limit == "truncate" and len(answer) > cap and page:
+                page.pop()
+                answer = json.dumps(page).encode("utf-8")
+            if len(answer) > cap:
                 return self._error(
                     handler,
                     400,

@@ -274,7 +274,9 @@ class KVStore(Store):
                 page = max(1, want // 2)
                 continue
             yield from rows
-            if len(rows) < want:
+            # A short page ends the query, unless its answer reached the size limit: a
+            # server that cuts answers there instead of refusing them has more to give.
+            if len(rows) < want and size < 0.9 * self.limits.max_size_per_result_mb * MB:
                 return
             skip += len(rows)
             left = None if left is None else left - len(rows)
