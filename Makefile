@@ -56,12 +56,14 @@ bench: venv
 	$(PY) bench/engine.py
 	$(PY) bench/protocol.py
 	$(PY) bench/split.py
+	$(PY) bench/kvstore_scale.py
 
 bench-quick: venv
 	$(PY) bench/patterns_loghub.py --repeat 1 --datasets HDFS,Apache
 	$(PY) bench/engine.py --quick
 	$(PY) bench/protocol.py --quick
 	$(PY) bench/split.py --quick
+	$(PY) bench/kvstore_scale.py --quick
 
 clean:
 	rm -rf build dist .pytest_cache .ruff_cache

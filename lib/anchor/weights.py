@@ -92,9 +92,12 @@ def clamp(weight: float) -> float:
 def weight_at(row: Mapping[str, Any], now: float) -> WeightInfo:
     """A weight view row (derived at ``row["updated"]``) carried forward to ``now``.
 
-    Rows written before ``deviation`` was stored keep their stored weight.
+    Rows written before ``deviation`` was stored decay from their stored
+    weight; rows without a time keep it.
     """
     deviation, updated = row.get("deviation"), row.get("updated")
+    if deviation is None and isinstance(row.get("weight"), (int, float)):
+        deviation = float(row["weight"]) - NEUTRAL
     if isinstance(deviation, (int, float)) and isinstance(updated, (int, float)):
         weight = clamp(NEUTRAL + deviation * decay_factor(now - updated))
         deviation = float(deviation) * decay_factor(now - updated)
