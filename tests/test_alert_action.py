@@ -153,6 +153,7 @@ def test_generic_json_format(alert):
     assert [s["signal_id"] for s in body["signals"]] == [r["signal_id"] for r in rows[:2]]
     assert body["narrative"]["summary"] == rows[0]["summary"]
     assert "drift_history" in body["link"]
+    assert body["report_link"].endswith(f"/anchor/anchor/drifts/{rows[0]['drift_id']}/report")
 
 
 def test_no_webhook_configured_still_records_and_reports(alert):
