@@ -176,7 +176,7 @@ def run_maintenance(
     for action in settings["actions"]:
         try:
             limits = retention() if (action == "retention" and retention) else None
-            detail = maintenance.run_step(
+            step = maintenance.run_step(
                 memory, action, now=now, destination=destination,
                 export_retention_days=settings["retention_days"],
                 retention=limits or maintenance.DEFAULT_RETENTION,
@@ -185,11 +185,11 @@ def run_maintenance(
             log.error("action=%s status=failed reason=%s", action, str(error).replace("\n", " "))
             summary.update(status="failed", failed_action=action, reason=str(error))
             return summary
-        where = f"file={detail.file} " if detail.file else ""
-        log.info("action=%s status=ok %sdetail=%s", action, where, json.dumps(detail.detail))
-        summary[action] = detail.detail
-        if detail.file:
-            summary["file"] = detail.file
+        where = f"file={step.file} " if step.file else ""
+        log.info("action=%s status=ok %sdetail=%s", action, where, json.dumps(step.detail))
+        summary[action] = step.detail
+        if step.file:
+            summary["file"] = step.file
     return summary
 
 
