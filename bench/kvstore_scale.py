@@ -82,7 +82,8 @@ def old_lib(rev: str, folder: str) -> str:
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "lib"],
                              check=True, capture_output=True).stdout  # fmt: skip
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(folder)
+        # "data" filter where this Python has it (3.9.17+, 3.12+): no links or odd modes.
+        tar.extractall(folder, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
     vendored = [p for p in sys.path if p.endswith("site-packages")]
     return os.pathsep.join([os.path.join(folder, "lib"), *vendored])
 
