@@ -70,8 +70,62 @@ def test_alert_action_rest_handler_and_saved_search_point_at_real_things():
     macros = conf("macros.conf")
     for macro in re.findall(r"`(\w+)`", search["search"]):
         assert macros.has_section(macro), macro
-    assert conf("app.conf")["install"]["setup_view"] == "anchor_setup"
     assert (DEFAULT / "data" / "ui" / "views" / "anchor_setup.xml").exists()
+
+
+def test_setup_view_is_under_ui_where_app_conf_spec_documents_it():
+    # app.conf.spec (9.x and 10.x) lists setup_view under [ui] only; under
+    # [install] splunkd ignores it: no "Set up" link and no first-run redirect.
+    app = conf("app.conf")
+    assert app["ui"]["setup_view"] == "anchor_setup"
+    assert not [s for s in app.sections() if s != "ui" and app.has_option(s, "setup_view")]
+
+
+def test_the_commands_that_write_are_risky_and_the_readers_are_not():
+    # commands.conf.spec: is_risky = <boolean>, valid with chunked = true; Splunk
+    # Web warns before running a risky command that came from a link or URL.
+    declared = conf("commands.conf")
+    risky = {name for name in declared.sections()
+             if declared.get(name, "is_risky", fallback="false") == "true"}  # fmt: skip
+    assert risky == {"anchorcapture", "anchorfeedback", "anchormaintenance"}
+
+
+# What each Splunk release's specs accept for the Python settings of the
+# stanzas Anchor ships (commands.conf, restmap.conf [script:], inputs.conf
+# modular input, alert_actions.conf). python.version: {default|python|python2|
+# python3} in every release, plus python3.7/python3.9/latest in 9.3+;
+# python.required (read by 10.x, ignored by 9.x): "3.9", "3.13" or the
+# internal "latest", which the spec asks apps not to use.
+PYTHON_VERSION_VALUES = {"9.3": {"python3", "python3.9"}, "9.4": {"python3", "python3.9"},
+                         "10.0": {"python3", "python3.9"}, "10.1": {"python3", "python3.9"},
+                         "10.2": {"python3", "python3.9"}}  # fmt: skip
+PYTHON_REQUIRED_VALUES = {"3.9", "3.13"}
+PYTHON_STANZAS = {"commands.conf": None, "restmap.conf": "script:", "inputs.conf": "anchor_maintenance",
+                  "alert_actions.conf": None}  # fmt: skip
+
+
+def python_stanzas():
+    for name, prefix in PYTHON_STANZAS.items():
+        parsed = conf(name)
+        for section in parsed.sections():
+            if prefix is None or section.startswith(prefix):
+                yield name, section, parsed[section]
+
+
+def test_every_python_stanza_names_versions_valid_on_splunk_9_3_to_10_2():
+    stanzas = list(python_stanzas())
+    assert len(stanzas) == 10  # 6 commands, the REST handler, 2 input stanzas, the alert action
+    for name, section, settings in stanzas:
+        where = f"{name} [{section}]"
+        version = settings.get("python.version")
+        for release, allowed in PYTHON_VERSION_VALUES.items():
+            assert version in allowed, (where, release, version)
+        required = [v.strip() for v in settings.get("python.required", "").split(",")]
+        assert required and set(required) <= PYTHON_REQUIRED_VALUES, (where, required)
+        # 9.3 and 9.4 only run 3.9; 10.x picks the highest listed it has.
+        assert "3.9" in required and "3.13" in required, where
+    assert not any(k.startswith("python.") for s in conf("app.conf").sections()
+                   for k in conf("app.conf")[s])  # fmt: skip
 
 
 @pytest.mark.parametrize("spec", sorted((ROOT / "README").glob("*.spec")))
