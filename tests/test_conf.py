@@ -144,3 +144,26 @@ def test_maintenance_summaries_go_to_a_named_index_with_json_extraction():
     assert health and all(f"index={index}" in line for line in health)
     retention = conf("anchor.conf")["retention"]
     assert float(retention["drift_days"]) == 90 and int(retention["drift_max_count"]) >= 1
+
+
+# Roles every Splunk Enterprise and Splunk Cloud deployment defines itself.
+BUILT_IN_ROLES = {"admin", "power", "user", "can_delete", "splunk-system-role"}
+
+
+def test_authorize_conf_creates_no_role_that_is_not_ours_or_built_in():
+    # A [role_<name>] stanza creates the role where it does not exist: granting
+    # sc_admin (Splunk Cloud only) that way leaves a stray role on Enterprise.
+    roles = {s[len("role_") :] for s in conf("authorize.conf").sections() if s.startswith("role_")}
+    assert roles - BUILT_IN_ROLES == {"anchor_admin", "anchor_user"}
+    assert "admin" in roles
+
+
+def test_splunk_9_3_is_the_declared_minimum_everywhere_a_user_looks():
+    import json
+
+    manifest = json.loads((ROOT / "app.manifest").read_text())
+    assert "Splunk 9.3" in manifest["info"]["description"]
+    for doc in ("README.md", "docs/DEPLOY.md"):
+        text = re.sub(r"\s+", " ", (ROOT / doc).read_text())
+        assert "Splunk 9.3 or later" in text, doc
+        assert "Splunk Enterprise 9.x (Python 3.9)" not in text, doc  # 9.0-9.2 run Python 3.7
