@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -86,3 +88,63 @@ def test_vendored_libraries_import_in_an_isolated_python(package, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "True"]
+
+
+@pytest.fixture(scope="module")
+def app_dir(package, tmp_path_factory):
+    """The package unpacked, as Splunk installs it: ``<folder>/anchor``."""
+    folder = tmp_path_factory.mktemp("installed")
+    with tarfile.open(package) as tar:
+        tar.extractall(folder, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    return folder / "anchor"
+
+
+PROBE = ROOT / "tests" / "old_openssl_probe.py"
+# What must import: every entry point splunkd runs, and the modules the
+# commands import only for some options (narrate=true, deep=true, the REST
+# compare and settings endpoints, maintenance actions).
+ENTRY_POINTS = {
+    "bin/anchor_drift_alert.py", "bin/anchor_maintenance.py", "bin/anchor_rest.py",
+    "bin/anchorcapture.py", "bin/anchorcompare.py", "bin/anchorfeedback.py",
+    "bin/anchormaintenance.py", "bin/anchorpattern.py", "bin/anchorshow.py",
+    "anchor_maintenance.py --scheme", "anchor_rest.AnchorRestHandler.handle",
+    "anchor.splunk.narration", "anchor.investigate", "anchor.llm", "anchor.narrate",
+    "anchor.splunk.settings", "anchor.splunk.search", "anchor.splunk.maintenance_input",
+    "anchor.maintenance", "anchor.oss", "anchor.report", "requests", "urllib3",
+}  # fmt: skip
+
+
+def probe(app):
+    # -I -S: no user site, no site-packages: only the standard library and the package.
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", str(PROBE), str(app)], capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert result.stdout.strip(), result.stderr[-3000:]
+    return result.returncode, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_every_entry_point_imports_on_a_python_built_against_openssl_1_0_2(app_dir):
+    # Splunk 9.x's Python is linked against OpenSSL 1.0.2 (FIPS).
+    status, report = probe(app_dir)
+    assert status == 0 and not report["failed"], report["failed"]
+    assert report["openssl"].startswith("OpenSSL 1.0.2")
+    assert set(report["imported"]) >= ENTRY_POINTS, ENTRY_POINTS - set(report["imported"])
+    assert report["urllib3"].startswith("1.26."), report["urllib3"]
+    assert report["urllib3_from"].startswith(str(app_dir / "lib"))
+
+
+def test_the_probe_fails_when_the_package_vendors_urllib3_2(app_dir, tmp_path):
+    import urllib3  # the dev environment's own, a 2.x as the package vendored before
+
+    if not urllib3.__version__.startswith("2."):
+        pytest.skip(f"the dev environment has urllib3 {urllib3.__version__}, not 2.x")
+    app = tmp_path / "anchor"
+    shutil.copytree(app_dir, app)
+    shutil.rmtree(app / "lib" / "urllib3")
+    shutil.copytree(Path(urllib3.__file__).parent, app / "lib" / "urllib3")
+    status, report = probe(app)
+    assert status == 1 and report["urllib3"] is None
+    for entry in ("bin/anchor_rest.py", "bin/anchor_drift_alert.py", "anchor_maintenance.py --scheme",
+                  "anchor.splunk.narration", "anchor.llm"):  # fmt: skip
+        assert "only supports OpenSSL 1.1.1+" in report["failed"][entry], entry
