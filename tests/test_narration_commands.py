@@ -1,9 +1,13 @@
 """``anchorcompare narrate=true`` and ``deep=true``: the real bin/ script over the chunked protocol.
 
-The memory is SQLite (``ANCHOR_STORE``), but the LLM settings, the API key
-and the deep investigation's searches go to the fake splunkd over HTTPS, as
-they would on a search head; the LLM is the loopback fake. What reaches
-search.log is the command's stderr, so the key is checked there too.
+The memory is SQLite (``ANCHOR_STORE``), but each LLM chat turn and the deep
+investigation's searches go to the fake splunkd over HTTPS, as they would on
+a search head; the LLM is the loopback fake. The user is ``bob``, an
+``anchor_user``: no ``list_storage_passwords``, so the fake splunkd refuses
+his storage/passwords reads as splunkd does. The command sends each chat
+turn to Anchor's REST endpoint ``narrate`` (the real handler, which the fake
+splunkd runs in process with a system token) and never sees the key. What
+reaches search.log is the command's stderr, so the key is checked there too.
 """
 
 from __future__ import annotations
@@ -12,14 +16,17 @@ import json
 
 import pytest
 from chunked import run_command
-from conftest import splunk_events
+from conftest import ROOT, splunk_events
 from fakes.fake_llm import FakeLLM
 from fakes.fake_splunkd import FakeSplunkd
 
 from anchor.memory import Memory
-from anchor.store import SQLiteStore
+from anchor.splunk.secrets import read_secret
+from anchor.store import SQLiteStore, StoreError
 
 KEY = "sk-splunk-DISTINCTIVE-31337"
+ANCHOR_USER = ("anchor_feedback", "anchor_narrate")  # authorize.conf [role_anchor_user]
+SYSTEM = ("admin_all_objects", "list_storage_passwords")
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +38,12 @@ def events(demo_files):
 def setup(tmp_path, events):
     healthy, _ = events
     db = tmp_path / "memory.db"
-    with FakeSplunkd() as splunkd, FakeLLM() as llm:
+    with FakeSplunkd(user="bob", capabilities=ANCHOR_USER) as splunkd, FakeLLM() as llm, \
+            pytest.MonkeyPatch.context() as mp:  # fmt: skip
         env = {"ANCHOR_STORE": f"sqlite:{db}", "ANCHOR_SPLUNKD_CA": splunkd.ca_file(tmp_path)}
+        mp.setenv("ANCHOR_SPLUNKD_CA", env["ANCHOR_SPLUNKD_CA"])  # the handler runs in this process
+        splunkd.add_token("system-token", "splunk-system-user", SYSTEM)
+        splunkd.system_token = "system-token"
         info = {"splunkd_uri": splunkd.uri, "session_key": splunkd.session_key, "username": "bob"}
         captured = run_command("anchorcapture", ["name=healthy"], healthy, env=env,
                                searchinfo_overrides=info)  # fmt: skip
@@ -42,10 +53,13 @@ def setup(tmp_path, events):
         yield splunkd, llm, env, info, db
 
 
-def compare(setup, events, *args):
+def compare(setup, events, *args, block=None):
     _, _, env, info, _ = setup
+    if block:
+        env = {**env, "ANCHOR_BLOCK_IMPORTS": block}
     return run_command("anchorcompare", ["anchor=healthy", *args], events[1], env=env,
-                       searchinfo_overrides=info)  # fmt: skip
+                       searchinfo_overrides=info,
+                       wrapper=str(ROOT / "tests" / "blocked_import.py") if block else None)  # fmt: skip
 
 
 def top_signals(result, n=1):
@@ -145,3 +159,54 @@ def test_getinfo_accepts_the_new_options_and_rejects_bad_values(setup, events):
                       searchinfo_overrides=info)  # fmt: skip
     text = " ".join(message for _, message in bad.messages)
     assert "deep" in text and not bad.records
+
+
+def test_an_anchor_user_without_storage_passwords_access_gets_the_llm_narrative(setup, events):
+    splunkd, llm, _, _, db = setup
+    with pytest.raises(StoreError, match="403"):  # splunkd refuses bob's read of the key
+        read_secret(splunkd.uri, splunkd.session_key, "llm_api_key")
+    top = plain_run_signal(setup, events)
+    llm.script = [("json", {"summary": "Checkout errors.", "hypothesis": None, "drill_in_spl": None,
+                            "cited_signals": [top]})]  # fmt: skip
+    splunkd.requests.clear()
+    result = compare(setup, events, "narrate=true")
+    assert result.records[0]["narrative_source"] == "llm", result.records[0]["fallback_reason"]
+    assert result.records[0]["summary"] == "Checkout errors."
+    # One relayed turn, as bob; the key was read once, by the handler with the system token.
+    assert ("POST", "/servicesNS/bob/anchor/anchor/narrate") in splunkd.requests
+    assert splunkd.requests.count(("GET", "/servicesNS/nobody/anchor/storage/passwords")) == 1
+    assert llm.requests[0]["headers"]["Authorization"] == f"Bearer {KEY}"
+    assert_no_key(result, db)
+
+
+def test_without_anchor_narrate_the_story_is_offline_and_says_which_capability(setup, events):
+    splunkd, llm, _, _, db = setup
+    splunkd.capabilities = ["anchor_feedback"]
+    result = compare(setup, events, "narrate=true")
+    first = result.records[0]
+    assert first["narrative_source"] == "offline" and "anchor_narrate" in first["fallback_reason"]
+    assert llm.requests == []
+    assert Memory(SQLiteStore(str(db))).drift(first["drift_id"])["narrative"]["source"] == "offline"
+
+
+def test_when_narration_cannot_even_load_the_drift_is_still_recorded(setup, events):
+    _, llm, _, _, db = setup
+    result = compare(setup, events, "narrate=true", block="anchor.splunk.narration")
+    assert not [m for m in result.messages if m[0] == "ERROR"], result.messages
+    first = result.records[0]
+    assert first["narrative_source"] == "offline", result.stderr
+    assert "narration could not be loaded" in first["fallback_reason"]
+    assert "blocked by the test" in first["fallback_reason"]
+    assert Memory(SQLiteStore(str(db))).drift(first["drift_id"])["anchor"] == "healthy"
+    assert llm.requests == []
+
+
+def test_an_import_error_inside_a_command_is_a_one_line_search_error(setup, events):
+    _, _, env, info, _ = setup
+    result = run_command("anchormaintenance", ["action=decay", "dry_run=true"], [],
+                         env={**env, "ANCHOR_BLOCK_IMPORTS": "anchor.maintenance"},
+                         searchinfo_overrides=info,
+                         wrapper=str(ROOT / "tests" / "blocked_import.py"))  # fmt: skip
+    errors = [text for level, text in result.messages if level == "ERROR"]
+    assert errors and "could not load a library" in errors[0] and "\n" not in errors[0], errors
+    assert "Traceback" not in errors[0] and not result.records

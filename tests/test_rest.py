@@ -38,7 +38,9 @@ def server(demo_fingerprints, tmp_path_factory):
             "admin-token", "admin", ("anchor_write", "anchor_feedback", "anchor_configure")
         )
         splunkd.add_token("reader-token", "rita", ())
-        splunkd.add_token("system-token", "splunk-system-user", ("admin_all_objects",))
+        splunkd.add_token(
+            "system-token", "splunk-system-user", ("admin_all_objects", "list_storage_passwords")
+        )
         mp = pytest.MonkeyPatch()
         mp.setenv("ANCHOR_SPLUNKD_CA", splunkd.ca_file(folder))
         mp.delenv("ANCHOR_STORE", raising=False)
@@ -223,3 +225,21 @@ def test_no_session_is_refused():
     response = handler.handle(json.dumps({"method": "GET", "path_info": "anchors", "session": {}}))
     assert response["status"] == 401
     assert handler.handle("not json")["status"] == 400
+
+
+def test_narrate_relays_only_anchors_own_conversations_for_callers_with_anchor_narrate(server):
+    from anchor.narrate import SYSTEM_PROMPT
+
+    splunkd, _ = server
+    splunkd.conf["llm"] = {"url": "", "model": "", "timeout_s": "30"}
+    turn = {"messages": [{"role": "system", "content": SYSTEM_PROMPT},
+                         {"role": "user", "content": "{}"}], "json_mode": True}  # fmt: skip
+    status, body = call(splunkd, "POST", "narrate", body=turn)  # alice: anchor_feedback only
+    assert status == 403 and "anchor_narrate" in body["error"]
+    splunkd.add_token("narrator-token", "nora", ("anchor_narrate",))
+    free = {"messages": [{"role": "system", "content": "You are a helpful assistant."}]}
+    status, body = call(splunkd, "POST", "narrate", body=free, token="narrator-token")
+    assert status == 400 and "Anchor's own narration prompts" in body["error"]
+    status, body = call(splunkd, "POST", "narrate", body=turn, token="narrator-token")
+    assert status == 502 and body["kind"] == "config"  # [llm] has no url in this fixture
+    assert "no LLM is configured" in body["error"]

@@ -159,6 +159,18 @@ def past_incidents(
     return past
 
 
+def _narrate_or_explain(
+    narrator: Narrator, shown: list[Signal], anchor_name: str, past: list[dict], notes: list[str]
+) -> Narrative:
+    """The narrator's story; if it breaks anyway (a narrator must not raise, but an
+    ImportError or a bug can), the offline one with the reason, so the drift is still recorded."""
+    try:
+        return narrator(shown, anchor_name=anchor_name, past=past, notes=notes)
+    except Exception as error:  # narration is optional: never lose the drift to it
+        reason = f"narration failed ({type(error).__name__}: {error})"
+        return offline_narrative(shown, anchor_name, past=past, notes=notes, fallback_reason=reason)
+
+
 def compare(
     memory: Memory,
     anchor_name: str,
@@ -205,7 +217,7 @@ def compare(
     shown = ranked[:limit]
     narrative = None
     if narrator is not None:
-        narrative = narrator(shown, anchor_name=anchor_name, past=past, notes=comparison.notes)
+        narrative = _narrate_or_explain(narrator, shown, anchor_name, past, comparison.notes)
     if narrative is None:
         narrative = offline_narrative(ranked, anchor_name, past=past, notes=comparison.notes)
     report = DriftReport(

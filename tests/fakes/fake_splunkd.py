@@ -56,7 +56,9 @@ LOUDLY: this is NOT splunkd. It models, from Splunk's REST API reference for
   search head cluster member, as splunkd lists them); ``server_info_status``
   other than 200 makes it answer that error instead.
 - ``GET /servicesNS/nobody/anchor/storage/passwords``: stored credentials as
-  entries whose content has realm, username and clear_password.
+  entries whose content has realm, username and clear_password; like
+  splunkd, it answers 403 to a caller without the ``list_storage_passwords``
+  capability (the default session has it, as an admin's does).
 
 Every request must carry ``Authorization: Splunk <session key>``; others get
 401. It serves HTTPS with a test CA made by ``trustme``; clients must verify
@@ -86,7 +88,11 @@ class FakeSplunkd:
         *,
         session_key: str = "fake-session-key",
         user: str = "admin",
-        capabilities: tuple[str, ...] = ("anchor_write", "anchor_feedback"),
+        capabilities: tuple[str, ...] = (
+            "anchor_write",
+            "anchor_feedback",
+            "list_storage_passwords",
+        ),
         max_rows_per_query: int = 50000,
         max_documents_per_batch_save: int = 1000,
         max_size_per_result_mb: float = 50,
@@ -272,6 +278,11 @@ class FakeSplunkd:
                 handler, 200, {"entry": [{"name": name, "content": self.inputs[name]}]}
             )
         if path.endswith("/storage/passwords"):
+            if "list_storage_passwords" not in capabilities:
+                return self._error(
+                    handler, 403, f"You (user={caller}) do not have permission to perform this "
+                    "operation (requires capability: list_storage_passwords).",
+                )  # fmt: skip
             return self._reply(
                 handler,
                 200,

@@ -23,6 +23,7 @@ from anchor.store import SQLiteStore
 WRITE_CAPABILITY = "anchor_write"
 FEEDBACK_CAPABILITY = "anchor_feedback"
 CONFIGURE_CAPABILITY = "anchor_configure"
+NARRATE_CAPABILITY = "anchor_narrate"
 STORE_SETTING = "ANCHOR_STORE"
 
 

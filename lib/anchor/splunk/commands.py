@@ -63,8 +63,12 @@ class _AnchorCommand:
             require_capability(uri, token, capability)
         return open_memory(uri, token)
 
-    def _fail(self, error: AnchorError) -> None:
-        self.write_error(str(error))
+    def _fail(self, error: Exception) -> None:
+        if isinstance(error, ImportError):
+            # A broken install (a missing or incompatible library): one line, not a traceback.
+            error = AnchorError(f"Anchor could not load a library it needs ({error}); "
+                                "reinstall the app package")  # fmt: skip
+        self.write_error(str(error).splitlines()[0] if str(error) else type(error).__name__)
 
 
 class _ReportingAnchorCommand(_AnchorCommand, ReportingCommand):
@@ -94,7 +98,7 @@ class _ReportingAnchorCommand(_AnchorCommand, ReportingCommand):
                 rows.search_span(info.earliest_time, info.latest_time)
             )
             yield from self._run(fingerprint)
-        except AnchorError as error:
+        except (AnchorError, ImportError) as error:
             self._fail(error)
 
     def _run(self, fingerprint) -> list[dict[str, Any]]:
@@ -186,7 +190,7 @@ class AnchorCompareCommand(_ReportingAnchorCommand):
             sides = rows.split_fingerprints(
                 records, rows.metric_list(self.metrics), self.split, self.baseline
             )
-        except AnchorError as error:
+        except (AnchorError, ImportError) as error:
             self._fail(error)
             return iter(())
         return rows.encode_sides(sides)
@@ -197,7 +201,7 @@ class AnchorCompareCommand(_ReportingAnchorCommand):
     def reduce(self, records) -> Iterator[dict[str, Any]]:
         try:
             split = self._split_mode()
-        except AnchorError as error:
+        except (AnchorError, ImportError) as error:
             self._fail(error)
             return
         if not split:
@@ -219,14 +223,19 @@ class AnchorCompareCommand(_ReportingAnchorCommand):
                 save_baseline=self.save_baseline or None,
                 search=getattr(info, "search", None), narrator=self._narrator(memory),
             )  # fmt: skip
-        except AnchorError as error:
+        except (AnchorError, ImportError) as error:
             self._fail(error)
 
-    def _narrator(self, memory):
+    def _narrator(self, memory: Memory):
+        """The LLM narrator, if asked for; if narration cannot even load, the offline one saying why."""
         if not (self.narrate or self.deep):
             return None
-        from anchor.splunk.narration import search_narrator
+        try:
+            from anchor.splunk.narration import search_narrator
+        except ImportError as error:
+            from anchor.narrate import unavailable_narrator
 
+            return unavailable_narrator(f"LLM not used: narration could not be loaded ({error})")
         info = self._searchinfo()
         return search_narrator(
             info.splunkd_uri, info.session_key, self._user(), memory, deep=bool(self.deep)
@@ -265,7 +274,7 @@ class AnchorFeedbackCommand(_AnchorCommand, GeneratingCommand):
                 now=time.time(),
                 reason=self.reason or "",
             )
-        except AnchorError as error:
+        except (AnchorError, ImportError) as error:
             self._fail(error)
 
 
@@ -291,7 +300,7 @@ class AnchorShowCommand(_AnchorCommand, GeneratingCommand):
                 self._memory(), self, span=rows.search_span(info.earliest_time, info.latest_time),
                 now=time.time(),
             )  # fmt: skip
-        except AnchorError as error:
+        except (AnchorError, ImportError) as error:
             self._fail(error)
 
 
@@ -323,7 +332,7 @@ class AnchorMaintenanceCommand(_AnchorCommand, GeneratingCommand):
                 memory, self.action, dry_run=bool(self.dry_run), name=self.file,
                 folder=self.local_dir or "exports", now=time.time(), retention=retention,
             )  # fmt: skip
-        except AnchorError as error:
+        except (AnchorError, ImportError) as error:
             self._fail(error)
 
 

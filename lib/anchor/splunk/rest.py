@@ -9,8 +9,9 @@ CLI use, and returns ``{"status": ..., "payload": ...}``.
 
 Reads open the memory with the caller's own token, so KV Store permissions
 apply; writes check the caller's capability first (``anchor_feedback`` for
-feedback, ``anchor_configure`` for settings). Only settings are written with
-the system token, and only after that check, because storage/passwords
+feedback, ``anchor_configure`` for settings, ``anchor_narrate`` for
+narration). The system token is used only after that check: to write
+settings, and to read the LLM key for ``narrate``, because storage/passwords
 needs more than a normal role has. No response ever contains a secret.
 """
 
@@ -31,6 +32,7 @@ from anchor.splguard import check_spl
 from anchor.splunk.access import (
     CONFIGURE_CAPABILITY,
     FEEDBACK_CAPABILITY,
+    NARRATE_CAPABILITY,
     AccessDenied,
     current_capabilities,
     open_memory,
@@ -42,9 +44,10 @@ DRIFT_ID = re.compile(r"^[0-9a-f]{8,64}$|^latest$")
 
 
 class RestError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.status = status
+        self.extra = extra  # more fields for the error payload, e.g. an LLM failure's kind
 
 
 @dataclass
@@ -241,6 +244,42 @@ def post_settings(request: Request) -> Any:
     return {"saved": changed}
 
 
+def narrate(request: Request) -> Any:
+    """One LLM chat turn of Anchor's narration, made here so the API key never leaves splunkd.
+
+    Reading storage/passwords needs ``list_storage_passwords``, which would
+    expose every app's secrets, so no Anchor role has it: the search command
+    sends the conversation here with the user's session, and this handler
+    checks ``anchor_narrate``, reads the [llm] settings and the key with the
+    system token, calls the LLM and returns its answer. Only Anchor's own
+    prompts and tools are relayed: this is not a general LLM proxy.
+    """
+    from anchor.llm import LLMClient, LLMError
+    from anchor.splunk.narration import check_relayed_chat, read_llm_config
+
+    _require(request, NARRATE_CAPABILITY)
+    messages, json_mode, tools, temperature = check_relayed_chat(_object(request.body))
+    if not request.system_token:
+        raise RestError(500, "restmap.conf must set passSystemAuth = true for the narrate endpoint")
+    try:
+        config = read_llm_config(request.splunkd_uri, request.system_token)
+        answer = LLMClient(config).chat(
+            messages, json_mode=json_mode, tools=tools, temperature=temperature
+        )
+    except LLMError as error:
+        raise RestError(502, str(error), kind=error.kind) from None
+    except AnchorError as error:  # not configured: say so, as the offline fallback's reason
+        raise RestError(502, str(error), kind="config") from None
+    return {
+        "content": answer.content,
+        "tool_calls": [
+            {"id": c.id, "name": c.name, "arguments": c.arguments} for c in answer.tool_calls
+        ],
+        "finish_reason": answer.finish_reason,
+        "model": answer.model or config.model,
+    }
+
+
 Handler = Callable[[Request], Any]
 ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [
     ("GET", ("anchors",), list_anchors),
@@ -253,6 +292,7 @@ ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [
     ("GET", ("blind_spots",), blind_spots),
     ("POST", ("feedback",), feedback),
     ("POST", ("compare",), compare),
+    ("POST", ("narrate",), narrate),
     ("GET", ("settings",), get_settings),
     ("POST", ("settings",), post_settings),
 ]
@@ -283,7 +323,7 @@ def handle(raw: Mapping[str, Any]) -> dict[str, Any]:
             }
         return {"status": 200, "payload": answer}
     except RestError as error:
-        return {"status": error.status, "payload": {"error": str(error)}}
+        return {"status": error.status, "payload": {"error": str(error), **error.extra}}
     except AccessDenied as error:
         return {"status": 403, "payload": {"error": str(error)}}
     except NotFound as error:
