@@ -198,7 +198,7 @@ def test_empty_or_unreadable_input_fails_and_writes_nothing(tmp_path, content):
     events = tmp_path / "empty.jsonl"
     events.write_text(content)
     result = run_cli("capture", "x", "--input", str(events), db=db)
-    assert result.returncode == 2
+    assert result.returncode == 4  # no events at all: its own exit status
     assert "no events read" in result.stderr
     assert not db.exists()
 
@@ -207,7 +207,8 @@ def test_failed_compare_writes_nothing(captured, tmp_path):
     before = _rows(captured)
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    assert run_cli("compare", "healthy_week", "--input", str(empty), db=captured).returncode == 2
+    quiet = run_cli("compare", "healthy_week", "--input", str(empty), db=captured)
+    assert quiet.returncode == 4 and "Nothing was compared or stored" in quiet.stderr
     missing = run_cli(
         "compare", "healthy_week", "--input", str(tmp_path / "missing.jsonl"), db=captured
     )

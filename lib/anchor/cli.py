@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 from anchor import __version__, operations
 from anchor.diff import DEFAULT_ALPHA
-from anchor.errors import AnchorError, InputError
+from anchor.errors import AnchorError, InputError, NoEvents
 from anchor.events import FORMATS, ReadReport, read_events
 from anchor.fingerprint import Fingerprint
 from anchor.memory import Memory
@@ -26,6 +26,7 @@ from anchor.patterns import template_of
 from anchor.store import SQLiteStore
 
 EXIT_USAGE = 2
+EXIT_NO_EVENTS = 4  # capture/compare read no event at all
 
 
 class UsageError(AnchorError):
@@ -704,6 +705,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.db is None:
             args.db = default_db()
         return args.run(args, out, warn)
+    except NoEvents as exc:  # offline, an empty input is most likely a mistake: say so, distinctly
+        print(f"anchor: error: {exc}", file=sys.stderr)
+        return EXIT_NO_EVENTS
     except AnchorError as exc:
         print(f"anchor: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -17,3 +17,9 @@ class InputError(AnchorError, ValueError):
 
 class NotFound(AnchorError, LookupError):
     """An anchor, drift or signal that is not in memory."""
+
+
+class NoEvents(InputError):
+    """An offline input with no events at all: most likely a wrong file or format.
+
+    (In Splunk an empty window is data, a silent source, and is compared.)"""

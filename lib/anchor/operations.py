@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from anchor.diff import DEFAULT_ALPHA, Signal, compare_fingerprints
-from anchor.errors import InputError, NotFound
+from anchor.errors import InputError, NoEvents, NotFound
 from anchor.fingerprint import Fingerprint, content_digest
 from anchor.memory import (
     DRIFT_SUMMARY_FIELDS,
@@ -57,7 +57,10 @@ def read_fingerprint(
     events = read_events(paths, fmt=fmt, sourcetype=sourcetype, metrics=metrics, report=report)
     fingerprint = Fingerprint().add_all(events)
     if report.events == 0:
-        raise InputError(f"no events read from {', '.join(paths)}: is the file empty?")
+        raise NoEvents(
+            f"no events read from {', '.join(paths)}: is the file empty or in another format? "
+            "Nothing was compared or stored"
+        )
     return fingerprint, report.warnings()
 
 
@@ -203,9 +206,16 @@ def compare(
         check_baseline(baseline)
         baseline.trim()  # as capture() stores an anchor: ad hoc and captured compare alike
         baseline_id = ("ad hoc", content_digest(baseline))
-    if current.count <= 0:
-        raise InputError("no events in the current window: check the input or the time range")
+    if current.count <= 0 and current.window() is None:
+        raise InputError(
+            "no events in the current window and no time range to measure the silence over: "
+            "give the search a time range (earliest/latest)"
+        )
+    # A window with no events is data: a silent source. Every anchor sourcetype's
+    # volume test then reports it disappeared, so the alert fires.
     comparison = compare_fingerprints(baseline, current, alpha=alpha)
+    if current.count <= 0:
+        comparison.notes.append("no events at all in the current window: everything went quiet")
     weights = {sid: info.weight for sid, info in memory.weights(now).items()}
     ranked = rank_signals(comparison.signals, weights)
     drift_id = digest(*baseline_id, content_digest(current), size=12)
