@@ -62,7 +62,9 @@ LOUDLY: this is NOT splunkd. It models, from Splunk's REST API reference for
 
 Every request must carry ``Authorization: Splunk <session key>``; others get
 401. It serves HTTPS with a test CA made by ``trustme``; clients must verify
-against that CA. Faults can be injected: the next N requests answer 503.
+against that CA. ``server_cert=(certificate, key, ca)`` (PEM bytes) serves
+another chain instead, e.g. one shaped like splunkd's older default
+certificates. Faults can be injected: the next N requests answer 503.
 """
 
 from __future__ import annotations
@@ -96,7 +98,9 @@ class FakeSplunkd:
         max_rows_per_query: int = 50000,
         max_documents_per_batch_save: int = 1000,
         max_size_per_result_mb: float = 50,
+        server_cert: Optional[tuple[bytes, bytes, bytes]] = None,
     ) -> None:
+        self.server_cert = server_cert
         self.session_key = session_key
         self.user = user
         self.capabilities = list(capabilities)
@@ -130,9 +134,13 @@ class FakeSplunkd:
 
     # -- lifecycle ---------------------------------------------------------
     def __enter__(self) -> FakeSplunkd:
-        certificate = self.ca.issue_cert("127.0.0.1", "localhost")
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        certificate.configure_cert(context)
+        if self.server_cert is None:
+            self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        else:
+            with trustme.Blob(self.server_cert[0]).tempfile() as cert, \
+                    trustme.Blob(self.server_cert[1]).tempfile() as key:  # fmt: skip
+                context.load_cert_chain(cert, key)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -160,7 +168,11 @@ class FakeSplunkd:
 
     def ca_file(self, folder) -> str:
         path = f"{folder}/fake-splunkd-ca.pem"
-        self.ca.cert_pem.write_to_path(path)
+        if self.server_cert is None:
+            self.ca.cert_pem.write_to_path(path)
+        else:
+            with open(path, "wb") as handle:
+                handle.write(self.server_cert[2])
         return path
 
     # -- request handling --------------------------------------------------

@@ -8,17 +8,14 @@ respect ``max_documents_per_batch_save`` and ``max_size_per_batch_save_mb``.
 Keys are deterministic, so retrying a write is harmless; transient failures
 (5xx, dropped connections) are retried a bounded number of times.
 
-TLS verification stays on. The certificate chain is checked against the
-system CAs plus Splunk's own CA (``$SPLUNK_HOME/etc/auth/cacert.pem``) or the
-file named by ``ANCHOR_SPLUNKD_CA``; only for a loopback splunkd (the usual
-case for a search command) is the host name check relaxed, because
-splunkd's default certificate names no host.
+TLS verification stays on, with the context of ``anchor.splunk.tls``:
+the system CAs plus the CA splunkd's server.conf names (``sslRootCAPath``),
+or the file named by ``ANCHOR_SPLUNKD_CA``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import ssl
 import time
@@ -29,6 +26,7 @@ from urllib.parse import urlsplit
 
 from splunklib import binding, client
 
+from anchor.splunk.tls import splunkd_context
 from anchor.store import SortSpec, Store, StoreError, check_collection
 
 APP = "anchor"
@@ -56,15 +54,7 @@ class KVLimits:
 
 
 def tls_context(splunkd_uri: str) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    bundle = os.environ.get("ANCHOR_SPLUNKD_CA")
-    if not bundle and os.environ.get("SPLUNK_HOME"):
-        bundle = os.path.join(os.environ["SPLUNK_HOME"], "etc", "auth", "cacert.pem")
-    if bundle and os.path.exists(bundle):
-        context.load_verify_locations(bundle)
-    if (urlsplit(splunkd_uri).hostname or "") in LOOPBACK:
-        context.check_hostname = False  # the chain is still verified (CERT_REQUIRED)
-    return context
+    return splunkd_context(splunkd_uri)
 
 
 def connect(
