@@ -44,15 +44,19 @@ def main() -> int:
     )  # fmt: skip
     slim_errors = [line for line in slim.stderr.splitlines() if "[ERROR]" in line]
     slim_warnings = [line for line in slim.stderr.splitlines() if "[WARNING]" in line]
+    # app.conf must be clean: a setting slim does not know there (setup_view outside [ui])
+    # is one Splunk ignores, so the app would have no setup link.
+    app_conf_warnings = [line for line in slim_warnings if "app.conf" in line]
     print(
         f"slim validate: exit {slim.returncode}, {len(slim_errors)} error(s), {len(slim_warnings)} warning(s)"
     )
-    for line in slim_errors:
+    for line in slim_errors + app_conf_warnings:
         print("  " + line)
     failed = (
         summary.get("failure", 0) + summary.get("error", 0) > 0
         or slim.returncode != 0
         or slim_errors
+        or app_conf_warnings
     )
     return 1 if failed else 0
 
