@@ -92,10 +92,11 @@ def test_the_commands_that_write_are_risky_and_the_readers_are_not():
 
 # What each Splunk release's specs accept for the Python settings of the
 # stanzas Anchor ships (commands.conf, restmap.conf [script:], inputs.conf
-# modular input, alert_actions.conf). python.version: {default|python|python2|
-# python3} in every release, plus python3.7/python3.9/latest in 9.3+;
-# python.required (read by 10.x, ignored by 9.x): "3.9", "3.13" or the
-# internal "latest", which the spec asks apps not to use.
+# modular input, alert_actions.conf). python.version: python3 and python3.9
+# from 9.3 on (python3.7 too, which Anchor does not run on); python.required
+# (read by 10.x, ignored by 9.x): "3.9", "3.13" or the internal "latest",
+# which the spec asks apps not to use. python3 means Python 3.7 on a 9.3/9.4
+# whose admin relaxed the global force_python3 default, so Anchor names 3.9.
 PYTHON_VERSION_VALUES = {"9.3": {"python3", "python3.9"}, "9.4": {"python3", "python3.9"},
                          "10.0": {"python3", "python3.9"}, "10.1": {"python3", "python3.9"},
                          "10.2": {"python3", "python3.9"}}  # fmt: skip
@@ -120,6 +121,7 @@ def test_every_python_stanza_names_versions_valid_on_splunk_9_3_to_10_2():
         version = settings.get("python.version")
         for release, allowed in PYTHON_VERSION_VALUES.items():
             assert version in allowed, (where, release, version)
+        assert version == "python3.9", where  # never 3.7 on Splunk 9.3/9.4
         required = [v.strip() for v in settings.get("python.required", "").split(",")]
         assert required and set(required) <= PYTHON_REQUIRED_VALUES, (where, required)
         # 9.3 and 9.4 only run 3.9; 10.x picks the highest listed it has.
