@@ -26,7 +26,7 @@ from anchor.patterns import template_of
 from anchor.store import SQLiteStore
 
 EXIT_USAGE = 2
-EXIT_NO_EVENTS = 4  # capture/compare read no event at all
+EXIT_NO_EVENTS = 4  # capture/compare/diff read no event at all
 
 
 class UsageError(AnchorError):
