@@ -1,12 +1,21 @@
 """An allowlist guard for SPL that a model proposes or that Anchor would run for it.
 
-The query is parsed, not pattern-matched: quoted strings (with backslash
-escapes) are data, ``[...]`` subsearches are checked recursively,
-triple-backtick comments are dropped, and backtick macros are refused
-unless the caller allows them by name (a macro could expand to anything).
-Every pipeline stage's command must be on the read-only allowlist; writing
-or side-effecting commands are refused with a specific reason, and anything
-unknown is refused too. ``rest`` is allowed only as a GET.
+The query is tokenized the way Splunk's search parser reads it, then every
+pipeline stage's command is checked against a read-only allowlist:
+
+- A backslash escapes the next character, inside and outside double-quoted
+  strings (``\\"`` outside quotes does not open a string, ``\\|`` is not a pipe).
+- Double-quoted strings are data; quotes are resolved before comments, so a
+  triple backtick inside a string is text, not a comment.
+- Triple-backtick comments are replaced by a space, as Splunk does.
+- ``[...]`` outside strings is a subsearch, checked recursively.
+- Any other backtick is a macro and is refused (a macro could expand to
+  anything), unless the caller trusts the query's macros by name.
+
+Writing or side-effecting commands are refused with a specific reason, and
+anything not on the allowlist is refused too. ``rest`` is refused: a GET to
+``search/jobs/export`` runs any search, other GETs read secrets and
+``_reload`` endpoints act. docs/SECURITY.md states the model.
 """
 
 from __future__ import annotations
@@ -17,16 +26,17 @@ from dataclasses import dataclass, field
 
 ROW_CAP = 50
 OBSERVATION_CAP_BYTES = 8192
+MAX_DEPTH = 5
 
 READ_ONLY = frozenset(
     """
     search where eval stats eventstats streamstats timechart chart table fields rename sort head tail
-    dedup top rare rex spath bin bucket fillnull lookup inputlookup tstats makeresults transaction
+    dedup top rare rex spath bin bucket fillnull inputlookup tstats makeresults transaction
     join append appendcols appendpipe mvexpand makemv convert addtotals regex reverse uniq metadata
-    datamodel rest fieldsummary timewrap untable xyseries foreach format return nomv mvcombine
+    datamodel fieldsummary timewrap untable xyseries foreach format return nomv mvcombine
     iplocation geostats addinfo accum delta autoregress predict trendline cluster kmeans anomalydetection
-    sichart sistats sitimechart sitop sirare erex extract kv kvform multikv xmlkv strcat setfields
-    tags typer bucketdir eventcount dbinspect audit history loadjob
+    sichart sistats sitimechart sitop sirare erex multikv xmlkv strcat setfields
+    tags typer bucketdir eventcount dbinspect audit history
     """.split()  # noqa: SIM905 - a word list reads better than 90 quoted strings
 )
 DENIED = {
@@ -37,21 +47,33 @@ DENIED = {
     "outputlookup": "writes a lookup",
     "outputcsv": "writes a file",
     "outputtext": "writes a file",
+    "dump": "writes files on the search head",
     "sendemail": "sends email",
     "sendalert": "triggers alert actions",
+    "sendresults": "sends email",
     "script": "runs a script",
     "run": "runs a script",
+    "runshellscript": "runs a script",
     "map": "runs arbitrary searches per result",
     "dbxquery": "queries external databases",
     "dbxoutput": "writes to external databases",
+    "dbxlookup": "queries external databases",
     "tscollect": "writes tsidx files",
     "summaryindex": "writes into a summary index",
-    "sendresults": "sends email",
     "localop": "changes where commands run",
     "savedsearch": "runs a saved search, which may write",
+    "loadjob": "loads another job's results and can dispatch a saved search",
+    "rest": "calls splunkd endpoints: GETs read secrets and can run any search",
+    "lookup": "may run an external (scripted) lookup, which runs code or reaches out",
+    "extract": "can reload props.conf and transforms.conf (reload=true)",
+    "kv": "can reload props.conf and transforms.conf (reload=true)",
+    "input": "adds or removes data inputs",
+    "crawl": "adds data inputs",
+    "inputcsv": "reads files from the search head's disk",
 }
-WRITE_METHODS = re.compile(r"\bmethod\s*=\s*\"?(post|put|delete|patch)\b", re.IGNORECASE)
-COMMENT = re.compile(r"```.*?```", re.DOTALL)
+TRIPLE = "```"
+COMMAND = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SUBSEARCH = "\x00"  # marks where a subsearch stood in its stage; no query may contain it
 
 
 class UnsafeSPL(ValueError):
@@ -65,81 +87,137 @@ class GuardResult:
     commands: list[str] = field(default_factory=list)
 
 
-def _split(query: str) -> tuple[list[str], list[str]]:
-    """Top-level pipeline stages and the subsearches inside them; raises on bad quoting or brackets."""
-    stages, subsearches = [], []
-    current, depth, quoted, start = [], 0, False, 0
-    index = 0
+@dataclass
+class Pipeline:
+    """One search as Splunk splits it: each stage's text and the subsearches inside each stage."""
+
+    __slots__ = ("stages", "subsearches")
+    stages: list[str]
+    subsearches: list[list[Pipeline]]
+
+
+def _macro(query: str, index: int) -> UnsafeSPL:
+    return UnsafeSPL(f"macros are not allowed: expand them first (backtick at character {index})")
+
+
+def _string_end(query: str, index: int) -> int:
+    """The index just past the double-quoted string that opens at ``index``."""
+    position = index + 1
+    while position < len(query):
+        char = query[position]
+        if char == "\\":
+            if query.startswith("`", position + 1):
+                raise _macro(query, position + 1)
+            position += 2
+            continue
+        if char == '"':
+            return position + 1
+        if char == "`":
+            # Quotes are resolved first, so a ``` here is text; any other backtick could be a macro.
+            if not query.startswith(TRIPLE, position) or query.startswith("````", position):
+                raise _macro(query, position)
+            position += 3
+            continue
+        position += 1
+    raise UnsafeSPL("unterminated quoted string")
+
+
+def _comment_end(query: str, index: int) -> int:
+    """The index just past the ```comment``` that opens at ``index``."""
+    close = query.find(TRIPLE, index + 3)
+    if close < 0:
+        raise UnsafeSPL("unterminated ``` comment")
+    body = query[index + 3 : close]
+    if '"' in body or "\\" in body:
+        # Splunk resolves quotes and escapes before comments: a quote in a comment could open a
+        # string that hides or reveals a pipe, so such comments are refused rather than guessed at.
+        raise UnsafeSPL("a ``` comment must not contain a double quote or a backslash")
+    return close + 3
+
+
+def parse(query: str, index: int = 0, depth: int = 0) -> tuple[Pipeline, int]:
+    """Split ``query`` from ``index`` into stages, recursing into ``[...]`` subsearches.
+
+    Returns the pipeline and the index just past it (past the closing ``]`` of a subsearch).
+    Raises ``UnsafeSPL`` on anything Splunk would read differently or not at all.
+    """
+    if depth > MAX_DEPTH:
+        raise UnsafeSPL("subsearches nested too deeply")
+    stages: list[str] = []
+    subsearches: list[list[Pipeline]] = []
+    current: list[str] = []
+    inner: list[Pipeline] = []
     while index < len(query):
         char = query[index]
-        if quoted:
-            if char == "\\" and index + 1 < len(query):
-                if depth == 0:
-                    current.append(query[index : index + 2])
-                index += 2
-                continue
-            if char == '"':
-                quoted = False
+        if char == "\\":
+            if query.startswith("`", index + 1):
+                raise _macro(
+                    query, index + 1
+                )  # whether an escape stops macro expansion is not documented
+            current.append(query[index : index + 2])  # an escaped character is never syntax
+            index += 2
         elif char == '"':
-            quoted = True
+            end = _string_end(query, index)
+            current.append(query[index:end])
+            index = end
         elif char == "`":
-            raise UnsafeSPL("macros are not allowed: expand them first")
+            if not query.startswith(TRIPLE, index):
+                raise _macro(query, index)
+            index = _comment_end(query, index)
+            current.append(" ")  # Splunk replaces a comment with a space
         elif char == "[":
-            depth += 1
-            if depth == 1:
-                start = index + 1
-                current.append(" __subsearch__ ")
-                index += 1
-                continue
+            sub, index = parse(query, index + 1, depth + 1)
+            inner.append(sub)
+            current.append(f" {SUBSEARCH} ")
         elif char == "]":
-            depth -= 1
-            if depth < 0:
-                raise UnsafeSPL("unbalanced ']'")
             if depth == 0:
-                subsearches.append(query[start:index])
-                index += 1
-                continue
-        elif char == "|" and depth == 0:
+                raise UnsafeSPL("unbalanced ']'")
             stages.append("".join(current))
-            current = []
+            subsearches.append(inner)
+            return Pipeline(stages, subsearches), index + 1
+        elif char == "|":
+            stages.append("".join(current))
+            subsearches.append(inner)
+            current, inner = [], []
             index += 1
-            continue
-        if depth == 0:
+        else:
             current.append(char)
-        index += 1
-    if quoted:
-        raise UnsafeSPL("unterminated quoted string")
+            index += 1
     if depth:
         raise UnsafeSPL("unbalanced '['")
     stages.append("".join(current))
-    return stages, subsearches
+    subsearches.append(inner)
+    return Pipeline(stages, subsearches), index
 
 
-def _check(query: str, allowed: frozenset, commands: list[str], level: int) -> None:
-    if level > 5:
-        raise UnsafeSPL("subsearches nested too deeply")
-    text = query.strip()
-    if not text:
-        raise UnsafeSPL("empty query")
-    stages, subsearches = _split(text)
-    for position, stage in enumerate(stages):
-        words = stage.split()
-        if not words:
-            if position == 0 and text.startswith("|"):
+def _command(stage: str, position: int, leading_pipe: bool, allowed: frozenset) -> str:
+    text = stage.strip()
+    match = COMMAND.match(text)
+    name = match.group().lower() if match else ""
+    plain = bool(match) and (match.end() == len(text) or text[match.end()].isspace())
+    if position == 0 and not leading_pipe and not (plain and name in allowed | DENIED.keys()):
+        return "search"  # a leading stage without a command is an implied search
+    if not plain:
+        raise UnsafeSPL(f"pipeline stage {position + 1} does not start with a command name")
+    return name
+
+
+def _check(pipeline: Pipeline, allowed: frozenset, commands: list[str]) -> None:
+    stages = pipeline.stages
+    leading_pipe = len(stages) > 1 and not stages[0].strip()
+    for position, (stage, inner) in enumerate(zip(stages, pipeline.subsearches)):
+        if not stage.strip():
+            if position == 0 and leading_pipe:
                 continue
-            raise UnsafeSPL("empty pipeline stage")
-        name = words[0].lower()
-        if position == 0 and not text.startswith("|") and name not in allowed | DENIED.keys():
-            name = "search"  # a leading stage without a command is an implied search
+            raise UnsafeSPL("empty query" if len(stages) == 1 else "empty pipeline stage")
+        name = _command(stage, position, leading_pipe, allowed)
         if name in DENIED:
             raise UnsafeSPL(f"{name} is not allowed: it {DENIED[name]}")
         if name not in allowed:
             raise UnsafeSPL(f"{name} is not on the read-only allowlist")
-        if name == "rest" and WRITE_METHODS.search(stage):
-            raise UnsafeSPL("rest is allowed only as a GET")
         commands.append(name)
-    for subsearch in subsearches:
-        _check(subsearch, allowed, commands, level + 1)
+        for sub in inner:
+            _check(sub, allowed, commands)
 
 
 def check_spl(query: str, *, also_allow: Iterable[str] = ()) -> GuardResult:
@@ -147,7 +225,9 @@ def check_spl(query: str, *, also_allow: Iterable[str] = ()) -> GuardResult:
     allowed = READ_ONLY | {name.lower() for name in also_allow}
     commands: list[str] = []
     try:
-        _check(COMMENT.sub(" ", query or ""), frozenset(allowed), commands, 0)
+        if any(ord(char) < 32 and char not in "\t\r\n" for char in query or ""):
+            raise UnsafeSPL("the query contains a control character")
+        _check(parse(query or "")[0], frozenset(allowed), commands)
     except UnsafeSPL as error:
         return GuardResult(False, str(error), commands)
     return GuardResult(True, "allowed", commands)
