@@ -52,7 +52,7 @@ class LLMConfig:
                 "config",
                 "LLM URL must use https (plain http only to a loopback server such as Ollama)",
             )
-        if not MODEL_NAME.match(self.model or ""):
+        if not MODEL_NAME.fullmatch(self.model or ""):
             raise LLMError(
                 "config", f"model name {self.model!r} is not valid ([A-Za-z0-9._:/-], at most 128)"
             )

@@ -225,7 +225,7 @@ class LocalDestination:
         self.directory = directory
 
     def _path(self, name: str) -> str:
-        if not EXPORT_NAME.match(name):
+        if not EXPORT_NAME.fullmatch(name):
             raise InputError(f"not an Anchor export name: {name!r}")
         return os.path.join(self.directory, *name.split("/"))
 
@@ -256,7 +256,9 @@ class LocalDestination:
         except FileNotFoundError:
             return []
         return sorted(
-            EXPORT_PREFIX + entry for entry in entries if EXPORT_NAME.match(EXPORT_PREFIX + entry)
+            EXPORT_PREFIX + entry
+            for entry in entries
+            if EXPORT_NAME.fullmatch(EXPORT_PREFIX + entry)
         )
 
     def delete(self, name: str) -> None:
@@ -272,7 +274,7 @@ def prune(destination: Destination, now: float, retention_days: float, keep: str
     cutoff = now - retention_days * 86400.0
     removed = []
     for name in destination.names():
-        match = EXPORT_NAME.match(name)
+        match = EXPORT_NAME.fullmatch(name)
         if not match or name == keep:
             continue
         created = datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)

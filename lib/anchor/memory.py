@@ -51,7 +51,7 @@ REFRESH_ATTEMPTS = 3
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):  # $ alone lets "x\n" in
         raise InputError(
             f"invalid anchor name {name!r}: use 1-64 letters, digits, '_', '-' or '.', "
             "starting with a letter or digit"

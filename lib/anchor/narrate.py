@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from anchor.diff import Signal
+from anchor.splguard import checked_spl, spl_field, spl_string
 
 PROMPT_VERSION = 1
 MAX_DIFFS = 15
@@ -46,11 +47,6 @@ class Narrative:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def spl_quote(value: str) -> str:
-    """A double-quoted SPL string literal."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _fmt(value: Optional[float]) -> str:
@@ -158,21 +154,38 @@ def _hypothesis(signals: Sequence[Signal], past: Sequence[Mapping[str, Any]]) ->
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.]{3,}")
 
 
-def drill_in_spl(signal: Signal) -> str:
-    """A read-only search that shows the events behind one signal."""
-    base = f"sourcetype={spl_quote(signal.sourcetype)}"
+def drill_in_spl(signal: Signal) -> Optional[str]:
+    """A read-only search that shows the events behind one signal, checked by the guard.
+
+    Names and values come from logs, so each goes through ``spl_string`` or ``spl_field``;
+    a query the guard would refuse is not offered at all (None).
+    """
+    return checked_spl(_drill_in(signal))
+
+
+def _metric_chart(field_name: str, stat: str) -> str:
+    plain = spl_field(field_name)
+    if plain:
+        return f"timechart span=5m {stat}({plain}) by host"
+    if "*" in field_name:  # rename would read it as a wildcard
+        return "timechart span=5m count by host"
+    return f"rename {spl_string(field_name)} AS anchor_metric | timechart span=5m {stat}(anchor_metric) by host"
+
+
+def _drill_in(signal: Signal) -> str:
+    base = f"sourcetype={spl_string(signal.sourcetype)}"
     if signal.kind == "template" and signal.template:
         words = [w for w in _WORD.findall(signal.template) if not w.isupper()]
         anchor_word = max(words, key=len) if words else None
-        terms = f" {spl_quote(anchor_word)}" if anchor_word else ""
+        terms = f" {spl_string(anchor_word)}" if anchor_word else ""
         return f"{base}{terms} | timechart span=5m count by host"
     if signal.kind == "error_rate":
         return f"{base} (ERROR OR FATAL OR CRITICAL) | timechart span=5m count by host"
     if signal.kind == "metric" and signal.field:
         stat = signal.stat if signal.stat in ("p50", "p95", "p99") else "p95"
-        return f"{base} | timechart span=5m {stat.replace('p', 'perc')}({signal.field}) by host"
+        return f"{base} | {_metric_chart(signal.field, stat.replace('p', 'perc'))}"
     if signal.kind == "host" and signal.host is not None:
-        return f"{base} host={spl_quote(signal.host)} | timechart span=5m count"
+        return f"{base} host={spl_string(signal.host)} | timechart span=5m count"
     if signal.kind == "hourly_profile":
         return f"{base} | timechart span=1h count"
     return f"{base} | timechart span=15m count"

@@ -58,7 +58,7 @@ class OSSConfig:
     part_size: int = 8 * 1024 * 1024
 
     def __post_init__(self) -> None:
-        if not BUCKET.match(self.bucket or ""):
+        if not BUCKET.fullmatch(self.bucket or ""):
             raise OSSError(
                 f"invalid OSS bucket name {self.bucket!r}: 3-63 lowercase letters, digits or '-', "
                 "not starting or ending with '-'"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Optional
 
 ROW_CAP = 50
 OBSERVATION_CAP_BYTES = 8192
@@ -237,6 +238,38 @@ def require_safe_spl(query: str, *, also_allow: Iterable[str] = ()) -> None:
     result = check_spl(query, also_allow=also_allow)
     if not result.allowed:
         raise UnsafeSPL(result.reason)
+
+
+# -- building SPL ---------------------------------------------------------------
+# Every query Anchor writes goes through these two helpers for anything taken from logs, so a
+# hostile sourcetype, host or field name stays one value and never becomes syntax.
+FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,127}")
+_UNSPEAKABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f`]")
+
+
+def spl_string(value: str) -> str:
+    """A double-quoted SPL string for a search term or option value.
+
+    Backslashes and quotes are escaped; control characters and backticks (which the guard
+    refuses, since Splunk could read a backtick as a macro) become ``*``, a wildcard in a
+    search term, so the term still finds the events it names.
+    """
+    text = _UNSPEAKABLE.sub("*", str(value))
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def spl_field(name: str) -> Optional[str]:
+    """``name`` if Splunk reads it as a plain field name anywhere (eval, stats, timechart), else None.
+
+    A name with spaces, quotes, brackets or pipes is not spliced into a query at all; the caller
+    renames it first (``rename "<name>" AS x``) or leaves the field out.
+    """
+    return name if isinstance(name, str) and FIELD_NAME.fullmatch(name) else None
+
+
+def checked_spl(query: str, *, also_allow: Iterable[str] = ()) -> Optional[str]:
+    """``query`` if the guard allows it, else None: nothing Anchor writes is shown or run unchecked."""
+    return query if check_spl(query, also_allow=also_allow).allowed else None
 
 
 def truncate_observation(text: str, limit: int = OBSERVATION_CAP_BYTES) -> str:

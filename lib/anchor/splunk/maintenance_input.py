@@ -80,7 +80,7 @@ def validate_settings(params: Mapping[str, Any]) -> dict[str, Any]:
             oss["endpoint"], oss["bucket"], "placeholder", "placeholder", prefix=oss["prefix"]
         )
     folder = (params.get("local_dir") or "exports").strip()
-    if not FOLDER.match(folder):
+    if not FOLDER.fullmatch(folder):
         raise InvalidSetting(
             f"local_dir {folder!r} must be a folder name (letters, digits, '_', '-', '.') under {data_root()}"
         )
@@ -111,7 +111,7 @@ def _valid_interval(text: str) -> bool:
     if text.isdigit():
         return int(text) >= 60
     fields = text.split()
-    return len(fields) == 5 and all(CRON_FIELD.match(f) for f in fields)
+    return len(fields) == 5 and all(CRON_FIELD.fullmatch(f) for f in fields)
 
 
 def logger() -> logging.Logger:

@@ -18,6 +18,7 @@ needs more than a normal role has. No response ever contains a secret.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from anchor.backends import MemoryBackend
 from anchor.diff import DEFAULT_ALPHA
 from anchor.errors import AnchorError, InputError, NotFound
 from anchor.memory import check_name
-from anchor.splguard import check_spl
+from anchor.splguard import check_spl, checked_spl, spl_string
 from anchor.splunk.access import (
     CONFIGURE_CAPABILITY,
     FEEDBACK_CAPABILITY,
@@ -100,11 +101,15 @@ def parse_request(raw: Mapping[str, Any]) -> Request:
     )
 
 
-def _limit(request: Request, default: int = 100) -> int:
-    text = request.query.get("limit", str(default))
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
-        raise RestError(400, f"limit must be a whole number from 1 to {MAX_LIMIT}")
+def _whole(text: str, name: str, low: int, high: int) -> int:
+    """A whole number in [low, high] from ASCII digits only (``isdigit`` also accepts ``²``)."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 9 and low <= int(text) <= high):
+        raise RestError(400, f"{name} must be a whole number from {low} to {high}")
     return int(text)
+
+
+def _limit(request: Request, default: int = 100) -> int:
+    return _whole(request.query.get("limit", str(default)), "limit", 1, MAX_LIMIT)
 
 
 def _epoch(request: Request, name: str) -> Optional[float]:
@@ -112,13 +117,16 @@ def _epoch(request: Request, name: str) -> Optional[float]:
     if text in (None, ""):
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise RestError(400, f"{name} must be epoch seconds, for example 1764000000") from None
+        value = math.nan
+    if not -1e11 < value < 1e11:  # also refuses nan and inf
+        raise RestError(400, f"{name} must be epoch seconds, for example 1764000000")
+    return value
 
 
 def _drift_id(value: str) -> str:
-    if not DRIFT_ID.match(value):
+    if not DRIFT_ID.fullmatch(value):
         raise RestError(400, f"{value!r} is not a drift id (hex, from GET drifts) or latest")
     return value
 
@@ -170,10 +178,8 @@ def drift_report(request: Request) -> HtmlPage:
 
 
 def recall(request: Request) -> Any:
-    k = request.query.get("k", "5")
-    if not k.isdigit() or not 1 <= int(k) <= 20:
-        raise RestError(400, "k must be a whole number from 1 to 20")
-    return _backend(request).recall_similar(_drift_id(request.path[1]), k=int(k))
+    k = _whole(request.query.get("k", "5"), "k", 1, 20)
+    return _backend(request).recall_similar(_drift_id(request.path[1]), k=k)
 
 
 def weights(request: Request) -> Any:
@@ -208,14 +214,20 @@ def compare(request: Request) -> Any:
     verdict = check_spl(search)
     if not verdict.allowed:
         raise RestError(400, f"search refused by the SPL guard: {verdict.reason}")
-    try:
-        alpha = float(body.get("alpha", DEFAULT_ALPHA))
-        limit = int(body.get("limit", operations.DEFAULT_LIMIT))
-    except (TypeError, ValueError):
-        raise RestError(400, "alpha must be a number and limit a whole number") from None
-    if not 0 < alpha < 1 or not 1 <= limit <= MAX_LIMIT:
-        raise RestError(400, f"alpha must be in (0, 1) and limit from 1 to {MAX_LIMIT}")
-    spl = f'{search} | anchorcompare anchor="{anchor}" alpha={alpha!r} limit={limit}'
+    alpha, limit = body.get("alpha", DEFAULT_ALPHA), body.get("limit", operations.DEFAULT_LIMIT)
+    try:  # a JSON body sends numbers, a form body sends text: both are read the same strict way
+        alpha = float(alpha if isinstance(alpha, (int, float, str)) and alpha is not True else "x")
+    except ValueError:
+        alpha = math.nan
+    if not 0 < alpha < 1:
+        raise RestError(400, "alpha must be a number in (0, 1)")
+    if not isinstance(limit, bool) and isinstance(limit, int):
+        limit = str(limit)
+    limit = _whole(limit if isinstance(limit, str) else "", "limit", 1, MAX_LIMIT)
+    spl = checked_spl(f"{search} | anchorcompare anchor={spl_string(anchor)} alpha={alpha!r} limit={limit}",
+                      also_allow={"anchorcompare"})  # fmt: skip
+    if spl is None:  # the whole query is checked too, not only the caller's part of it
+        raise RestError(400, "the compare search could not be built safely; simplify the search")
     rows = run_oneshot(
         request.splunkd_uri, request.token, request.user, spl,
         earliest=str(body.get("earliest") or "-60m"), latest=str(body.get("latest") or "now"),
