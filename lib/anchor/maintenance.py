@@ -22,6 +22,7 @@ import os
 import re
 import tempfile
 import time
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -41,6 +42,8 @@ GRACE_SECONDS = 24 * 3600.0
 # A contribution below this is invisible after rounding: such entries may go.
 NEGLIGIBLE = 1e-4
 RESTORE_BATCH = 500
+MIN_EXPANSION_CAP = 64 << 20
+EXPANSION_RATIO = 40
 
 
 class MaintenanceError(AnchorError):
@@ -153,17 +156,46 @@ def build_export(store: Store, now: float) -> bytes:
     return gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
 
 
+def _gunzip(data: bytes) -> bytes:
+    """``gzip.decompress`` with a ceiling: a small file must not expand into gigabytes.
+
+    Exports are JSON numbers and text (about 3x smaller gzipped); the ceiling allows 64 MiB or
+    40x the file, whichever is larger, so only a decompression bomb reaches it.
+    """
+    limit = max(MIN_EXPANSION_CAP, EXPANSION_RATIO * len(data))
+    pieces, size, rest = [], 0, data
+    while rest:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        while True:  # an empty input still flushes output held back by the size cap
+            piece = inflater.decompress(rest, min(1 << 20, limit + 1 - size))
+            rest = inflater.unconsumed_tail
+            size += len(piece)
+            pieces.append(piece)
+            if size > limit:
+                raise InputError(
+                    f"the export expands past {limit // (1 << 20)} MiB: refused as a decompression bomb"
+                )
+            if inflater.eof or (not piece and not rest):
+                break
+        if not inflater.eof:
+            raise EOFError("compressed data ended before the end-of-stream marker")
+        rest = inflater.unused_data.lstrip(b"\0")  # gzip members may follow, then padding
+    return b"".join(pieces)
+
+
 def verify_export(data: bytes) -> dict[str, Any]:
     """The parsed export, or a clear error saying why it cannot be trusted."""
+    from anchor.export_check import check_collections
+
     try:
-        text = gzip.decompress(data)
-    except (OSError, EOFError) as exc:
+        text = _gunzip(data)
+    except (OSError, EOFError, zlib.error) as exc:
         raise InputError(
             f"not a complete gzip file ({exc}): the export is corrupt or truncated"
         ) from exc
     try:
-        document = json.loads(text)
-    except ValueError as exc:
+        document = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
         raise InputError(f"the export is not valid JSON: {exc}") from exc
     if not isinstance(document, dict) or document.get("format") != EXPORT_FORMAT:
         raise InputError("not an Anchor memory export (format field missing or different)")
@@ -190,7 +222,12 @@ def verify_export(data: bytes) -> dict[str, Any]:
     unknown = set(collections) - set(COLLECTIONS)
     if unknown:
         raise InputError(f"the export holds unknown collections: {', '.join(sorted(unknown))}")
+    check_collections(collections)
     return document
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number an export may hold")
 
 
 def restore_export(store: Store, data: bytes) -> dict[str, int]:

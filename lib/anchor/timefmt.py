@@ -67,3 +67,18 @@ def parse_iso(text: str) -> Optional[float]:
         offset = int(digits[:2]) * 3600 + (int(digits[2:4]) * 60 if len(digits) > 2 else 0)
         seconds -= offset if zone[0] == "+" else -offset
     return float(seconds)
+
+
+# Epoch seconds Anchor accepts as an event or record time: 1970 to 2100. Anything outside is a
+# corrupt or hostile value (1e17 overflows datetime and would crash every later listing).
+EARLIEST_TIME = 0.0
+LATEST_TIME = 4_102_444_800.0
+
+
+def plausible_time(value: object) -> bool:
+    """Whether ``value`` is a number of epoch seconds between 1970 and 2100."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and EARLIEST_TIME <= value < LATEST_TIME
+    )
