@@ -23,7 +23,9 @@ from anchor.events import FORMATS, ReadReport, read_events
 from anchor.fingerprint import Fingerprint
 from anchor.memory import Memory
 from anchor.patterns import template_of
+from anchor.safetext import printable
 from anchor.store import SQLiteStore
+from anchor.timefmt import plausible_time
 
 EXIT_USAGE = 2
 EXIT_NO_EVENTS = 4  # capture/compare/diff read no event at all
@@ -92,6 +94,8 @@ def _fingerprint(args: argparse.Namespace, warn) -> Fingerprint:
 def _when(epoch: Optional[float]) -> str:
     if epoch is None:
         return "-"
+    if not plausible_time(epoch):  # a record written before times were checked must still list
+        return f"{epoch!r} (out of range)"
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
@@ -695,10 +699,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     def out(line: str) -> None:
-        print(line)
+        print(printable(line))  # tables and summaries carry log text: no escape sequences
 
     def warn(line: str) -> None:
-        print(f"anchor: warning: {line}", file=sys.stderr)
+        print(f"anchor: warning: {printable(line)}", file=sys.stderr)
 
     try:
         args = build_parser().parse_args(argv)
@@ -709,7 +713,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"anchor: error: {exc}", file=sys.stderr)
         return EXIT_NO_EVENTS
     except AnchorError as exc:
-        print(f"anchor: error: {exc}", file=sys.stderr)
+        print(f"anchor: error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
         return 0

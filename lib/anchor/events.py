@@ -13,6 +13,7 @@ import json
 import math
 import os
 import sys
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Optional
@@ -20,7 +21,7 @@ from typing import Any, NamedTuple, Optional
 from anchor.errors import InputError
 from anchor.patterns import Template, message_of, split_raw, split_template
 from anchor.patterns.header import normalize_level
-from anchor.timefmt import parse_iso_fast
+from anchor.timefmt import parse_iso_fast, plausible_time
 
 DEFAULT_SOURCETYPE = "default"
 FORMATS = ("jsonl", "csv", "raw")
@@ -94,7 +95,8 @@ def parse_time(value: Any) -> Optional[float]:
     else:
         text = str(value).strip()
         if text[:4].isdigit() and text[4:5] == "-":
-            return parse_iso_fast(text)
+            stamp = parse_iso_fast(text)
+            return stamp if stamp is None or plausible_time(stamp) else None
         try:
             number = float(text)
         except ValueError:
@@ -102,7 +104,8 @@ def parse_time(value: Any) -> Optional[float]:
             return parts.timestamp if not parts.message else None
     if not math.isfinite(number):
         return None
-    return number / 1000.0 if number > 1e11 else number
+    seconds = number / 1000.0 if number > 1e11 else number
+    return seconds if plausible_time(seconds) else None  # 1e17 or -1e12 is no time at all
 
 
 def _number(value: Any) -> Optional[float]:
@@ -234,7 +237,7 @@ def event_from_record(
     elif raw[0] == "{":
         try:
             parsed = _json_line(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested thousands deep
             parsed = None
         if isinstance(parsed, dict):
             message = message_of(parsed) or raw
@@ -270,9 +273,8 @@ def event_from_line(
     line: str, *, sourcetype: str = DEFAULT_SOURCETYPE, source: str = "", host: str = ""
 ) -> Event:
     parts, template = split_template(line, MAX_MESSAGE_CHARS)
-    return Event(
-        parts.timestamp, host, sourcetype, source, parts.message, parts.level, {}, 1.0, template
-    )
+    stamp = parts.timestamp if plausible_time(parts.timestamp) else None
+    return Event(stamp, host, sourcetype, source, parts.message, parts.level, {}, 1.0, template)
 
 
 def detect_format(path: str) -> str:
@@ -349,9 +351,14 @@ def read_events(
                 events = _csv(handle, path, default_st, metrics, report)
             else:
                 events = _raw(handle, path, default_st, report)
-            for event in events:
-                report.events += 1
-                yield event
+            try:
+                for event in events:
+                    report.events += 1
+                    yield event
+            except (EOFError, OSError, zlib.error) as exc:  # a corrupt or truncated .gz
+                raise InputError(
+                    f"cannot read {path}: the file is corrupt or truncated ({exc})"
+                ) from None
 
 
 _scan_value = json.JSONDecoder().scan_once
@@ -378,23 +385,58 @@ def _jsonl(handle, path, sourcetype, metrics, report) -> Iterator[Event]:
         except ValueError:
             report.skip(path, number, "not valid JSON")
             continue
+        except RecursionError:
+            report.skip(path, number, "JSON nested too deeply")
+            continue
         if not isinstance(record, dict):
             report.skip(path, number, "not a JSON object")
             continue
-        yield event_from_record(record, default_sourcetype=sourcetype, metrics=metrics)
+        event = event_from_record(record, default_sourcetype=sourcetype, metrics=metrics)
+        if event.time is None and _time_out_of_range(record):
+            report.skip(path, number, "time out of range")
+            continue
+        yield event
 
 
 def _csv(handle, path, sourcetype, metrics, report) -> Iterator[Event]:
     csv.field_size_limit(max(csv.field_size_limit(), 16 * 1024 * 1024))
     reader = csv.DictReader(handle)
-    try:
-        for row in reader:
-            if None in row:
-                report.skip(path, reader.line_num, "more cells than header columns")
-                continue
-            yield event_from_record(row, default_sourcetype=sourcetype, metrics=metrics)
-    except csv.Error as exc:
-        report.skip(path, reader.line_num, f"CSV error: {exc}")
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. one oversize field: skip that row, keep reading
+            report.skip(path, reader.line_num, f"CSV error: {exc}")
+            continue
+        if None in row:
+            report.skip(path, reader.line_num, "more cells than header columns")
+            continue
+        event = event_from_record(row, default_sourcetype=sourcetype, metrics=metrics)
+        if event.time is None and _time_out_of_range(row):
+            report.skip(path, reader.line_num, "time out of range")
+            continue
+        yield event
+
+
+def _time_out_of_range(record: Mapping[str, Any]) -> bool:
+    """Whether a record's time is a number or ISO time outside 1970-2100 (asked of untimed events
+    only; a time in a format Anchor does not read leaves the event untimed, as before)."""
+    for name in TIME_FIELDS:
+        value = record.get(name)
+        if value is None or value == "" or isinstance(value, bool):
+            continue
+        text = str(value).strip()
+        if text[:4].isdigit() and text[4:5] == "-":
+            if parse_iso_fast(text) is not None:
+                return True
+            continue
+        try:
+            float(text)
+        except ValueError:
+            continue
+        return True
+    return False
 
 
 def _raw(handle, path, sourcetype, report) -> Iterator[Event]:

@@ -15,6 +15,7 @@ from typing import Optional
 from anchor.diff import Signal
 from anchor.narrate import describe
 from anchor.operations import DriftReport
+from anchor.timefmt import plausible_time
 
 STYLE = """
 body{font:14px/1.45 -apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#1d1d1f;
@@ -54,7 +55,7 @@ def _bars(signal: Signal) -> str:
 
 
 def _when(epoch: Optional[float]) -> str:
-    if not epoch:
+    if not epoch or not plausible_time(epoch):
         return "unknown time"
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
