@@ -134,3 +134,27 @@ def test_terminal_output_carries_no_control_characters(tmp_path):
     assert "\ufffd" in result.stdout  # the hostile text was shown, neutralized
     for text in (result.stdout, result.stderr):
         assert not any(c in text for c in "\x1b\x07\u202e"), text[:2000]
+
+
+# -- output channels ------------------------------------------------------------------------
+def test_slack_messages_escape_log_derived_mentions_and_links():
+    from anchor.alert import build_message, parse_settings
+    from anchor.diff import Signal
+    from anchor.narrate import Narrative
+    from anchor.operations import DriftReport
+
+    evil = "<!channel> <https://evil.example|click> & more"
+    signal = Signal("template:appeared:app:1", "template", "appeared", "app<!here>", "HIGH",
+                    None, 5.0, 0.001, 1.0, template=evil)  # fmt: skip
+    story = Narrative(summary=f"New template {evil}", hypothesis=f"maybe {evil}", drill_in_spl=None)
+    report = DriftReport("0123456789ab", "healthy", [signal], story, [], [])
+    message = build_message(report, parse_settings({"webhook_format": "slack", "max_signals": "3"}),
+                            search_name="s <!everyone>", link=None)  # fmt: skip
+    texts = [message["text"]] + [
+        block.get("text", {}).get("text") or block["elements"][0]["text"]
+        for block in message["blocks"]
+    ]
+    for text in texts:
+        assert "<!" not in text and "<https://evil" not in text, text
+    assert "&lt;!channel&gt;" in message["text"] and "&amp; more" in message["text"]
+    assert any("&lt;https://evil.example|click&gt;" in t for t in texts)

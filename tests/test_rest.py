@@ -187,6 +187,10 @@ def test_settings_need_anchor_configure_and_never_return_secrets(server):
     status, body = call(splunkd, "GET", "settings", token="admin-token")
     assert status == 200 and body["llm"]["api_key_set"] is True and body["webhook_url_set"] is True
     assert body["maintenance"]["oss_credentials_set"] is False
+    # A URL stored with a credential (by hand, or before URLs were checked) is never shown.
+    splunkd.conf.setdefault("llm", {})["url"] = f"https://u:{KEY}@llm.example.com/v1?key={KEY}"
+    status, body = call(splunkd, "GET", "settings", token="admin-token")
+    assert status == 200 and "withheld" in body["llm"]["url"]
 
 
 def test_settings_are_validated_before_anything_is_written(server):
@@ -199,10 +203,14 @@ def test_settings_are_validated_before_anything_is_written(server):
         ({"webhook_url": "http://hooks.example.com/x"}, "must use https"),
         ({"maintenance": {"destination": "oss", "oss_bucket": "b", "oss_endpoint": "http://oss"}}, "maintenance"),
         ({"llm": {"url": "https://x.example.com/v1", "model": "m"}, "colour": "blue"}, "unknown setting"),
+        ({"llm": {"url": "https://user:sk-secret@x.example.com/v1", "model": "m"}}, "credential"),
+        ({"llm": {"url": "https://x.example.com/v1?key=sk-secret", "model": "m"}}, "'key'"),
+        ({"llm": {"url": "https://x.example.com/v1?api-version=1&access_token=t", "model": "m"}}, "access_token"),
         ({"llm": {"url": "https://x.example.com/v1", "model": "m", "api_key": KEY, "temperature": 1}}, "unknown setting llm.temperature"),
     ):  # fmt: skip
         status, body = call(splunkd, "POST", "settings", body=bad, token="admin-token")
         assert status == 400 and message in body["error"], body
+        assert "sk-secret" not in json.dumps(body)
     assert splunkd.writes == before
     status, body = call(splunkd, "POST", "settings", body={"llm": {}}, token="reader-token")
     assert status == 403

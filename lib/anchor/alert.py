@@ -29,6 +29,7 @@ from anchor.diff import Signal
 from anchor.errors import InputError, NotFound
 from anchor.memory import Memory
 from anchor.report import render_html
+from anchor.safetext import slack_escape
 
 FORMATS = ("slack", "generic")
 ATTEMPTS = 3
@@ -166,11 +167,15 @@ def build_message(
             "link": link,
             "report_link": report_link,
         }  # fmt: skip
-    lines = [f"• *{s.severity}* {describe(s)} (`{s.signal_id}`)" for s in top]
-    title = f"Anchor drift `{report.drift_id}` against anchor *{report.anchor}* ({search_name})"
+    # Log-derived text is escaped (& < >) so "<!channel>" or "<https://evil|click>" in a log
+    # line reaches Slack as text, not as a mention or a disguised link.
+    esc = slack_escape
+    lines = [f"• *{s.severity}* {esc(describe(s))} (`{esc(s.signal_id)}`)" for s in top]
+    title = f"Anchor drift `{report.drift_id}` against anchor *{esc(report.anchor)}* ({esc(search_name)})"
+    summary = esc(story.summary)
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": title}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": story.summary[:2900]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": summary[:2900]}},
     ]
     if lines:
         blocks.append(
@@ -178,7 +183,10 @@ def build_message(
         )
     if story.hypothesis:
         blocks.append(
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": story.hypothesis[:2900]}]}
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": esc(story.hypothesis)[:2900]}],
+            }
         )
     if link:
         blocks.append(
@@ -191,7 +199,7 @@ def build_message(
                 "text": {"type": "mrkdwn", "text": f"<{report_link}|Open the report>"},
             }
         )
-    return {"text": f"{title}: {story.summary}"[:3000], "blocks": blocks}
+    return {"text": f"{title}: {summary}"[:3000], "blocks": blocks}
 
 
 def _retry_after(response: requests.Response, attempt: int) -> float:

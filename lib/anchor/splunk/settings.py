@@ -9,9 +9,11 @@ bad value writes nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
+from urllib.parse import parse_qsl, urlsplit
 
 from splunklib import binding
 
@@ -46,6 +48,37 @@ def _optional(splunkd_uri: str, token: str, path: str) -> dict[str, Any]:
         raise AnchorError(f"cannot read {path}: splunkd answered HTTP {exc.status}") from None
 
 
+# Query parameters that carry a credential in the URLs of LLM gateways (``?key=``, ``?sig=``).
+_SECRET_PARAMS = re.compile(
+    r"(^|[_-])(key|apikey|token|secret|password|passwd|sig|signature|auth|authorization|code)$",
+    re.IGNORECASE,
+)
+
+
+def url_credentials(url: str) -> Optional[str]:
+    """What credential ``url`` carries (``user:password@`` or a secret-looking parameter), if any.
+
+    Such a URL would sit in anchor.conf in clear and come back from GET settings; the key belongs
+    in ``llm.api_key``, which goes to storage/passwords.
+    """
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        return "a user name or password before the host"
+    for name, _ in parse_qsl(parts.query, keep_blank_values=True):
+        if _SECRET_PARAMS.search(name):
+            return f"the query parameter {name!r}"
+    return "a fragment" if parts.fragment else None
+
+
+def _shown_url(url: str) -> str:
+    """A stored URL as GET settings may show it: one that carries a credential is withheld."""
+    return (
+        "(withheld: it carries a credential; set it again without one)"
+        if url_credentials(url)
+        else url
+    )
+
+
 def read_settings(splunkd_uri: str, token: str) -> dict[str, Any]:
     """Everything the setup page shows; secrets only as ``*_set`` booleans."""
     llm = _optional(splunkd_uri, token, LLM_PATH)
@@ -53,7 +86,7 @@ def read_settings(splunkd_uri: str, token: str) -> dict[str, Any]:
     present = {name for name, value in stored_secrets(splunkd_uri, token).items() if value}
     return {
         "llm": {
-            "url": llm.get("url") or "",
+            "url": _shown_url(llm.get("url") or ""),
             "model": llm.get("model") or "",
             "timeout_s": float(llm.get("timeout_s") or 30),
             "api_key_set": "llm_api_key" in present,
@@ -98,6 +131,12 @@ def validate_update(body: Any) -> SettingsUpdate:
             raise InputError("llm.timeout_s must be a number of seconds") from None
         if not 1 <= seconds <= 300:
             raise InputError("llm.timeout_s must be between 1 and 300 seconds")
+        carried = url_credentials(url)
+        if carried:
+            raise InputError(
+                f"llm.url carries a credential ({carried}): put the key in llm.api_key, "
+                "which is stored as a secret"
+            )
         if url or model:
             try:
                 LLMConfig(url, model)
