@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)/lib
 
-.PHONY: venv demo test lint format clean package inspect bench bench-quick browser
+.PHONY: venv demo test lint format clean package inspect bench bench-quick browser fuzz
 
 venv: $(VENV)/.installed
 
@@ -23,6 +23,11 @@ format: venv
 
 test: venv lint browser
 	$(PY) -m pytest
+
+# The fuzz suite (tests/test_fuzz.py) with a larger budget than the normal suite gives it.
+FUZZ_EXAMPLES ?= 2000
+fuzz: venv
+	ANCHOR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -m fuzz -p no:cacheprovider tests/test_fuzz.py
 
 # Debian's chromium for the HTML report test (skipped without it, except in CI).
 browser:

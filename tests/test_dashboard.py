@@ -104,7 +104,22 @@ def test_every_data_source_passes_the_spl_guard(definition):
 
 def drilldown_fields(definition, viz):
     text = json.dumps(viz.get("eventHandlers", []))
-    return re.findall(r"\$row\.(\w+)\.value\$", text)
+    return re.findall(r"\$row\.(\w+)\.value(?:\|s)?\$", text)
+
+
+def test_row_values_spliced_into_a_query_are_quoted_by_the_s_filter(definition):
+    # Dashboard Studio's |s filter quotes the value and escapes its quotes, so a signal id
+    # taken from logs cannot end its string; only signal_spl, a whole guarded query, goes in bare.
+    queries = [
+        handler["options"]["query"]
+        for viz in definition["visualizations"].values()
+        for handler in viz.get("eventHandlers", [])
+        if "query" in handler.get("options", {})
+    ]
+    assert queries
+    for query in queries:
+        bare = re.findall(r"\$row\.(\w+)\.value\$", query)
+        assert bare in ([], ["signal_spl"]) and (bare or "|s$" in query), query
 
 
 def table_fields(query):

@@ -82,6 +82,13 @@ def _ident(doc: Mapping, name: str, pattern: re.Pattern, *, optional: bool = Fal
         _fail(f"{name} is not well-formed ({str(value)[:40]!r})")
 
 
+def _present(doc: Mapping, names: Sequence[str]) -> None:
+    """Fields every listing reads, even when their value may be null."""
+    missing = [name for name in names if name not in doc]
+    if missing:
+        _fail(f"{missing[0]} is missing")
+
+
 def _texts(doc: Mapping, name: str, *, optional: bool = True) -> None:
     value = doc.get(name)
     if value is None and optional:
@@ -97,11 +104,12 @@ def _anchor(doc: Mapping, parts: Mapping[str, Mapping]) -> None:
     _time(doc, "created")
     _text(doc, "created_by")
     _number(doc, "events")
-    _number(doc, "templates", optional=True)
+    _present(doc, ("templates", "window_start", "window_end", "sourcetypes"))
+    _number(doc, "templates")
     _number(doc, "size_chars", optional=True)
     _time(doc, "window_start", optional=True)
     _time(doc, "window_end", optional=True)
-    _texts(doc, "sourcetypes")
+    _texts(doc, "sourcetypes", optional=False)
     _texts(doc, "metrics")
     _text(doc, "search", optional=True)
     _texts(doc, "parts", optional=False)
@@ -183,7 +191,10 @@ def _signal(record: Any) -> None:
     _number(record, "rank", optional=True)
     for name in ("field", "stat", "template", "host", "example", "pattern"):
         _text(record, name, optional=True)
-    Signal.from_record(record).to_dict()
+    try:  # rebuilt as history and the report rebuild it
+        Signal.from_record(record).to_dict()
+    except (TypeError, ValueError) as exc:
+        _fail(f"a signal cannot be read ({str(exc)[:80]})")
 
 
 def _drift(doc: Mapping) -> None:
@@ -191,6 +202,7 @@ def _drift(doc: Mapping) -> None:
     if doc["_key"] != doc["drift_id"]:
         _fail("_key differs from drift_id")
     _ident(doc, "anchor", NAME_PATTERN)
+    _present(doc, ("signal_count", "top_severity", "top_signal"))
     _time(doc, "created")
     _text(doc, "created_by", optional=True)
     _number(doc, "events", optional=True)
