@@ -75,8 +75,10 @@ def oneshot_runner(splunkd_uri: str, session_key: str, user: str) -> SearchRunne
 
     def run(query: str, earliest: str, latest: str, max_rows: int, max_seconds: float) -> list:
         require_safe_spl(query)  # the guard again at the edge: nothing unchecked reaches splunkd
+        capped = f"{query.strip()} | head {int(max_rows)}"
+        require_safe_spl(capped)  # and the query as sent, cap included
         return run_oneshot(
-            splunkd_uri, session_key, user, f"{query.strip()} | head {int(max_rows)}",
+            splunkd_uri, session_key, user, capped,
             earliest=earliest, latest=latest, max_rows=max_rows, max_seconds=max_seconds,
         )  # fmt: skip
 

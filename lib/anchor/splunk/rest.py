@@ -222,7 +222,7 @@ def compare(request: Request) -> Any:
     if not 0 < alpha < 1:
         raise RestError(400, "alpha must be a number in (0, 1)")
     if not isinstance(limit, bool) and isinstance(limit, int):
-        limit = str(limit)
+        limit = str(limit) if abs(limit) < 10**9 else ""  # str() of a huge int can itself fail
     limit = _whole(limit if isinstance(limit, str) else "", "limit", 1, MAX_LIMIT)
     spl = checked_spl(f"{search} | anchorcompare anchor={spl_string(anchor)} alpha={alpha!r} limit={limit}",
                       also_allow={"anchorcompare"})  # fmt: skip
