@@ -116,7 +116,11 @@ def _anchor(doc: Mapping, parts: Mapping[str, Mapping]) -> None:
     bodies = []
     for key in doc["parts"]:
         part = parts.get(key)
-        if part is None or part.get("anchor") != doc["_key"]:
+        if (
+            part is None
+            or part.get("anchor") != doc["_key"]
+            or not isinstance(part.get("body"), str)
+        ):
             _fail(f"part {key[:60]!r} is missing")
         bodies.append(part["body"])
     try:  # rebuilt and compared as compare will: whatever would crash it is refused here
@@ -233,7 +237,7 @@ def _feedback(doc: Mapping) -> None:
     _ident(doc, "_key", FEEDBACK_KEY)
     _ident(doc, "drift_id", DRIFT_ID)
     _text(doc, "signal_id", limit=4096)
-    if doc.get("outcome") not in OUTCOMES:
+    if not isinstance(doc.get("outcome"), str) or doc["outcome"] not in OUTCOMES:
         _fail(f"outcome must be one of {', '.join(sorted(OUTCOMES))}")
     _text(doc, "user", limit=1024)
     _text(doc, "reason", optional=True, limit=MAX_REASON_CHARS)
@@ -279,9 +283,11 @@ def check_collections(collections: Mapping[str, Sequence[Any]]) -> None:
                         _fail("kind must be anchor or anchor_part")
                 else:
                     checks[name](doc)
-            except _Bad as bad:
+            except (_Bad, TypeError, KeyError, ValueError, AttributeError) as bad:
+                # Anything a check trips over is a malformed document, never a crash of restore.
                 key = doc.get("_key") if isinstance(doc, dict) else None
+                why = bad if isinstance(bad, _Bad) else f"malformed ({type(bad).__name__}: {bad})"
                 raise InputError(
                     f"the export's {name} document {position} ({str(key)[:40]!r}) is not usable: "
-                    f"{bad}; nothing was restored"
+                    f"{str(why)[:200]}; nothing was restored"
                 ) from None

@@ -136,6 +136,22 @@ def _comment_end(query: str, index: int) -> int:
     return close + 3
 
 
+def _single_quote_end(query: str, index: int) -> int:
+    """The index just past the single-quoted span opening at ``index`` (it has a closing quote).
+
+    Single quotes name fields in eval and where. Whether the pipeline split honours them is not
+    documented, so a span that would change the split either way is refused; a lone apostrophe
+    (no closing quote) is text.
+    """
+    close = query.find("'", index + 1)
+    if any(char in '"|[]`' for char in query[index + 1 : close]):
+        raise UnsafeSPL(
+            "a single-quoted name holds a double quote, pipe, bracket or backtick: "
+            "Splunk could split it differently; rename the field or use double quotes"
+        )
+    return close + 1
+
+
 def parse(query: str, index: int = 0, depth: int = 0) -> tuple[Pipeline, int]:
     """Split ``query`` from ``index`` into stages, recursing into ``[...]`` subsearches.
 
@@ -166,6 +182,10 @@ def parse(query: str, index: int = 0, depth: int = 0) -> tuple[Pipeline, int]:
                 raise _macro(query, index)
             index = _comment_end(query, index)
             current.append(" ")  # Splunk replaces a comment with a space
+        elif char == "'" and query.find("'", index + 1) > 0:
+            end = _single_quote_end(query, index)
+            current.append(query[index:end])
+            index = end
         elif char == "[":
             sub, index = parse(query, index + 1, depth + 1)
             inner.append(sub)
