@@ -167,10 +167,9 @@ def parse(query: str, index: int = 0, depth: int = 0) -> tuple[Pipeline, int]:
     while index < len(query):
         char = query[index]
         if char == "\\":
+            # Whether an escape stops macro expansion is not documented: refuse it.
             if query.startswith("`", index + 1):
-                raise _macro(
-                    query, index + 1
-                )  # whether an escape stops macro expansion is not documented
+                raise _macro(query, index + 1)
             current.append(query[index : index + 2])  # an escaped character is never syntax
             index += 2
         elif char == '"':
