@@ -25,6 +25,7 @@ from anchor.memory import (
     digest,
 )
 from anchor.narrate import Narrative, offline_narrative
+from anchor.patterns.merge import generalize_fingerprint
 from anchor.rank import rank_signals
 from anchor.recall import drift_profile, recall_similar, signal_profile
 
@@ -75,6 +76,7 @@ def capture(
     check_name(name)
     if fingerprint.count <= 0:
         raise InputError("no events to capture: check the input or the search's time range")
+    generalize_fingerprint(fingerprint)
     fingerprint.trim()
     return memory.save_anchor(
         name, fingerprint, user=user, now=now, metrics=list(metrics or []), search=search
