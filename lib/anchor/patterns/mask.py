@@ -61,6 +61,7 @@ _DATE = re.compile(
     r"|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
     r")(?![\w:/-])"
 )
+_PID_SUFFIX = re.compile(r"(?<=[A-Za-z)])\[\d+\](?=:?(?:\s|$))")
 _URL = re.compile(r"\b[A-Za-z][\w+.-]*://[^\s\"'<>?]*\?[^\s\"'<>]*")
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")
 _DURATION = re.compile(r"[-+]?\d+(?:[.,]\d+)?(?:ns|us|µs|ms|s|sec|secs|min|mins|h|hr|hrs)")
@@ -190,6 +191,8 @@ def _template_cached(message: str) -> Template:
     if "@" in text:
         text = _EMAIL.sub("<EMAIL>", text)
     text = _DATE.sub("<DATE>", text)
+    if "[" in text:  # a pid glued to a name (syslog's ``sshd(pam_unix)[19939]:``) keeps the name
+        text = _PID_SUFFIX.sub("[<NUM>]", text)
     text = _PATH_TOKEN.sub("<PATH>", text)
     text = _DIGIT_TOKEN.sub(_mask_token, text)
     text = _WORDLESS.sub(_mask_wordless, text)

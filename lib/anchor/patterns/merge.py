@@ -37,11 +37,11 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Optional, Union
 
 from anchor.patterns.header import LEVELS
-from anchor.patterns.mask import ANY_MASK, pattern_id_of
+from anchor.patterns.mask import ANY_MASK, Template, pattern_id_of
 
 # A merged position is written <VAR>, not <*>: masking writes <*> for digit
 # tokens of no known type, and only a merge-made wildcard may absorb other
@@ -60,6 +60,7 @@ class MergeRule(NamedTuple):
     header_share: float = 0.95
     header_columns: int = 8
     header_templates: int = 10
+    header_min_columns: int = 1
 
 
 DEFAULT_RULE = MergeRule()
@@ -129,7 +130,7 @@ def _covered(texts: Iterable[str]) -> dict[str, str]:
         layouts.append((text, holes, shape))
         if holes:
             slot = patterns[(len(shape), holes)]
-            key = tuple(shape)  # <VAR> is <*> in a shape: equal keys only when holes match
+            key = tuple(shape)  # <VAR> is <*> in a shape
             if key not in slot or text < slot[key]:
                 slot[key] = text
     by_length: dict[int, list[frozenset]] = defaultdict(list)
@@ -141,7 +142,7 @@ def _covered(texts: Iterable[str]) -> dict[str, str]:
     for text, holes, shape in layouts:
         for wider in by_length.get(len(shape), ()):
             if holes < wider:
-                key = tuple(MERGED if i in wider else token for i, token in enumerate(shape))
+                key = tuple(WILDCARD if i in wider else token for i, token in enumerate(shape))
                 target = patterns[(len(shape), wider)].get(key)
                 if target is not None:
                     mapped[text] = target
@@ -155,10 +156,11 @@ def header_length(counts: Mapping[str, float], rule: MergeRule = DEFAULT_RULE) -
     Learned from the data, not from a list of formats: a header is the run of
     leading columns up to the last one, among the first ``header_columns``,
     that holds a variable (a mask: a number, id, time, node name with digits)
-    in at least ``header_share`` of the events, when at least two columns do
-    (a timestamp, a pid, a node id, a sequence number...) and the table is
-    diverse (``header_templates`` templates at least). A column of level
-    words just after it, in as many events, belongs to it too. Words inside
+    in at least ``header_share`` of the events (a timestamp, a pid, a node
+    id, a sequence number...), when the table is diverse
+    (``header_templates`` templates at least). A column of level words
+    (``INFO``, ``Warning``...) just after it, in as many events, belongs to
+    the header too. Words inside
     the header (component, state, level, host) are header fields, not the
     message: they become ``<VAR>``.
     """
@@ -171,9 +173,10 @@ def header_length(counts: Mapping[str, float], rule: MergeRule = DEFAULT_RULE) -
             if WILDCARD in token:
                 masked[i] += count
     heavy = [i for i, value in enumerate(masked) if total and value >= rule.header_share * total]
-    if len(heavy) < 2:
+    if not heavy:
         return 0
-    return _through_level(counts, heavy[-1] + 1, rule.header_share * total)
+    length = _through_level(counts, heavy[-1] + 1, rule.header_share * total)
+    return length if len(heavy) >= rule.header_min_columns or length > heavy[-1] + 1 else 0
 
 
 def _through_level(counts: Mapping[str, float], length: int, needed: float) -> int:
@@ -252,6 +255,21 @@ def onto_anchor(
         target = landed.get(target, target)
         current_map[text] = merged.get(target, target)
     return anchor_map, current_map
+
+
+def generalize_lines(
+    lines: Sequence[tuple[str, Template]], rule: MergeRule = DEFAULT_RULE
+) -> list[Template]:
+    """The generalized template of each (sourcetype, template) line, merged per sourcetype."""
+    tables: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for sourcetype, template in lines:
+        tables[sourcetype][template.template] += 1.0
+    mappings = {name: generalize(table, rule) for name, table in tables.items()}
+    out = []
+    for sourcetype, template in lines:
+        text = mappings[sourcetype][template.template]
+        out.append(template if text == template.template else Template(pattern_id_of(text), text))
+    return out
 
 
 # --- applying a mapping to fingerprint summaries (entries: [count, errors, template, example, ...])
