@@ -151,7 +151,11 @@ def test_the_digit_blind_cache_never_changes_a_template():
     from anchor.patterns import mask
 
     alphabet = st.sampled_from(
-        list("0123456789abcdefxX.:-_/=,()[] <>'\"") + ["ms", "id=", "0x", "ERROR "]
+        list("0123456789abcdefxX.:-_/=,()[] <>'\"")
+        + ["ms", "id=", "0x", "ERROR "]
+        # the typed masks' pieces: dates, units, emails, URLs, pids, wordless tokens
+        + ["Jul ", "Sun ", "Monday", "MB", "s", "B", "GiB", "@", "ex.com", "http://", "?", "AM"]
+        + ["sshd[", "deadbeefcafe", "aGVsbG9XBbGQhIHRo"]
     )
 
     @settings(max_examples=1500, deadline=None)

@@ -88,11 +88,15 @@ def _round(texts: Iterable[str], rule: MergeRule) -> dict[str, str]:
             text: sum(WILDCARD not in token for token in shape) for text, _, shape in members
         }
         for p in range(length):
+            if len({shape[p] for _, _, shape in members}) < 2:
+                continue  # the same token (or mask) in every template: nothing to merge here
             groups: dict[tuple[str, ...], list[tuple[str, str]]] = defaultdict(list)
             for text, tokens, shape in members:
                 if constants[text] - (WILDCARD not in shape[p]) < rule.min_constants:
                     continue
-                groups[(*shape[:p], *shape[p + 1 :])].append((text, tokens[p]))
+                # values by shape (masks of any type are one value), <VAR> kept apart
+                value = MERGED if tokens[p] == MERGED else shape[p]
+                groups[(*shape[:p], *shape[p + 1 :])].append((text, value))
             for group in groups.values():
                 if len(group) < 2:
                     continue
