@@ -223,3 +223,17 @@ def test_the_fast_json_line_reader_agrees_with_json_loads():
         assert repr(got) == repr(expected)
 
     check()
+
+
+def test_the_fast_digit_shape_equals_str_translate():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from anchor.patterns.header import DIGIT_SHAPE, digit_shape
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.text())
+    def check(text):
+        assert digit_shape(text) == text.translate(DIGIT_SHAPE)
+
+    check()

@@ -13,7 +13,7 @@ Public interface (used by events, fingerprint, the CLI and ``anchorpattern``):
 
 from __future__ import annotations
 
-from anchor.patterns.header import DIGIT_SHAPE, RawParts, peel_shape, split_raw, timestamp_at
+from anchor.patterns.header import RawParts, digit_shape, peel_shape, split_raw, timestamp_at
 from anchor.patterns.mask import Template, message_of, template_of
 
 __all__ = ["RawParts", "Template", "message_of", "split_raw", "split_template", "template_of"]
@@ -26,7 +26,7 @@ def split_template(line: str, limit: int) -> tuple[RawParts, Template]:
     keeps every length, so the message's shape is a slice of the line's.
     """
     text = line.rstrip("\r\n")
-    shape = text.translate(DIGIT_SHAPE)
+    shape = digit_shape(text)
     stamp_format, start, level = peel_shape(shape)
     message = text[start:].strip()[:limit]
     template = template_of(message, shape=shape[start:].strip()[:limit])

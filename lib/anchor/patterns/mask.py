@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple, Optional
 
-from anchor.patterns.header import CACHE_ENTRIES, DIGIT_SHAPE
+from anchor.patterns.header import CACHE_ENTRIES, digit_shape
 
 MESSAGE_FIELDS = ("message", "msg", "log", "text", "event", "description")
 
@@ -70,6 +70,8 @@ _DURATION = re.compile(r"[-+]?\d+(?:[.,]\d+)?(?:ns|us|µs|ms|s|sec|secs|min|mins
 _SIZE = re.compile(r"\d+(?:[.,]\d+)?(?:[KMGTP]i?B|[kKMGT]|bytes?)")
 # A long token without digits that is not a word: hex letters only, or
 # base64-like with upper and lower case mixed throughout.
+_HEX_LETTERS = re.compile(r"[a-fA-F]+")
+_CAPITAL_PAIR = re.compile(r"[A-Z]{2}")
 _LONG_WORD = re.compile(r"[A-Za-z+/_-]{12}")
 _WORDLESS = re.compile(r"(?<![^\s(\[\"'=:,])[A-Za-z+/_-]{12,}={0,2}(?![^\s)\]\"',;.])")
 
@@ -104,10 +106,12 @@ def _mask_token(match: re.Match) -> str:
 def _mask_wordless(match: re.Match) -> str:
     token = match.group(0)
     core = token.rstrip("=")
-    if all(c in "abcdefABCDEF" for c in core):
+    if _HEX_LETTERS.fullmatch(core):
         return "<HEX>"
     # Random base64 changes case about every other character and often has two
     # capitals in a row; camelCase names change case at word starts only.
+    if len(core) < 16 or not _CAPITAL_PAIR.search(core):
+        return token
     pairs = [
         (a.isupper(), b.isupper()) for a, b in zip(core, core[1:]) if a.isalpha() and b.isalpha()
     ]
@@ -141,7 +145,7 @@ def template_of(message: str, shape: Optional[str] = None) -> Template:
     """
     if ("x" in message or "X" in message) and _DIGIT_X.search(message):
         return _template_cached.__wrapped__(message)
-    return _template_of_shape(message.translate(DIGIT_SHAPE) if shape is None else shape)
+    return _template_of_shape(digit_shape(message) if shape is None else shape)
 
 
 _DIGIT_X = re.compile(r"[1-9][xX]")
@@ -204,10 +208,12 @@ def _template_cached(message: str) -> Template:
 
 
 def clear_template_cache() -> None:
-    """Forget cached templates and header peels (benchmarks measure cold runs)."""
+    """Forget cached templates, header peels and merge shapes (benchmarks measure cold runs)."""
     from anchor.patterns.header import _peel_cached
+    from anchor.patterns.merge import _shape_tokens
 
     _template_cached.cache_clear()
     _template_by_shape.cache_clear()
     _masked.cache_clear()
     _peel_cached.cache_clear()
+    _shape_tokens.cache_clear()

@@ -38,9 +38,10 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any, NamedTuple, Optional, Union
 
-from anchor.patterns.header import LEVELS
+from anchor.patterns.header import CACHE_ENTRIES, LEVELS
 from anchor.patterns.mask import ANY_MASK, Template, pattern_id_of
 
 # A merged position is written <VAR>, not <*>: masking writes <*> for digit
@@ -68,13 +69,19 @@ DEFAULT_RULE = MergeRule()
 LEVEL_REACH = 3
 
 
-def _shape_tokens(template: str) -> list[str]:
-    return ANY_MASK.sub(WILDCARD, template).split(" ")
+@lru_cache(maxsize=CACHE_ENTRIES)
+def _shape_tokens(template: str) -> tuple[str, ...]:
+    # cached: every round, the cover step and the header model ask again
+    return tuple(ANY_MASK.sub(WILDCARD, template).split(" "))
+
+
+def _constants(shape: tuple[str, ...]) -> int:
+    return len(shape) - sum(1 for token in shape if WILDCARD in token)
 
 
 def _round(texts: Iterable[str], rule: MergeRule) -> dict[str, str]:
     """One round: the templates that change, each to its generalized text."""
-    by_length: dict[int, list[tuple[str, list[str], list[str]]]] = defaultdict(list)
+    by_length: dict[int, list[tuple[str, list[str], tuple[str, ...]]]] = defaultdict(list)
     for text in texts:
         tokens = text.split(" ")
         shape = _shape_tokens(text)
@@ -84,9 +91,7 @@ def _round(texts: Iterable[str], rule: MergeRule) -> dict[str, str]:
     for length, members in by_length.items():
         if len(members) < 2:
             continue
-        constants = {
-            text: sum(WILDCARD not in token for token in shape) for text, _, shape in members
-        }
+        constants = {text: _constants(shape) for text, _, shape in members}
         for p in range(length):
             if len({shape[p] for _, _, shape in members}) < 2:
                 continue  # the same token (or mask) in every template: nothing to merge here
@@ -96,7 +101,7 @@ def _round(texts: Iterable[str], rule: MergeRule) -> dict[str, str]:
                     continue
                 # values by shape (masks of any type are one value), <VAR> kept apart
                 value = MERGED if tokens[p] == MERGED else shape[p]
-                groups[(*shape[:p], *shape[p + 1 :])].append((text, value))
+                groups[shape[:p] + shape[p + 1 :]].append((text, value))
             for group in groups.values():
                 if len(group) < 2:
                     continue
