@@ -108,7 +108,11 @@ def synthetic_fingerprint(
     for s in range(sourcetypes):
         for t in range(templates):
             weight = float(rng.randint(1, 50))
-            message = f"service {_word(s)} operation {_word(t)} finished in {t % 97} ms"
+            # two words that change together: distinct templates the merge stage keeps apart
+            message = (
+                f"service {_word(s)} operation {_word(t)} on shard {_word(7 * t + 3)} "
+                f"finished in {t % 97} ms"
+            )
             fingerprint.add(
                 Event(
                     T0 + rng.random() * 86400,

@@ -92,8 +92,9 @@ def _round(texts: Iterable[str], rule: MergeRule) -> dict[str, str]:
         if len(members) < 2:
             continue
         constants = {text: _constants(shape) for text, _, shape in members}
+        columns = list(zip(*(shape for _, _, shape in members)))
         for p in range(length):
-            if len({shape[p] for _, _, shape in members}) < 2:
+            if len(set(columns[p])) < 2:
                 continue  # the same token (or mask) in every template: nothing to merge here
             groups: dict[tuple[str, ...], list[tuple[str, str]]] = defaultdict(list)
             for text, tokens, shape in members:
@@ -129,10 +130,18 @@ def _covered(texts: Iterable[str]) -> dict[str, str]:
     ``<VAR>``) wins, ties by position. This is how a current window's
     templates land on an anchor's merged ones.
     """
+    texts = list(texts)
+    wide = [text for text in texts if MERGED in text]
+    if not wide:
+        return {}
+    lengths = {len(_shape_tokens(text)) for text in wide}
     patterns: dict[tuple[int, frozenset], dict[tuple[str, ...], str]] = defaultdict(dict)
     layouts = []
     for text in texts:
-        tokens, shape = text.split(" "), _shape_tokens(text)
+        shape = _shape_tokens(text)
+        if len(shape) not in lengths:
+            continue
+        tokens = text.split(" ")
         if len(tokens) != len(shape):
             continue
         holes = frozenset(i for i, token in enumerate(tokens) if token == MERGED)
@@ -285,6 +294,8 @@ def generalize_lines(
 
 
 def _remapped(templates: Mapping[str, list], mapping: Mapping[str, str]) -> dict[str, list]:
+    if all(mapping.get(entry[2], entry[2]) == entry[2] for entry in templates.values()):
+        return dict(templates)  # nothing merges (the common case at compare): same entries
     merged: dict[str, list] = {}
     for pattern_id in sorted(templates):
         entry = templates[pattern_id]
