@@ -57,6 +57,20 @@ def test_a_unique_word_per_event_at_a_steady_rate_gives_one_template():
     assert templates_of(fingerprint) == {f"cache miss for key {MERGED} in region west": 600.0}
 
 
+def test_a_flood_of_unique_words_is_merged_before_the_tracking_limit_drops_it():
+    from anchor.fingerprint import TRACK_TEMPLATES
+
+    n = TRACK_TEMPLATES + 5000
+    keys = words(random.Random(12), n)
+    fingerprint = Fingerprint().add_all(
+        event(f"cache miss for key {key} in region west", T0 + i) for i, key in enumerate(keys)
+    )
+    assert fingerprint.sourcetypes["app"].template_floor == 0  # nothing was dropped
+    assert templates_of(generalize_fingerprint(fingerprint)) == {
+        f"cache miss for key {MERGED} in region west": float(n)
+    }
+
+
 def test_user_and_host_names_in_identical_messages_give_one_template_per_shape():
     rng = random.Random(3)
     users = ["cyrus", "news", "alice", "bob", "mail", "operator"]

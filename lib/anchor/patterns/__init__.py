@@ -9,6 +9,10 @@ Public interface (used by events, fingerprint, the CLI and ``anchorpattern``):
   across processes.
 - ``split_template(line, limit)``: both at once for a raw line, sharing the
   digit-blind shape of the line (the per-event fast path).
+
+A second stage, ``anchor.patterns.merge``, works on a whole table of
+templates (word-valued variables, learned header columns) where the table is
+whole: capture's reduce, compare, ``anchor patterns``.
 """
 
 from __future__ import annotations

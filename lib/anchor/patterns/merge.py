@@ -4,33 +4,34 @@ Masking (``mask.py``) is stateless and sees one message at a time, so a word
 without a digit is always a constant: ``session opened for user cyrus`` and
 ``... user news`` are two templates, and a random word per event makes one
 template per event. This second stage looks at a whole table of templates
-(template -> count) and merges templates that share a constant skeleton:
+(template -> event count) of one sourcetype:
 
+- A learned header (``header_length``): leading columns that hold a variable
+  in nearly every event, plus a level column right after them, are header
+  fields; their words become ``<VAR>``.
 - Templates are compared by their shape (every mask counts as ``<*>``) and
   grouped by token count. For each position ``p``, templates whose tokens
   are equal everywhere except at ``p`` form a group (the "hole" group).
 - A hole group is merged, ``<VAR>`` at ``p``, when it holds at least
   ``min_values`` distinct values at ``p`` (many values: a variable, not a
-  two- or three-state word such as opened/closed), or when one of its values
-  already is ``<VAR>``.
-- A template generalized earlier (an anchor's) covers the templates equal to
-  it wherever it has no ``<VAR>``: they are mapped onto it first.
-- A group is only considered when the skeleton keeps at least
-  ``min_constants`` constant tokens besides ``p``, so short messages are not
-  reduced to nothing but masks.
+  two-state word such as opened/closed), or when one of its values already
+  is ``<VAR>``; and only when the skeleton keeps at least ``min_constants``
+  constant tokens besides ``p``, so short messages are not reduced to masks.
+- A template with ``<VAR>`` covers the templates equal to it wherever it has
+  no ``<VAR>``: they are mapped onto it.
 - Rounds repeat until nothing changes: a merge at one position can make
   templates equal elsewhere, so two independent variables both generalize.
 
-The result depends only on the set of templates (counts are summed, never
-ordered), so it is deterministic and order-independent: events in any order,
-split over any number of indexers, give the same merged templates and ids.
-Map phases keep masking per event; the merge runs where the table is whole
-(capture's reduce), and a compare runs it once over the union of the anchor's
-and the current window's templates so both sides land on the same ids.
+The result depends only on the table (counts are summed, never ordered), so
+it is deterministic and order-independent: events in any order, split over
+any number of indexers, give the same merged templates and ids. Map phases
+keep masking per event; the merge runs where the table is whole (capture's
+reduce). A compare takes the anchor as the reference (``onto_anchor``).
 
 Limits: two variables that always change together (each user always from
 their own host) never form a hole group and stay apart; a variable with fewer
-than ``min_values`` distinct values in the window stays literal.
+than ``min_values`` distinct values in the window stays literal. The rule
+and its measured accuracy: docs/DETECTION.md.
 """
 
 from __future__ import annotations
@@ -178,9 +179,8 @@ def header_length(counts: Mapping[str, float], rule: MergeRule = DEFAULT_RULE) -
     id, a sequence number...), when the table is diverse
     (``header_templates`` templates at least). A column of level words
     (``INFO``, ``Warning``...) just after it, in as many events, belongs to
-    the header too. Words inside
-    the header (component, state, level, host) are header fields, not the
-    message: they become ``<VAR>``.
+    the header too. Words inside the header (component, state, level, host)
+    are header fields, not the message: they become ``<VAR>``.
     """
     if len(counts) < rule.header_templates:
         return 0
