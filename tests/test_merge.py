@@ -4,6 +4,7 @@ here is written by hand from the description of its class."""
 
 from __future__ import annotations
 
+import json
 import random
 import string
 
@@ -324,3 +325,37 @@ def test_cli_patterns_generalizes_over_the_file(tmp_path):
     assert result.returncode == 0, result.stderr
     rows = set(result.stdout.splitlines())
     assert len(rows) == 1 and rows.pop().endswith(f"cache miss for key {MERGED} in region west")
+
+
+def _raw_log(path, keys, start_minute: int = 0, flood: bool = True) -> str:
+    # one event a second; every other one a cache miss with a new random key (a word flood)
+    lines = []
+    for i, key in enumerate(keys):
+        minute = start_minute + i // 60
+        stamp = f"2024-01-02T{3 + minute // 60:02d}:{minute % 60:02d}:{i % 60:02d}Z"
+        message = f"cache miss for key {key} in region west" if flood and i % 2 else "request ok"
+        lines.append(f"{stamp} INFO {message}\n")
+    path.write_text("".join(lines))
+    return str(path)
+
+
+def test_a_word_flood_is_compared_as_one_template_by_compare_and_diff(tmp_path):
+    baseline = _raw_log(tmp_path / "base.log", words(random.Random(20), 1200))
+    same = _raw_log(tmp_path / "same.log", words(random.Random(21), 1200), start_minute=30)
+    stopped = _raw_log(tmp_path / "stop.log", words(random.Random(22), 1200), 30, flood=False)
+    db = tmp_path / "memory.db"
+    assert run_cli("capture", "flood", "--input", baseline, db=db).returncode == 0
+    gone = {
+        (f"cache miss for key {MERGED} in region west", "disappeared"),
+        ("request ok", "up"),  # its share doubles when the misses stop
+    }
+    for current, expected in ((same, set()), (stopped, gone)):
+        for result in (
+            run_cli("compare", "flood", "--input", current, "--json", db=db),
+            run_cli("diff", "--baseline", baseline, "--input", current, "--json", db=db),
+        ):
+            assert result.returncode == 0, result.stderr
+            signals = json.loads(result.stdout)["signals"]
+            # each key alone is too rare to test: only the merged template shows the flood stopped
+            found = {(s["template"], s["change"]) for s in signals if s["kind"] == "template"}
+            assert found == expected, signals

@@ -191,6 +191,7 @@ def compare(
         baseline_id = (anchor_key(anchor_name), head["parts"][0])
     else:
         check_baseline(baseline)
+        generalize_fingerprint(baseline)
         baseline.trim()  # as capture() stores an anchor: ad hoc and captured compare alike
         baseline_id = ("ad hoc", content_digest(baseline))
     if current.count <= 0:
