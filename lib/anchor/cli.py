@@ -296,11 +296,13 @@ def cmd_feedback(args, out, warn) -> int:
 
 
 def cmd_patterns(args, out, warn) -> int:
+    from anchor.patterns.merge import generalize_lines
+
     report = ReadReport()
-    for number, event in enumerate(
-        read_events(args.input, fmt=args.format, sourcetype=args.sourcetype, report=report), 1
-    ):
-        pattern_id, template = template_of(event.message)
+    events = read_events(args.input, fmt=args.format, sourcetype=args.sourcetype, report=report)
+    # Templates are generalized over the whole input (see patterns/merge.py), so read it all first.
+    lines = [(event.sourcetype, event.template or template_of(event.message)) for event in events]
+    for number, (pattern_id, template) in enumerate(generalize_lines(lines), 1):
         if args.json:
             out(json.dumps({"line": number, "pattern": pattern_id, "template": template}))
         else:

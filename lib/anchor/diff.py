@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from anchor.fingerprint import Fingerprint, SourcetypeSummary
+from anchor.patterns.merge import align_fingerprints
 from anchor.sketch import ks_statistic
 from anchor.stats import (
     benjamini_hochberg,
@@ -488,6 +489,8 @@ def compare_fingerprints(
     """Every test between two fingerprints; returns the significant, large-enough signals."""
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be between 0 and 1 (exclusive), got {alpha}")
+    # Templates of both windows merged over their union, so both land on the same ids.
+    anchor, current = align_fingerprints(anchor, current)
     out = _Collector()
     notes: list[str] = []
     seconds_a, seconds_c = anchor.duration(), current.duration()

@@ -19,6 +19,7 @@ from typing import Any, Optional
 from anchor.errors import AnchorError
 from anchor.events import Event
 from anchor.patterns import template_of
+from anchor.patterns.merge import generalize_summary
 from anchor.sketch import QuantileSketch
 
 SCHEMA_VERSION = 1
@@ -168,7 +169,10 @@ class SourcetypeSummary:
                 example,
             ]
             if len(self.templates) > TRACK_TEMPLATES:
-                self.template_floor += _prune(self.templates, TRACK_TEMPLATES // 2, _first)
+                # Merge word-valued variables first, so they are not dropped as rare templates.
+                generalize_summary(self)
+                if len(self.templates) > TRACK_TEMPLATES * 3 // 4:
+                    self.template_floor += _prune(self.templates, TRACK_TEMPLATES // 2, _first)
         else:
             entry[0] += weight
             if level == "error":

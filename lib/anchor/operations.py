@@ -25,6 +25,7 @@ from anchor.memory import (
     digest,
 )
 from anchor.narrate import Narrative, offline_narrative
+from anchor.patterns.merge import generalize_fingerprint
 from anchor.rank import rank_signals
 from anchor.recall import drift_profile, recall_similar, signal_profile
 
@@ -78,6 +79,7 @@ def capture(
     check_name(name)
     if fingerprint.count <= 0:
         raise InputError("no events to capture: check the input or the search's time range")
+    generalize_fingerprint(fingerprint)
     fingerprint.trim()
     return memory.save_anchor(
         name, fingerprint, user=user, now=now, metrics=list(metrics or []), search=search
@@ -204,6 +206,7 @@ def compare(
         baseline_id = (anchor_key(anchor_name), head["parts"][0])
     else:
         check_baseline(baseline)
+        generalize_fingerprint(baseline)
         baseline.trim()  # as capture() stores an anchor: ad hoc and captured compare alike
         baseline_id = ("ad hoc", content_digest(baseline))
     if current.count <= 0 and current.window() is None:

@@ -9,11 +9,15 @@ Public interface (used by events, fingerprint, the CLI and ``anchorpattern``):
   across processes.
 - ``split_template(line, limit)``: both at once for a raw line, sharing the
   digit-blind shape of the line (the per-event fast path).
+
+A second stage, ``anchor.patterns.merge``, works on a whole table of
+templates (word-valued variables, learned header columns) where the table is
+whole: capture's reduce, compare, ``anchor patterns``.
 """
 
 from __future__ import annotations
 
-from anchor.patterns.header import DIGIT_SHAPE, RawParts, peel_shape, split_raw, timestamp_at
+from anchor.patterns.header import RawParts, digit_shape, peel_shape, split_raw, timestamp_at
 from anchor.patterns.mask import Template, message_of, template_of
 
 __all__ = ["RawParts", "Template", "message_of", "split_raw", "split_template", "template_of"]
@@ -26,7 +30,7 @@ def split_template(line: str, limit: int) -> tuple[RawParts, Template]:
     keeps every length, so the message's shape is a slice of the line's.
     """
     text = line.rstrip("\r\n")
-    shape = text.translate(DIGIT_SHAPE)
+    shape = digit_shape(text)
     stamp_format, start, level = peel_shape(shape)
     message = text[start:].strip()[:limit]
     template = template_of(message, shape=shape[start:].strip()[:limit])

@@ -161,13 +161,26 @@ def normalize_level(value: object) -> Optional[str]:
 CACHE_ENTRIES = 16384
 # A line's shape for caching: every ASCII digit becomes 0, keeping lengths.
 DIGIT_SHAPE = str.maketrans("123456789", "000000000")
+_DIGIT_BYTES = bytes.maketrans(b"123456789", b"000000000")
+
+
+def digit_shape(text: str) -> str:
+    """``text.translate(DIGIT_SHAPE)``, several times faster: through UTF-8 bytes, where
+    the ASCII digits are single bytes and other characters' bytes are never digits."""
+    return (
+        text.encode("utf-8", "surrogatepass")
+        .translate(_DIGIT_BYTES)
+        .decode("utf-8", "surrogatepass")
+    )
+
+
 SHAPE_CACHE_CHARS = 1024
 
 
 def split_raw(line: str) -> RawParts:
     """Timestamp, level and message of a raw line."""
     text = line.rstrip("\r\n")
-    stamp_format, start, level = peel_shape(text.translate(DIGIT_SHAPE))
+    stamp_format, start, level = peel_shape(digit_shape(text))
     return RawParts(timestamp_at(text, stamp_format), level, text[start:].strip())
 
 

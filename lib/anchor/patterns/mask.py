@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple, Optional
 
-from anchor.patterns.header import CACHE_ENTRIES, DIGIT_SHAPE
+from anchor.patterns.header import CACHE_ENTRIES, digit_shape
 
 MESSAGE_FIELDS = ("message", "msg", "log", "text", "event", "description")
 
@@ -31,20 +31,60 @@ class Template(NamedTuple):
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _IP = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?")
 _HEX = re.compile(r"0x[0-9a-fA-F]+|(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{6,}")
-_NUM = re.compile(r"[-+]?\d+(?:[.,]\d+)*(ms)?")
+_NUM = re.compile(r"[-+]?\d+(?:[.,]\d+)*")
 _KEY_VALUE = re.compile(r"(?<![^\s,;({\[])([A-Za-z_][\w.-]{0,40})=(?!<)([^\s,;)}\]]+)")
 _PATH_TOKEN = re.compile(r"(?<![^\s(\[\"'=])/[^\s/<>]+/[^\s<>]*")
 _DIGIT_TOKEN = re.compile(r"[^\s<>]*\d[^\s<>]*")
 _EDGE = re.compile(r"([\[({\"']*)(.*?)([\])}\"',;:.]*)")
-_ANY_MASK = re.compile(r"<(?:UUID|IP|HEX|NUM|PATH|\*)>")
+_ANY_MASK = re.compile(r"<(?:UUID|IP|HEX|NUM|PATH|DATE|DUR|SIZE|EMAIL|URL|VAR|\*)>")
+ANY_MASK = _ANY_MASK
+# Typed variables that masking by digits alone splits or misses. Every
+# pattern tests digits as \d only (never their values), as the shape caches
+# require (see template_of).
+_MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+    r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+)
+_WEEKDAY = r"(?:Mon|Tue(?:s)?|Wed(?:nes)?|Thu(?:rs)?|Fri|Sat(?:ur)?|Sun)(?:day)?,?"
+_CLOCK = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:\s?[AaPp][Mm]\b)?"
+_ZONE = r"(?:\s?(?:Z|[+-]\d{2}:?\d{2}|UTC|GMT)\b)?"
+_DATE = re.compile(
+    # (the lookahead only lets the alternatives be tried where a date can start: faster)
+    r"(?<![\w:./-])(?=[\dJFMASONDTW])(?:"
+    # Sun Jul 10 03:55:15 2005, Jul 10, 2005, July 10 03:55
+    rf"(?:{_WEEKDAY}\s+)?{_MONTH}\s+\d{{1,2}}(?:,?\s+\d{{4}})?(?:,?\s+{_CLOCK}{_ZONE})?(?:\s+\d{{4}})?"
+    # Sunday, 10 Jul 2005 03:55:15 / 10/Jul/2005:03:55:15
+    rf"|(?:{_WEEKDAY}\s+)?\d{{1,2}}[ /-]{_MONTH}[ /-]\d{{2,4}}(?:[ :T]{_CLOCK})?{_ZONE}"
+    # 2005-07-10T03:55:15.123+02:00, 2005/07/10 03:55, 07/10/2005
+    rf"|\d{{4}}[-/.]\d{{2}}[-/.]\d{{2}}(?:[T ]{_CLOCK}{_ZONE})?"
+    r"|\d{1,2}/\d{1,2}/\d{2,4}"
+    rf"|{_CLOCK}{_ZONE}"
+    r"|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
+    r")(?![\w:/-])"
+)
+_PID_SUFFIX = re.compile(r"(?<=[A-Za-z)])\[\d+\](?=:?(?:\s|$))")
+_URL = re.compile(r"\b[A-Za-z][\w+.-]*://[^\s\"'<>?]*\?[^\s\"'<>]*")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")
+_DURATION = re.compile(r"[-+]?\d+(?:[.,]\d+)?(?:ns|us|µs|ms|s|sec|secs|min|mins|h|hr|hrs)")
+# (no bare "B": "10B" is a hex run, which the shape cache canonicalizes)
+_SIZE = re.compile(r"\d+(?:[.,]\d+)?(?:[KMGTP]i?B|[kKMGT]|bytes?)")
+# A long token without digits that is not a word: hex letters only, or
+# base64-like with upper and lower case mixed throughout.
+_HEX_LETTERS = re.compile(r"[a-fA-F]+")
+_CAPITAL_PAIR = re.compile(r"[A-Z]{2}")
+_LONG_WORD = re.compile(r"[A-Za-z+/_-]{12}")
+_WORDLESS = re.compile(r"(?<![^\s(\[\"'=:,])[A-Za-z+/_-]{12,}={0,2}(?![^\s)\]\"',;.])")
 
 
 def _type_of(core: str) -> str:
     if core.count(".") == 3 and _IP.fullmatch(core):
         return "<IP>"
-    number = _NUM.fullmatch(core)
-    if number:
-        return "<NUM>ms" if number.group(1) else "<NUM>"
+    if _NUM.fullmatch(core):
+        return "<NUM>"
+    if _DURATION.fullmatch(core):
+        return "<DUR>"
+    if _SIZE.fullmatch(core):
+        return "<SIZE>"
     if _UUID.fullmatch(core):
         return "<UUID>"
     if len(core) >= 6 and _HEX.fullmatch(core):
@@ -61,6 +101,23 @@ def _masked(token: str) -> str:
 def _mask_token(match: re.Match) -> str:
     # Messages arrive as digit shapes (see DIGIT_SHAPE), so token shapes repeat and hit the cache.
     return _masked(match.group(0))
+
+
+def _mask_wordless(match: re.Match) -> str:
+    token = match.group(0)
+    core = token.rstrip("=")
+    if _HEX_LETTERS.fullmatch(core):
+        return "<HEX>"
+    # Random base64 changes case about every other character and often has two
+    # capitals in a row; camelCase names change case at word starts only.
+    if len(core) < 16 or not _CAPITAL_PAIR.search(core):
+        return token
+    pairs = [
+        (a.isupper(), b.isupper()) for a, b in zip(core, core[1:]) if a.isalpha() and b.isalpha()
+    ]
+    flips = sum(a != b for a, b in pairs)
+    capitals = sum(a and b for a, b in pairs)
+    return "<*>" if len(core) >= 16 and flips * 3 >= len(core) and capitals >= 2 else token
 
 
 def message_of(record: Mapping[str, Any]) -> Optional[str]:
@@ -88,7 +145,7 @@ def template_of(message: str, shape: Optional[str] = None) -> Template:
     """
     if ("x" in message or "X" in message) and _DIGIT_X.search(message):
         return _template_cached.__wrapped__(message)
-    return _template_of_shape(message.translate(DIGIT_SHAPE) if shape is None else shape)
+    return _template_of_shape(digit_shape(message) if shape is None else shape)
 
 
 _DIGIT_X = re.compile(r"[1-9][xX]")
@@ -135,17 +192,28 @@ def _hex_blind(match: re.Match) -> str:
 @lru_cache(maxsize=CACHE_ENTRIES)
 def _template_cached(message: str) -> Template:
     text = _KEY_VALUE.sub(r"\1=<*>", message)
+    if "://" in text:
+        text = _URL.sub("<URL>", text)
+    if "@" in text:
+        text = _EMAIL.sub("<EMAIL>", text)
+    text = _DATE.sub("<DATE>", text)
+    if "[" in text:  # a pid glued to a name (syslog's ``sshd(pam_unix)[19939]:``) keeps the name
+        text = _PID_SUFFIX.sub("[<NUM>]", text)
     text = _PATH_TOKEN.sub("<PATH>", text)
     text = _DIGIT_TOKEN.sub(_mask_token, text)
+    if _LONG_WORD.search(text):
+        text = _WORDLESS.sub(_mask_wordless, text)
     text = " ".join(text.split())
     return Template(pattern_id_of(text), text)
 
 
 def clear_template_cache() -> None:
-    """Forget cached templates and header peels (benchmarks measure cold runs)."""
+    """Forget cached templates, header peels and merge shapes (benchmarks measure cold runs)."""
     from anchor.patterns.header import _peel_cached
+    from anchor.patterns.merge import _shape_tokens
 
     _template_cached.cache_clear()
     _template_by_shape.cache_clear()
     _masked.cache_clear()
     _peel_cached.cache_clear()
+    _shape_tokens.cache_clear()
