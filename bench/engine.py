@@ -3,7 +3,8 @@
     PYTHONPATH=lib python bench/engine.py [--quick]
 
 1. Capture throughput: ``anchor capture`` on N generated JSONL events against
-   the ``drain3`` package mining the same messages, same run (ratio printed).
+   the ``drain3`` package mining the same messages, same run (ratio printed);
+   then ``--jobs N`` (N worker processes) on the same file, against both.
 2. Bounded memory: peak RSS of a capture subprocess at several sizes.
 3. Fingerprint size: 5 sourcetypes x 10,000 templates, stored size against
    the KV Store document limit.
@@ -75,17 +76,38 @@ def bench_capture(path: str) -> dict:
         "drain3_messages_per_s": len(messages) / drain,
         "ratio": (events / ours) / (len(messages) / drain),
         "note": "anchor: JSON parse + full fingerprint; drain3 (standard masking): template mining only",
+        "jobs": bench_jobs(path, fingerprint, ours),
     }
 
 
+def bench_jobs(path: str, single: Fingerprint, single_s: float) -> dict:
+    """``--jobs N`` on the same file: N worker processes, parts of a quarter of a job's share
+    (forced even under the CLI's 8 MB threshold, so that the quick run splits too)."""
+    from anchor import parallel
+    from anchor.events import ReadReport
+    from anchor.fingerprint import content_digest
+
+    size = os.path.getsize(path)
+    runs = {}
+    for jobs in sorted({2, 4, parallel.default_jobs()}):
+        start = time.perf_counter()
+        many = parallel.read_fingerprint(
+            [path], jobs=jobs, report=ReadReport(), part_bytes=size // (jobs * 4) + 1
+        )
+        seconds = time.perf_counter() - start
+        runs[jobs] = {"events_per_s": many.count / seconds, "speedup": single_s / seconds,
+                      "identical": content_digest(many) == content_digest(single)}  # fmt: skip
+    return runs
+
+
 def peak_rss_of_capture(path: str, folder: str) -> float:
-    """Peak resident memory (MB) of ``anchor capture`` run in a fresh process.
+    """Peak resident memory (MB) of ``anchor capture --jobs 1`` run in a fresh process.
 
     Read from /proc (VmHWM): ru_maxrss of a child would include the pages of
     this large parent process, which fork charges before exec."""
     code = (
         "from anchor.cli import main; "
-        f"code = main(['--db', {os.path.join(folder, 'rss.db')!r}, 'capture', 'x', '--input', {path!r}]); "
+        f"code = main(['--db', {os.path.join(folder, 'rss.db')!r}, 'capture', 'x', '--jobs', '1', '--input', {path!r}]); "
         "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')))"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
@@ -140,6 +162,12 @@ def main() -> int:
             f"   anchor {c['anchor_events_per_s']:,.0f} events/s, drain3 {c['drain3_messages_per_s']:,.0f} "
             f"messages/s, ratio {c['ratio']:.2f}x"
         )
+        print(f"   --jobs N on this machine's {os.cpu_count()} core(s):")
+        drain3 = c["drain3_messages_per_s"]
+        for jobs, run in c["jobs"].items():
+            print(f"   --jobs {jobs}: {run['events_per_s']:,.0f} events/s, {run['speedup']:.2f}x one "
+                  f"process, {run['events_per_s'] / drain3:.2f}x drain3, fingerprint "
+                  f"{'identical' if run['identical'] else 'DIFFERENT'}")  # fmt: skip
         print("2. peak RSS of capture", flush=True)
         rss = {}
         for size in sizes:

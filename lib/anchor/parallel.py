@@ -144,8 +144,10 @@ def _read_part(
         with open(part.path, "rb") as raw:
             raw.seek(part.start)
             data = raw.read(part.end - part.start)
-        # A part starts after a newline byte, never inside a UTF-8 sequence.
-        handle = io.StringIO(data.decode("utf-8", "replace"), newline="")
+        # Decoded as _open_text decodes a whole file (a part starts after a newline
+        # byte, never inside a UTF-8 sequence), a few kilobytes at a time.
+        handle = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace",
+                                  newline="")  # fmt: skip
     report = ReadReport()
     with handle:
         lines = _Counted(handle)
