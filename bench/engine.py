@@ -3,7 +3,9 @@
     PYTHONPATH=lib python bench/engine.py [--quick]
 
 1. Capture throughput: ``anchor capture`` on N generated JSONL events against
-   the ``drain3`` package mining the same messages, same run (ratio printed).
+   the ``drain3`` package mining the same messages, same run (ratio printed);
+   then ``--jobs N`` (N worker processes; N=1 is one process) on the same
+   file, each in a fresh process, against both.
 2. Bounded memory: peak RSS of a capture subprocess at several sizes.
 3. Fingerprint size: 5 sourcetypes x 10,000 templates, stored size against
    the KV Store document limit.
@@ -76,17 +78,50 @@ def bench_capture(path: str) -> dict:
         "drain3_messages_per_s": len(messages) / drain,
         "ratio": (events / ours) / (len(messages) / drain),
         "note": "anchor: JSON parse + full fingerprint; drain3 (standard masking): template mining only",
+        "jobs": bench_jobs(path),
     }
 
 
+def bench_jobs(path: str) -> dict:
+    """``--jobs N`` on the same file, each N in a fresh process (cold caches, as a CLI run),
+    parts of a quarter of a job's share (forced even under the CLI's 8 MB threshold, so
+    that the quick run splits too)."""
+    from anchor import parallel
+
+    size = os.path.getsize(path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
+    runs = {}
+    for jobs in sorted({1, 2, 4, parallel.default_jobs()}):
+        code = (
+            "import json, time; from anchor import parallel; from anchor.events import ReadReport; "
+            "from anchor.fingerprint import content_digest; start = time.perf_counter(); "
+            f"fp = parallel.read_fingerprint([{path!r}], jobs={jobs}, report=ReadReport(), "
+            f"part_bytes={size // (jobs * 4) + 1}); seconds = time.perf_counter() - start; "
+            "import resource; cpu = sum(sum(resource.getrusage(w)[:2]) for w in "
+            "(resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)); "
+            "print(json.dumps([fp.count / seconds, fp.count / cpu, content_digest(fp)]))"
+        )
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True)  # fmt: skip
+        rate, cpu_rate, digest = json.loads(out.stdout.strip().splitlines()[-1])
+        runs[jobs] = {"events_per_s": rate, "events_per_cpu_s": cpu_rate, "digest": digest}
+    reference, single = runs[1]["digest"], runs[1]["events_per_s"]
+    for run in runs.values():
+        run["speedup"] = run["events_per_s"] / single
+        # CPU per event against one process: what splitting costs, whatever the load.
+        run["cpu_efficiency"] = run["events_per_cpu_s"] / runs[1]["events_per_cpu_s"]
+        run["identical"] = run.pop("digest") == reference
+    return runs
+
+
 def peak_rss_of_capture(path: str, folder: str) -> float:
-    """Peak resident memory (MB) of ``anchor capture`` run in a fresh process.
+    """Peak resident memory (MB) of ``anchor capture --jobs 1`` run in a fresh process.
 
     Read from /proc (VmHWM): ru_maxrss of a child would include the pages of
     this large parent process, which fork charges before exec."""
     code = (
         "from anchor.cli import main; "
-        f"code = main(['--db', {os.path.join(folder, 'rss.db')!r}, 'capture', 'x', '--input', {path!r}]); "
+        f"code = main(['--db', {os.path.join(folder, 'rss.db')!r}, 'capture', 'x', '--jobs', '1', '--input', {path!r}]); "
         "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')))"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
@@ -145,6 +180,14 @@ def main() -> int:
             f"   anchor {c['anchor_events_per_s']:,.0f} events/s, drain3 {c['drain3_messages_per_s']:,.0f} "
             f"messages/s, ratio {c['ratio']:.2f}x"
         )
+        print(f"   --jobs N on this machine's {os.cpu_count()} core(s):")
+        drain3 = c["drain3_messages_per_s"]
+        for jobs, run in c["jobs"].items():
+            print(f"   --jobs {jobs}: {run['events_per_s']:,.0f} events/s wall, {run['speedup']:.2f}x "
+                  f"one process, {run['events_per_s'] / drain3:.2f}x drain3; "
+                  f"{run['events_per_cpu_s']:,.0f} events per CPU-second "
+                  f"({run['cpu_efficiency']:.2f} of one process's); fingerprint "
+                  f"{'identical' if run['identical'] else 'DIFFERENT'}")  # fmt: skip
         print("2. peak RSS of capture", flush=True)
         rss = {}
         for size in sizes:

@@ -5,7 +5,11 @@
 1. Protocol floor: the map phase of bin/anchorcapture.py and a do-nothing
    streaming command on the same splunklib (tools/passthrough_command.py),
    each fed the same generated events through tools/chunked.py in chunks of
-   50,000. Each command runs from a fresh helper process, so the helper's
+   50,000: narrow events (5 fields) and wide ones (60 fields, as index-time
+   plus search-time extractions leave them). The map phase runs with
+   ``metrics=latency_ms`` (it declares required_fields, so the emulator sends
+   it only those, as splunkd would) and without (metrics discovered: every
+   field is sent). Each command runs from a fresh helper process, so the helper's
    child rusage is that command's alone: its CPU time (user + system, the
    command's own cost; the emulator's encoding is excluded), wall time,
    and peak RSS.
@@ -32,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "lib"))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from chunked import preop_args, run_command  # noqa: E402
+from chunked import preop_args, run_command, widen  # noqa: E402
 
 from anchor.events import parse_time  # noqa: E402
 from anchor.synthetic import generate  # noqa: E402
@@ -51,9 +55,11 @@ def splunk_events(count: int) -> list[dict]:
     return events
 
 
-def _measure(script: str, args: list[str], count: int, env: dict, queue) -> None:
+def _measure(script: str, args: list[str], count: int, env: dict, width: int, queue) -> None:
     """In a fresh process: run one command over ``count`` events, report its own usage."""
     events = splunk_events(count)
+    if width:
+        events = widen(events, width)
     with tempfile.TemporaryDirectory() as folder:
         rss_file = os.path.join(folder, "rss")
         start = time.perf_counter()
@@ -67,10 +73,10 @@ def _measure(script: str, args: list[str], count: int, env: dict, queue) -> None
                "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": rss_mb, "events": len(events)})  # fmt: skip
 
 
-def measure(script: str, args: list[str], count: int, env: dict) -> dict:
+def measure(script: str, args: list[str], count: int, env: dict, width: int = 0) -> dict:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    helper = context.Process(target=_measure, args=(script, args, count, env, queue))
+    helper = context.Process(target=_measure, args=(script, args, count, env, width, queue))
     helper.start()
     outcome = queue.get()
     helper.join()
@@ -85,15 +91,23 @@ def main() -> int:
     args = parser.parse_args()
     count = 20_000 if args.quick else 200_000
     env = {"ANCHOR_STORE": "sqlite::memory:"}
-    print(f"1. protocol floor, {count:,} events in chunks of 50,000", flush=True)
-    floor = measure(str(ROOT / "tools" / "passthrough_command.py"), [], count, env)
-    ours = measure("anchorcapture", ["name=bench", "phase=map"], count, env)
-    for label, run in (("pass-through", floor), ("anchorcapture map phase", ours)):
-        print(f"   {label}: {run['events'] / run['cpu']:,.0f} events per CPU-second, "
-              f"{run['events'] / run['wall']:,.0f} events/s wall, peak RSS {run['rss_mb']:.0f} MB")  # fmt: skip
-    print(f"   ratio (CPU): {floor['cpu'] / ours['cpu']:.2f} of the pass-through's rate; "
-          f"(wall): {floor['wall'] / ours['wall']:.2f}; "
-          f"peak RSS {ours['rss_mb'] / floor['rss_mb']:.2f}x the pass-through's")  # fmt: skip
+    passthrough = str(ROOT / "tools" / "passthrough_command.py")
+    capture = ["name=bench", "phase=map"]
+    for width, label in ((0, "narrow events (5 fields)"), (60, "wide events (60 fields)")):
+        print(f"1. protocol floor, {label}, {count:,} events in chunks of 50,000", flush=True)
+        floor = measure(passthrough, [], count, env, width)
+        runs = [("pass-through", floor),
+                ("anchorcapture map, metrics=latency_ms (required_fields declared)",
+                 measure("anchorcapture", [*capture, "metrics=latency_ms"], count, env, width)),
+                ("anchorcapture map, metrics discovered (every field sent)",
+                 measure("anchorcapture", capture, count, env, width))]  # fmt: skip
+        for name, run in runs:
+            print(f"   {name}: {run['events'] / run['cpu']:,.0f} events per CPU-second, "
+                  f"{run['events'] / run['wall']:,.0f} events/s wall, peak RSS {run['rss_mb']:.0f} MB")  # fmt: skip
+        for name, ours in runs[1:]:
+            print(f"   ratio, {name.split(', ', 1)[1]}: CPU {floor['cpu'] / ours['cpu']:.2f} of the "
+                  f"pass-through's rate; wall {floor['wall'] / ours['wall']:.2f}; "
+                  f"peak RSS {ours['rss_mb'] / floor['rss_mb']:.2f}x")  # fmt: skip
     events = splunk_events(count)
     print("2. scale-out of the map phase", flush=True)
     probe = run_command("anchorcapture", ["name=bench"], None, env=env)

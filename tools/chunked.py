@@ -6,7 +6,8 @@ Each chunk is ``chunked 1.0,<metadata bytes>,<body bytes>\\n`` followed by a
 JSON metadata object and a CSV body. splunkd first sends ``getinfo`` with the
 search's ``searchinfo`` (arguments, user, session, time range), reads the
 command's configuration, then sends ``execute`` chunks of CSV records, the
-last one marked ``finished``. Multivalue fields travel as a newline-joined
+last one marked ``finished``; when the command's getinfo answer declares
+``required_fields``, the events carry only those fields. Multivalue fields travel as a newline-joined
 value plus a ``__mv_<field>`` companion column (``$a$;$b$``). This mirrors
 the sessions recorded from Splunk 6.3 in splunk-sdk-python's test data.
 
@@ -18,6 +19,7 @@ their outputs to one reduce process.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -110,6 +112,65 @@ def csv_to_records(body: str) -> list[dict[str, Any]]:
     return records
 
 
+def project(
+    records: Sequence[Mapping[str, Any]], required: Optional[Sequence[str]]
+) -> Sequence[Mapping[str, Any]]:
+    """The records as splunkd sends them to a command that declared
+    ``required_fields``: only those fields (and their ``__mv_`` companions);
+    no list, or one with ``*``, selects every field."""
+    if not required or "*" in required:
+        return records
+    wanted = set(required)
+    return [{k: v for k, v in record.items() if k in wanted} for record in records]
+
+
+_WIDE_VALUES = ("GET", "200", "10.1.4.17", "Mozilla/5.0 (X11; Linux x86_64)", "eu-west-1",
+                "/api/v2/orders?page=3", "0.0413", "tcp", "svc-payments", "true")  # fmt: skip
+
+
+def widen(records: Sequence[Mapping[str, Any]], width: int = 60) -> list[dict[str, Any]]:
+    """The records padded to ``width`` fields, as index-time plus search-time
+    extractions leave real events (words, addresses, paths, numbers)."""
+    wide = []
+    for number, record in enumerate(records):
+        padded = dict(record)
+        for extra in range(width - len(padded)):
+            value = _WIDE_VALUES[(number + extra) % len(_WIDE_VALUES)]
+            padded[f"extracted_{extra:02d}"] = value
+        wide.append(padded)
+    return wide
+
+
+def _write_all(pipe, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[pipe.write(view) :]
+
+
+def _read_exactly(pipe, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        part = pipe.read(size - len(data))
+        if not part:
+            break
+        data += part
+    return data
+
+
+def _read_chunk(pipe) -> bytes:
+    """One whole chunk from an unbuffered pipe (b"" when the command wrote none)."""
+    header = b""
+    while not header.endswith(b"\n"):
+        byte = pipe.read(1)
+        if not byte:
+            return header
+        header += byte
+    if not header.startswith(b"chunked 1.0,"):
+        return header
+    meta_length, body_length = (int(x) for x in header[len(b"chunked 1.0,") : -1].split(b","))
+    return header + _read_exactly(pipe, meta_length + body_length)
+
+
 @dataclass
 class CommandResult:
     getinfo: dict
@@ -157,8 +218,26 @@ def run_command(
     """Run one command as splunkd does; ``wrapper`` (a Python file) is started
     with the script's path as its argument instead of the script itself."""
     info = searchinfo(args, command=script, **(searchinfo_overrides or {}))
-    stream = [encode_chunk({"action": "getinfo", "preview": False, "searchinfo": info})]
+    path = script if script.endswith(".py") else str(BIN / f"{script}.py")
+    process = subprocess.Popen(
+        [sys.executable, *([wrapper] if wrapper else []), path],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+        bufsize=0,
+    )
+    # splunkd reads the command's getinfo answer before it sends any event:
+    # the answer's required_fields decide which fields the events carry.
+    getinfo = encode_chunk({"action": "getinfo", "preview": False, "searchinfo": info})
+    with contextlib.suppress(BrokenPipeError):
+        _write_all(process.stdin, getinfo)
+    first = _read_chunk(process.stdout)
+    answer = decode_chunks(first)[0][0] if first else {}
+    stream = []
     # records=None: getinfo only, as when splunkd just asks for the configuration.
+    if records is not None:
+        records = project(records, answer.get("required_fields"))
     batches = (
         []
         if records is None
@@ -169,15 +248,12 @@ def run_command(
         stream.append(
             encode_chunk({"action": "execute", "finished": finished}, records_to_csv(batch))
         )
-    path = script if script.endswith(".py") else str(BIN / f"{script}.py")
-    process = subprocess.run(
-        [sys.executable, *([wrapper] if wrapper else []), path],
-        input=b"".join(stream),
-        capture_output=True,
-        env={**os.environ, **(env or {})},
-        timeout=600,
-    )
-    chunks = decode_chunks(process.stdout)
+    try:
+        out, err = process.communicate(b"".join(stream), timeout=600)
+    except BrokenPipeError:  # the command quit after getinfo (an option error)
+        out, err = process.stdout.read() or b"", process.stderr.read() or b""
+        process.wait(timeout=600)
+    chunks = decode_chunks(first + out)
     output, messages = [], []
     for metadata, body in chunks:
         for level, text in (metadata.get("inspector") or {}).get("messages", []):
@@ -188,7 +264,7 @@ def run_command(
         records=output,
         messages=messages,
         chunks=chunks,
-        stderr=process.stderr.decode("utf-8", "replace"),
+        stderr=err.decode("utf-8", "replace"),
         returncode=process.returncode,
         finished=bool(chunks and chunks[-1][0].get("finished")),
     )

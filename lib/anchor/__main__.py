@@ -2,4 +2,6 @@ import sys
 
 from anchor.cli import main
 
-sys.exit(main())
+# Guarded: worker processes started by spawn (anchor.parallel) import this module again.
+if __name__ == "__main__":
+    sys.exit(main())

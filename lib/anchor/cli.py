@@ -19,10 +19,9 @@ from typing import Any, Optional
 from anchor import __version__, operations
 from anchor.diff import DEFAULT_ALPHA
 from anchor.errors import AnchorError, InputError, NoEvents
-from anchor.events import FORMATS, ReadReport, read_events
+from anchor.events import FORMATS, ReadReport
 from anchor.fingerprint import Fingerprint
 from anchor.memory import Memory
-from anchor.patterns import template_of
 from anchor.safetext import printable
 from anchor.store import SQLiteStore
 from anchor.timefmt import plausible_time
@@ -84,11 +83,18 @@ def _require(path: str) -> Memory:
 
 def _fingerprint(args: argparse.Namespace, warn) -> Fingerprint:
     fingerprint, warnings = operations.read_fingerprint(
-        args.input, fmt=args.format, sourcetype=args.sourcetype, metrics=args.metric or None
-    )
+        args.input, fmt=args.format, sourcetype=args.sourcetype, metrics=args.metric or None,
+        jobs=_jobs(args),
+    )  # fmt: skip
     for line in warnings:
         warn(line)
     return fingerprint
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    from anchor.parallel import default_jobs
+
+    return args.jobs or default_jobs()
 
 
 def _when(epoch: Optional[float]) -> str:
@@ -218,8 +224,9 @@ def cmd_diff(args, out, warn) -> int:
     if "-" in args.baseline and "-" in args.input:
         raise InputError("only one of --baseline and --input can read stdin ('-')")
     baseline, warnings = operations.read_fingerprint(
-        args.baseline, fmt=args.format, sourcetype=args.sourcetype, metrics=args.metric or None
-    )
+        args.baseline, fmt=args.format, sourcetype=args.sourcetype, metrics=args.metric or None,
+        jobs=_jobs(args),
+    )  # fmt: skip
     for line in warnings:
         warn(f"baseline: {line}")
     current = _fingerprint(args, warn)
@@ -296,12 +303,15 @@ def cmd_feedback(args, out, warn) -> int:
 
 
 def cmd_patterns(args, out, warn) -> int:
+    from anchor.parallel import templates
     from anchor.patterns.merge import generalize_lines
 
     report = ReadReport()
-    events = read_events(args.input, fmt=args.format, sourcetype=args.sourcetype, report=report)
     # Templates are generalized over the whole input (see patterns/merge.py), so read it all first.
-    lines = [(event.sourcetype, event.template or template_of(event.message)) for event in events]
+    lines = list(
+        templates(args.input, fmt=args.format, sourcetype=args.sourcetype, jobs=_jobs(args),
+                  report=report)
+    )  # fmt: skip
     for number, (pattern_id, template) in enumerate(generalize_lines(lines), 1):
         if args.json:
             out(json.dumps({"line": number, "pattern": pattern_id, "template": template}))
@@ -535,6 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--format", choices=FORMATS, help="default: from the file extension")
         sub.add_argument("--sourcetype", help="sourcetype for records that have none")
+        sub.add_argument("--jobs", type=_positive_int, metavar="N",
+                         help="worker processes for large inputs (default: the number of cores; "
+                         "inputs under 8 MB are read by one)")  # fmt: skip
         if metric:
             sub.add_argument(
                 "--metric",

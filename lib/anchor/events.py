@@ -346,20 +346,30 @@ def read_events(
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
         with handle:
-            if kind == "jsonl":
-                events = _jsonl(handle, path, default_st, metrics, report)
-            elif kind == "csv":
-                events = _csv(handle, path, default_st, metrics, report)
-            else:
-                events = _raw(handle, path, default_st, report)
             try:
-                for event in events:
+                for event in read_handle(handle, path, kind, default_st, metrics, report):
                     report.events += 1
                     yield event
             except (EOFError, OSError, zlib.error) as exc:  # a corrupt or truncated .gz
                 raise InputError(
                     f"cannot read {path}: the file is corrupt or truncated ({exc})"
                 ) from None
+
+
+def read_handle(
+    handle: Iterable[str],
+    path: str,
+    kind: str,
+    sourcetype: str,
+    metrics: Optional[Sequence[str]],
+    report: ReadReport,
+) -> Iterator[Event]:
+    """Events from the lines of an open file (or of a part of one) of format ``kind``."""
+    if kind == "jsonl":
+        return _jsonl(handle, path, sourcetype, metrics, report)
+    if kind == "csv":
+        return _csv(handle, path, sourcetype, metrics, report)
+    return _raw(handle, path, sourcetype, report)
 
 
 _scan_value = json.JSONDecoder().scan_once

@@ -48,15 +48,19 @@ def read_fingerprint(
     fmt: Optional[str] = None,
     sourcetype: Optional[str] = None,
     metrics: Optional[Sequence[str]] = None,
+    jobs: int = 1,
 ) -> tuple[Fingerprint, list[str]]:
-    """A fingerprint of the events in ``paths``, and warnings about skipped records."""
-    from anchor.events import ReadReport, read_events
+    """A fingerprint of the events in ``paths`` (read by up to ``jobs`` processes),
+    and warnings about skipped records."""
+    from anchor import parallel
+    from anchor.events import ReadReport
 
     if not paths:
         raise InputError("no input files given")
     report = ReadReport()
-    events = read_events(paths, fmt=fmt, sourcetype=sourcetype, metrics=metrics, report=report)
-    fingerprint = Fingerprint().add_all(events)
+    fingerprint = parallel.read_fingerprint(
+        paths, fmt=fmt, sourcetype=sourcetype, metrics=metrics, jobs=jobs, report=report
+    )
     if report.events == 0:
         raise NoEvents(
             f"no events read from {', '.join(paths)}: is the file empty or in another format? "

@@ -81,6 +81,18 @@ class _ReportingAnchorCommand(_AnchorCommand, ReportingCommand):
         super().__init__()
         self._reducer = rows.Reducer()
 
+    def prepare(self) -> None:
+        super().prepare()
+        # Both phases declare the same list: the map's decides what the indexers
+        # send, the reduce's must not drop the map's partials.
+        fields = rows.required_fields(rows.metric_list(self.metrics), self._named_fields())
+        if fields is not None:
+            self._configuration.required_fields = fields
+
+    def _named_fields(self) -> list[Optional[str]]:
+        """Fields named by options other than ``metrics=`` (each adds to required_fields)."""
+        return []
+
     def _map(self, records) -> Iterator[dict[str, Any]]:
         # splunklib calls map once per chunk: each call emits a partial
         # fingerprint of its chunk, and the reduce phase merges them all.
@@ -194,6 +206,10 @@ class AnchorCompareCommand(_ReportingAnchorCommand):
             self._fail(error)
             return iter(())
         return rows.encode_sides(sides)
+
+    def _named_fields(self) -> list[Optional[str]]:
+        # A split-by comparison reads the split field and each window's bounds.
+        return [self.split, *rows.WINDOW_FIELDS] if self.split else []
 
     def _split_mode(self) -> bool:
         return rows.split_mode(self.anchor, self.split, self.baseline)

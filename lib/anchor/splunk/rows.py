@@ -17,7 +17,13 @@ from typing import Any, Optional, Protocol
 
 from anchor import operations
 from anchor.errors import InputError
-from anchor.events import event_from_record
+from anchor.events import (
+    LEVEL_FIELDS,
+    MESSAGE_FIELDS,
+    TIME_FIELDS,
+    WEIGHT_FIELD,
+    event_from_record,
+)
 from anchor.fingerprint import Fingerprint
 from anchor.memory import Memory
 from anchor.narrate import drill_in_spl
@@ -56,6 +62,31 @@ def metric_list(text: Optional[str]) -> Optional[list[str]]:
         return None
     names = [n for n in text.replace(",", " ").split() if n]
     return names or None
+
+
+# What the map phase reads of an event besides its metrics (see anchor.events),
+# and what the reduce reads of the map's output.
+EVENT_FIELDS = ("host", "source", "sourcetype", *TIME_FIELDS, *MESSAGE_FIELDS, *LEVEL_FIELDS,
+                WEIGHT_FIELD)  # fmt: skip
+
+
+def required_fields(
+    metrics: Optional[Sequence[str]], named: Sequence[Optional[str]] = ()
+) -> Optional[list[str]]:
+    """The fields one invocation reads, for getinfo's ``required_fields``, so that
+    splunkd sends only those instead of every extracted field of every event.
+
+    ``metrics`` are the named metrics; ``named`` every other field an option
+    names (``split=``). None (splunkd sends every field) when the metrics are
+    to be discovered: any numeric field may be one, so none can be left out.
+    """
+    if metrics is None:
+        return None
+    fields: list[str] = []
+    for name in (*EVENT_FIELDS, *metrics, *named, PARTIAL_FIELD, SIDE_FIELD):
+        if name and name not in fields:
+            fields.append(name)
+    return fields
 
 
 def is_partial(record: Mapping[str, Any]) -> bool:

@@ -1,0 +1,118 @@
+"""``--jobs N``: large inputs read by N worker processes give what one process gives."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from anchor import parallel
+from anchor.events import ReadReport, read_events
+from anchor.fingerprint import Fingerprint, content_digest
+
+LOGHUB = Path(__file__).resolve().parent.parent / "bench" / "data" / "loghub"
+PART = 64 * 1024  # small parts, so that these small files are cut into many
+
+
+@pytest.fixture(scope="module")
+def inputs(demo_files, tmp_path_factory):
+    """A JSONL file with bad lines late in it, a raw log, a gzip file and a CSV export."""
+    folder = tmp_path_factory.mktemp("parallel")
+    lines = Path(demo_files["healthy"]).read_text(encoding="utf-8").splitlines(keepends=True)
+    lines = lines[:40000]
+    lines.insert(len(lines) - 500, "{not json\n")
+    lines.insert(len(lines) - 100, "[1, 2]\n")
+    jsonl = folder / "events.jsonl"
+    jsonl.write_text("".join(lines), encoding="utf-8")
+    raw = folder / "hdfs.log"
+    shutil.copy(LOGHUB / "HDFS" / "HDFS_2k.log", raw)
+    packed = folder / "incident.jsonl.gz"
+    with gzip.open(packed, "wb") as handle:
+        handle.write(Path(demo_files["incident"]).read_bytes())
+    csv = folder / "export.csv"
+    csv.write_text('_time,host,_raw\n1700000000,a,"two\nlines"\n1700000060,b,one line\n')
+    return [str(jsonl), str(raw), str(packed), str(csv)]
+
+
+def _read(paths, jobs):
+    report = ReadReport()
+    fingerprint = parallel.read_fingerprint(paths, jobs=jobs, report=report, part_bytes=PART)
+    return fingerprint, report
+
+
+def test_parts_start_at_line_starts_and_cover_each_file_once(inputs):
+    parts = parallel.plan(inputs, None, 4, PART)
+    jsonl, raw, packed, csv = inputs
+    assert [p for p in parts if p.path in (packed, csv)] == [
+        parallel.Part(packed, "jsonl", 0, None),
+        parallel.Part(csv, "csv", 0, None),
+    ]
+    for path in (jsonl, raw):
+        pieces = [p for p in parts if p.path == path]
+        data = Path(path).read_bytes()
+        assert len(pieces) > 3
+        assert pieces[0].start == 0 and pieces[-1].end == len(data)
+        for before, after in zip(pieces, pieces[1:]):
+            assert before.end == after.start and data[after.start - 1 : after.start] == b"\n"
+
+
+def test_small_inputs_and_stdin_are_read_by_one_process(inputs):
+    assert parallel.plan(inputs, None, 4) is None  # under SPLIT_BYTES in all
+    assert parallel.plan(inputs, None, 1, PART) is None
+    assert parallel.plan(["-", inputs[0]], None, 4, PART) is None
+
+
+@pytest.mark.parametrize("jobs", [2, 3, 4])
+def test_any_number_of_jobs_gives_the_single_process_fingerprint(inputs, jobs):
+    one, one_report = _read(inputs, 1)
+    many, many_report = _read(inputs, jobs)
+    assert content_digest(many) == content_digest(one)
+    assert many.count == one.count == one_report.events == many_report.events
+    # Skipped lines are named by their line in the whole file, not in a part.
+    assert many_report.warnings() == one_report.warnings()
+    assert "skipped 2 unreadable record(s) in events.jsonl" in one_report.warnings()[0]
+
+
+def test_one_job_is_the_plain_reader(inputs):
+    fingerprint, _report = _read(inputs, 1)
+    plain = Fingerprint().add_all(read_events(inputs))
+    assert fingerprint.to_dict() == plain.to_dict()
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3, 4])
+def test_templates_come_in_input_order_for_any_number_of_jobs(inputs, jobs):
+    expected = list(parallel.templates(inputs, jobs=1, report=ReadReport()))
+    report = ReadReport()
+    assert list(parallel.templates(inputs, jobs=jobs, report=report, part_bytes=PART)) == expected
+    assert report.events == len(expected)
+
+
+def test_cli_capture_and_patterns_with_jobs_match_one_job(inputs, tmp_path):
+    """A file over SPLIT_BYTES, so the CLI really splits it."""
+    jsonl = Path(inputs[0])
+    big = tmp_path / "big.jsonl"
+    with open(big, "wb") as handle:
+        while handle.tell() < parallel.SPLIT_BYTES + 1:
+            handle.write(jsonl.read_bytes())
+    assert parallel.plan([str(big)], None, 3) is not None
+    results = []
+    for jobs in ("1", "3"):
+        db = tmp_path / f"jobs{jobs}.db"
+        capture = run_cli("capture", "base", "--input", str(big), "--jobs", jobs, db=db)
+        assert capture.returncode == 0, capture.stderr
+        compare = run_cli("compare", "base", "--input", inputs[2], "--json", "--jobs", jobs,
+                          db=db)  # fmt: skip
+        assert compare.returncode == 0, compare.stderr
+        signals = json.loads(compare.stdout)["signals"]
+        results.append((capture.stdout, capture.stderr, signals))
+    assert results[0] == results[1]
+    assert "skipped" in results[0][1]
+
+
+def test_jobs_must_be_positive(tmp_path, inputs):
+    result = run_cli("capture", "x", "--input", inputs[0], "--jobs", "0", db=tmp_path / "m.db")
+    assert result.returncode == 2 and "--jobs" in result.stderr
