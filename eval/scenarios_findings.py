@@ -68,6 +68,8 @@ def three_causes(seed: int, scale: float) -> Scenario:
             _either(
                 template_has("PaymentGatewayTimeout"),
                 signal_is(kind="error_rate", sourcetype="payments", change="up"),
+                # The timeouts take seconds: payments' latency rises with them.
+                signal_is(kind="metric", sourcetype="payments", field="latency_ms", change="up"),
             ),
         ),
         Cause(

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from anchor.diff import DEFAULT_ALPHA, Signal, compare_fingerprints
 from anchor.errors import InputError, NotFound
+from anchor.findings import group_signals
 from anchor.fingerprint import Fingerprint, content_digest
 from anchor.memory import (
     DRIFT_SUMMARY_FIELDS,
@@ -25,7 +26,6 @@ from anchor.memory import (
     digest,
 )
 from anchor.narrate import Narrative, offline_narrative
-from anchor.rank import rank_signals
 from anchor.recall import drift_profile, recall_similar, signal_profile
 
 DEFAULT_LIMIT = 20
@@ -195,7 +195,7 @@ def compare(
         raise InputError("no events in the current window: check the input or the time range")
     comparison = compare_fingerprints(baseline, current, alpha=alpha)
     weights = {sid: info.weight for sid, info in memory.weights(now).items()}
-    ranked = rank_signals(comparison.signals, weights)
+    ranked = group_signals(comparison.signals, weights)
     drift_id = digest(*baseline_id, content_digest(current), size=12)
     profile = signal_profile(s.to_dict() for s in ranked)
     # Recall looks among the same anchor's drifts; an ad hoc comparison has no anchor
