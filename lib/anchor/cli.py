@@ -1,7 +1,9 @@
 """``python -m anchor``: the offline command-line interface over an SQLite memory.
 
 Exit status: 0 on success, 2 on bad input or usage (one line on stderr
-saying what to fix). A failed command writes nothing.
+saying what to fix), 3 when check-spl rejects a query, 4 when compare's input
+holds none of the anchor's sourcetypes (likely the wrong input or format). A
+failed command writes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, Optional
 
 from anchor import __version__, operations
 from anchor.diff import DEFAULT_ALPHA
-from anchor.errors import AnchorError, InputError
+from anchor.errors import AnchorError, InputError, NoCoverage
 from anchor.events import FORMATS, ReadReport, read_events
 from anchor.fingerprint import Fingerprint
 from anchor.memory import Memory
@@ -26,6 +28,7 @@ from anchor.patterns import template_of
 from anchor.store import SQLiteStore
 
 EXIT_USAGE = 2
+EXIT_NO_COVERAGE = 4  # compare: the input holds none of the anchor's sourcetypes
 
 
 class UsageError(AnchorError):
@@ -194,8 +197,9 @@ def _narrator(args, memory):
 
 def cmd_compare(args, out, warn) -> int:
     memory = _require(args.db)
-    memory.anchor(args.name)  # fail on an unknown anchor before reading any input
+    head = memory.anchor(args.name)  # fail on an unknown anchor before reading any input
     fingerprint = _fingerprint(args, warn)
+    operations.check_coverage(head.get("sourcetypes") or [], fingerprint)
     report = operations.compare(
         memory,
         args.name,
@@ -704,6 +708,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.db is None:
             args.db = default_db()
         return args.run(args, out, warn)
+    except NoCoverage as exc:
+        print(f"anchor: error: {exc}", file=sys.stderr)
+        return EXIT_NO_COVERAGE
     except AnchorError as exc:
         print(f"anchor: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -17,3 +17,10 @@ class InputError(AnchorError, ValueError):
 
 class NotFound(AnchorError, LookupError):
     """An anchor, drift or signal that is not in memory."""
+
+
+class NoCoverage(InputError):
+    """The input holds none of the anchor's sourcetypes: likely the wrong input or format.
+
+    The CLI exits with its own status (4) for it, so scripts can tell it apart.
+    """

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from anchor.diff import DEFAULT_ALPHA, Signal, compare_fingerprints
-from anchor.errors import InputError, NotFound
+from anchor.errors import InputError, NoCoverage, NotFound
 from anchor.findings import group_signals
 from anchor.fingerprint import Fingerprint, content_digest
 from anchor.memory import (
@@ -59,6 +59,23 @@ def read_fingerprint(
     if report.events == 0:
         raise InputError(f"no events read from {', '.join(paths)}: is the file empty?")
     return fingerprint, report.warnings()
+
+
+def check_coverage(anchor_sourcetypes: Sequence[str], current: Fingerprint) -> None:
+    """Raise ``NoCoverage`` when events were read but none is of an anchor sourcetype."""
+    seen = set(current.sourcetypes)
+    if not seen or seen & set(anchor_sourcetypes):
+        return
+    raise NoCoverage(
+        f"none of the anchor's sourcetypes ({_few(anchor_sourcetypes)}) is in the input, "
+        f"which has {_few(sorted(seen))}: likely the wrong input or format "
+        "(check --format, --sourcetype, or the file)"
+    )
+
+
+def _few(names: Sequence[str], shown: int = 5) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def capture(
