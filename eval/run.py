@@ -59,7 +59,8 @@ def _peer_dir() -> str:
 
 PEER = _peer_dir()
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(REPO, "lib"))
+# ANCHOR_EVAL_LIB: another version's lib/ folder, to measure it side by side.
+sys.path.insert(0, os.environ.get("ANCHOR_EVAL_LIB") or os.path.join(REPO, "lib"))
 
 from scenario import Scenario  # noqa: E402
 

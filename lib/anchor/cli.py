@@ -115,8 +115,11 @@ def signals_table(signals: Sequence[dict[str, Any]]) -> str:
     rows = []
     for s in signals:
         what = s["template"] or s["host"] or " ".join(filter(None, (s["field"], s["stat"])))
-        if len(what) > 60:
-            what = what[:57] + "..."
+        folded = len(s.get("evidence") or ()) - 1
+        more = f" (+{folded} related)" if folded > 0 else ""
+        if len(what) + len(more) > 60:
+            what = what[: 57 - len(more)] + "..."
+        what += more
         delta = (
             "new"
             if s["delta_pct"] is None and s["change"] == "appeared"
