@@ -154,7 +154,8 @@ class Signal:
     def from_record(cls, record: Mapping[str, Any]) -> Signal:
         names = set(cls.__dataclass_fields__)
         signal = cls(**{k: v for k, v in record.items() if k in names and k != "evidence"})
-        signal.evidence = [cls.from_record(e) for e in record.get("evidence") or ()]
+        # Evidence rebuilt from SPL rows holds ids only: those stay out of the Signal.
+        signal.evidence = [cls.from_record(e) for e in record.get("evidence") or () if "kind" in e]
         return signal
 
     def ids(self) -> list[str]:
