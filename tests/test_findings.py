@@ -212,3 +212,16 @@ def test_feedback_on_an_evidence_id_is_accepted(tmp_path):
     answer = run_cli("feedback", document["drift_id"], folded, "false_positive", db=db)
     assert answer.returncode == 0, answer.stderr
     assert folded in answer.stdout
+
+
+def test_a_bad_host_is_one_finding_and_another_host_stays_apart():
+    """Signals scoped to one host (a per-host metric, its error share) fold into that host."""
+    slow = metric("checkout", "p95", 100, 400, "HIGH")
+    slow.host, slow.signal_id = "checkout-7", "metric:up:checkout:checkout-7:latency_ms:p95"
+    other = metric("checkout", "p95", 100, 300, "HIGH")
+    other.host, other.signal_id = "checkout-2", "metric:up:checkout:checkout-2:latency_ms:p95"
+    loud = host("checkout", "checkout-7", "up", "MEDIUM")
+    found = group_signals([slow, other, loud], {})
+    assert len(found) == 2
+    seven = next(f for f in found if f.host == "checkout-7")
+    assert members(seven) == {slow.signal_id, loud.signal_id}

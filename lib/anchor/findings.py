@@ -20,7 +20,9 @@ finding's ``evidence``.
    pods (a deploy): all rollovers of the comparison are one finding, at most
    MEDIUM.
 4. **One host.** The remaining signals of one host that move the same way
-   (quiet or gone, versus new or louder) across sourcetypes are one finding.
+   (quiet or gone, versus new or louder) across sourcetypes are one finding;
+   signals scoped to a host (a per-host metric, a field value on one host)
+   join it.
 5. **One metric across the fleet.** Metric findings (rule 1) of the same
    field moving the same way in several sourcetypes by a similar factor
    (within 1.5x of each other) are one finding; a sourcetype whose metric
@@ -76,12 +78,12 @@ def _quiet(signal: Signal) -> bool:
 
 
 def _metric_groups(signals: list[Signal]) -> tuple[list[Group], list[Signal]]:
-    """Rule 1: one group per (sourcetype, field) of metric signals."""
-    groups: dict[tuple[str, str], Group] = defaultdict(list)
+    """Rule 1: one group per (sourcetype, host, field) of metric signals."""
+    groups: dict[tuple[str, str, str], Group] = defaultdict(list)
     rest = []
     for signal in signals:
         if signal.kind == "metric" and signal.field:
-            groups[(signal.sourcetype, signal.field)].append(signal)
+            groups[(signal.sourcetype, signal.host or "", signal.field)].append(signal)
         else:
             rest.append(signal)
     return list(groups.values()), rest
@@ -180,11 +182,13 @@ def _rollover_lead(members: Group, weights: Mapping[str, float]) -> Signal:
     return score_signal(lead, weights)
 
 
-def _by_host(hosts: list[Signal]) -> list[Group]:
-    """Rule 4: one host's signals that move the same way, across sourcetypes."""
+def _by_host(hosts: list[Signal], host_metrics: list[Group]) -> list[Group]:
+    """Rule 4: one host's signals that move the same way, across sourcetypes and kinds."""
     groups: dict[tuple[str, bool], Group] = defaultdict(list)
     for signal in hosts:
         groups[(signal.host or "", _quiet(signal))].append(signal)
+    for group in host_metrics:
+        groups[(group[0].host or "", _direction(group) == "down")].extend(group)
     return list(groups.values())
 
 
@@ -252,8 +256,13 @@ def group_signals(signals: Iterable[Signal], weights: Mapping[str, float]) -> li
     others = [s for s in rest if s.kind not in ("template", "host")]
     template_groups, others, metrics = _explained_by_templates(templates, others, metrics)
     rolled, hosts = _rollover(hosts, [s for s in others if s.kind == "volume"])
+    # Signals of one host (a host's metric, a field value on one host) join its host finding.
+    hosted = [s for s in others if s.host]
+    others = [s for s in others if not s.host]
+    host_metrics = [g for g in metrics if g[0].host]
+    metrics = [g for g in metrics if not g[0].host]
     groups: list[Group] = template_groups + [[s] for s in others]
-    groups += _by_host(hosts) + _across_fleet(metrics)
+    groups += _by_host(hosts + hosted, host_metrics) + _across_fleet(metrics)
     groups = _with_volume(groups)
     findings = []
     for group in groups:
