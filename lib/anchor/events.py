@@ -304,7 +304,10 @@ def sniff_format(lines: Sequence[str]) -> str:
             return "jsonl"
     except ValueError:
         pass
-    rows = list(csv.reader(sample))
+    try:
+        rows = list(csv.reader(line[:4096] for line in sample))
+    except csv.Error:
+        return "raw"
     header = {cell.strip().lower() for cell in rows[0]}
     same_width = all(len(row) == len(rows[0]) for row in rows[1:2])
     if len(rows[0]) >= 2 and header & CSV_HEADER_NAMES and same_width:
