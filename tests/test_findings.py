@@ -225,3 +225,23 @@ def test_a_bad_host_is_one_finding_and_another_host_stays_apart():
     assert len(found) == 2
     seven = next(f for f in found if f.host == "checkout-7")
     assert members(seven) == {slow.signal_id, loud.signal_id}
+
+
+def test_a_missing_sourcetype_too_small_to_call_gone_is_still_named_in_the_notes():
+    from anchor.diff import compare_fingerprints
+    from anchor.events import event_from_record
+    from anchor.fingerprint import fingerprint_events
+
+    def fp(records):
+        return fingerprint_events(event_from_record(r) for r in records)
+
+    start = 1772409600
+    anchor = [{"time": start + n * 60, "sourcetype": "web", "message": "ok"} for n in range(2880)]
+    anchor += [
+        {"time": start + n * 3600, "sourcetype": "cron", "message": "tick"} for n in range(48)
+    ]
+    current = [{"time": start + 3 * 86400 + n * 60, "sourcetype": "web", "message": "ok"}
+               for n in range(60)]  # fmt: skip
+    result = compare_fingerprints(fp(anchor), fp(current))
+    assert not [s for s in result.signals if s.sourcetype == "cron"]
+    assert any("cron" in note and "too few" in note for note in result.notes)

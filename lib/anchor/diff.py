@@ -653,4 +653,16 @@ def compare_fingerprints(
         _metrics(name, a, c, out)
         if daily:
             _hourly(name, a, c, out)
-    return Comparison(out.significant(alpha), out.tests, notes)
+    significant = out.significant(alpha)
+    reported = {s.sourcetype for s in significant if s.change == "disappeared"}
+    unseen = sorted(
+        name
+        for name, summary in anchor.sourcetypes.items()
+        if summary.count > 0 and name not in current.sourcetypes and name not in reported
+    )
+    if unseen:
+        notes.append(
+            "not seen in the current window, but too few events were expected to call them "
+            "gone: " + ", ".join(unseen)
+        )
+    return Comparison(significant, out.tests, notes)
