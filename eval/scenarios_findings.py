@@ -142,7 +142,12 @@ def latency_creep(seed: int, scale: float) -> Scenario:
     current.sort(key=lambda e: e["time"])
     cause = Cause(
         "latency creeps up across the fleet",
-        signal_is(kind="metric", field="latency_ms", change=("up", "shifted")),
+        signal_is(
+            kind="metric",
+            field="latency_ms",
+            change=("up", "shifted"),
+            sourcetype=tuple(sorted(creeping)),
+        ),
     )
     return Scenario(f"latency_creep/seed{seed}/cur{at.current_hours:g}h", anchor, current, [cause])
 

@@ -133,18 +133,19 @@ def main() -> int:
             "compare", "healthy_week", "--input", str(incident), "--json", "--no-llm", capture=True
         )
     )
-    expected = next(
-        (s for s in document["signals"] if s["kind"] == "template" and s["change"] == "down"),
-        document["signals"][-1],
+    top = document["signals"][0]
+    folded = top["evidence"][-1]["signal_id"] if len(top["evidence"]) > 1 else top["signal_id"]
+    banner(
+        f"3. The on-call engineer confirms {folded}, a signal folded into finding 1 "
+        "(feedback works on any evidence id)"
     )
-    banner(f"3. The on-call engineer says {expected['signal_id']} was expected (a restock)")
     anchor(
         "feedback",
         document["drift_id"],
-        expected["signal_id"],
-        "false_positive",
+        folded,
+        "confirmed",
         "--reason",
-        "inventory was restocked yesterday: fewer low-stock warnings are expected",
+        "payment gateway outage confirmed with the provider",
         "--user",
         "oncall",
     )

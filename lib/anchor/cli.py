@@ -252,7 +252,7 @@ def show_report(report: operations.DriftReport, args, out) -> int:
         return 0
     out(
         f"drift {report.drift_id} against anchor {report.anchor!r}: "
-        f"{len(report.signals)} signal(s) shown"
+        f"{len(report.signals)} finding(s) shown"
     )
     for note in report.notes:
         out(f"note: {note}")
@@ -423,7 +423,7 @@ def cmd_report(args, out, warn) -> int:
             handle.write(document)
     except OSError as exc:
         raise InputError(f"cannot write {args.html}: {exc.strerror or exc}") from None
-    out(f"wrote {args.html}: drift {report.drift_id}, {len(report.signals)} signal(s)")
+    out(f"wrote {args.html}: drift {report.drift_id}, {len(report.signals)} finding(s)")
     return 0
 
 

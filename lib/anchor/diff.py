@@ -10,7 +10,9 @@ hour profiles are kept for the most frequent templates (see
 expected to follow their sourcetype's day. Without timestamps the same tests
 run on shares within the sourcetype (and, for a sourcetype that appeared or
 vanished, its share of all events). Every count test is the conditional
-binomial test of two Poisson rates.
+binomial test of two Poisson rates. A template or host that went up or down
+must have moved both its rate and its share (the larger p-value of the two
+tests): one that only followed its sourcetype's volume is not a change.
 
 The error rate is a two-proportion test, metric quantiles compare the share
 of events above the anchor's quantile, plus a two-sample KS test on the
@@ -60,6 +62,8 @@ QUANTILES = (("p50", 0.50, 20), ("p95", 0.95, 40), ("p99", 0.99, 100))
 HIGH_Q_FACTOR = 10.0
 # The anchor "covers the day" when every hour of day has at least this much of it.
 MIN_HOUR_EXPOSURE = 0.5
+# A template or host whose rate moved must also have moved its share by this factor.
+SHARE_AGREES_FLOOR = 1.5
 # A template keeps its own hour-of-day profile when it differs from its
 # sourcetype's at this significance (chi-square homogeneity).
 OWN_HOURS_P = 1e-3
@@ -384,6 +388,10 @@ class _Counts:
     per_hour: Optional[float]  # current window hours; None compares shares
     n_a: float
     n_c: float
+    # Anchor counts of the keys whose share must move too (rates only): a template
+    # or host whose rate moved only because its sourcetype's did is not a change of
+    # its own. Keys absent here (a template with its own hours) are judged by rate.
+    shares_a: Mapping[str, float] = field(default_factory=dict)
 
 
 def _counted(name: str, family: _Counts, describe, out: _Collector) -> None:
@@ -418,7 +426,7 @@ def _counted(name: str, family: _Counts, describe, out: _Collector) -> None:
                 out.untested(kind)
                 continue
             ratio = count_c / expected
-            if max(ratio, 1 / ratio) < SHARE_RATIO_FLOOR:
+            if max(ratio, 1 / ratio) < SHARE_RATIO_FLOOR or not _share_agrees(family, key, ratio):
                 out.untested(kind)
                 continue
             change = "up" if ratio > 1 else "down"
@@ -426,6 +434,11 @@ def _counted(name: str, family: _Counts, describe, out: _Collector) -> None:
             if kind == "host" and severity == "HIGH":
                 severity = "MEDIUM"
         p = rate_test(count_a, count_c, factor / (1.0 + factor))
+        if family.per_hour and key in family.shares_a and change in ("up", "down"):
+            # Both the rate and the share must have moved: the larger p-value
+            # tests that conjunction (an intersection-union test).
+            share_p = family.n_c / (family.n_a + family.n_c)
+            p = max(p, rate_test(family.shares_a[key], count_c, share_p))
         if change == "appeared":
             effect = _share_effect(count_c / family.n_c * 100.0)
         elif change == "disappeared":
@@ -436,6 +449,17 @@ def _counted(name: str, family: _Counts, describe, out: _Collector) -> None:
                        sourcetype=name, severity=severity,
                        baseline=0.0 if change == "appeared" else base, current=cur, p_value=p,
                        effect=effect, **details))  # fmt: skip
+
+
+def _share_agrees(family: _Counts, key: str, ratio: float) -> bool:
+    """With rates: does the key's share of its sourcetype move the same way, by at least
+    ``SHARE_AGREES_FLOOR``? Always true for keys judged by rate alone."""
+    if not family.per_hour or key not in family.shares_a or family.shares_a[key] <= 0:
+        return True
+    share_ratio = (family.counts_c.get(key, 0.0) / family.n_c) / (family.shares_a[key] / family.n_a)
+    if ratio > 1:
+        return share_ratio >= SHARE_AGREES_FLOOR
+    return share_ratio <= 1.0 / SHARE_AGREES_FLOOR
 
 
 def _template_appeared_severity(errors_c: float):
@@ -491,8 +515,9 @@ def _templates(name: str, a: SourcetypeSummary, c: SourcetypeSummary,
         return own.get(pattern_id) or default(pattern_id)
 
     counts_c = {k: v.count for k, v in c.templates.items()}
+    shares = {k: v.count for k, v in a.templates.items() if k not in own and k in counts_c}
     family = _Counts("template", counts_a, a.template_floor, counts_c, c.template_floor,
-                     factor, per_hour, a.count, c.count)  # fmt: skip
+                     factor, per_hour, a.count, c.count, shares)  # fmt: skip
     before = len(out.candidates)
     _counted(name, family, describe, out)
     for _, _, signal in out.candidates[before:]:
@@ -526,7 +551,7 @@ def _hosts(name: str, a: SourcetypeSummary, c: SourcetypeSummary,
         return
     factor, per_hour = _factors(a, c, clock)
     family = _Counts("host", a.hosts, a.host_floor, c.hosts, c.host_floor, factor, per_hour,
-                     a.count, c.count)  # fmt: skip
+                     a.count, c.count, dict(a.hosts))  # fmt: skip
     _counted(name, family, describe, out)
 
 
