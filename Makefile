@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)/lib
 
-.PHONY: venv demo test lint format clean package inspect bench bench-quick browser fuzz
+.PHONY: venv demo test lint format clean package inspect bench bench-quick browser fuzz eval eval-quick
 
 venv: $(VENV)/.installed
 
@@ -69,6 +69,13 @@ bench-quick: venv
 	$(PY) bench/protocol.py --quick
 	$(PY) bench/split.py --quick
 	$(PY) bench/kvstore_scale.py --quick
+
+# The scenario suite (eval/): held-out seeds, Anchor and the peer detector scored side by side.
+eval: venv
+	$(PY) eval/run.py
+
+eval-quick: venv
+	$(PY) eval/run.py --quick
 
 clean:
 	rm -rf build dist .pytest_cache .ruff_cache

@@ -26,7 +26,12 @@ SIGNAL_KEYS = {
     "q_value",
     "weight",
     "score",
+    "evidence",
 }
+EVIDENCE_KEYS = {
+    "signal_id", "kind", "change", "sourcetype", "host", "field", "stat", "template",
+    "severity", "baseline", "current", "q_value",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +79,12 @@ def test_compare_json_matches_the_contract(captured, demo_files):
         assert signal["severity"] in {"HIGH", "MEDIUM", "LOW"}
         if signal["change"] == "appeared":
             assert signal["delta_pct"] is None
+        # A finding lists what it folded, its own signal first.
+        assert signal["evidence"][0]["signal_id"] == signal["signal_id"]
+        for item in signal["evidence"]:
+            assert set(item) == EVIDENCE_KEYS
+    ids = [e["signal_id"] for s in document["signals"] for e in s["evidence"]]
+    assert len(ids) == len(set(ids)), "a signal is folded into one finding only"
     scores = [s["score"] for s in document["signals"]]
     assert scores == sorted(scores, reverse=True)
     narrative = document["narrative"]

@@ -103,7 +103,11 @@ def test_compare_on_three_indexers_equals_the_single_node_run_and_the_cli(
     assert single.records == spread.records
     kinds = {(r["kind"], r["change"], r["sourcetype"]) for r in single.records}
     assert ("template", "appeared", "payments") in kinds
-    assert ("error_rate", "up", "payments") in kinds
+    # The payments error rate rose with the new timeout error: it is that finding's evidence.
+    payments = next(
+        r for r in single.records if r["kind"] == "template" and r["sourcetype"] == "payments"
+    )
+    assert "error_rate:up:payments" in payments["evidence"]
     first = single.records[0]
     assert first["rank"] == "1" and first["summary"] and first["narrative_source"] == "offline"
     assert all("summary" not in r for r in single.records[1:])

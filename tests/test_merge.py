@@ -45,7 +45,7 @@ def captured(messages, start: float = T0) -> Fingerprint:
 
 
 def templates_of(fingerprint: Fingerprint, sourcetype: str = "app") -> dict[str, float]:
-    return {e[2]: e[0] for e in fingerprint.sourcetypes[sourcetype].templates.values()}
+    return {e.template: e.count for e in fingerprint.sourcetypes[sourcetype].templates.values()}
 
 
 # --- word-valued variables

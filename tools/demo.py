@@ -123,22 +123,29 @@ def main() -> int:
 
     banner("1. Capture the healthy window as an anchor")
     anchor("capture", "healthy_week", "--input", str(healthy), "--metric", "latency_ms")
-    banner("2. Compare the incident window against it")
+    banner(
+        "2. Compare the incident window against it: one row per finding, "
+        "(+N related) = signals of the same cause folded into it"
+    )
     anchor("compare", "healthy_week", "--input", str(incident), "--no-llm", "--limit", "10")
     document = json.loads(
         anchor(
             "compare", "healthy_week", "--input", str(incident), "--json", "--no-llm", capture=True
         )
     )
-    noisy = next((s for s in document["signals"] if s["kind"] == "metric"), document["signals"][0])
-    banner(f"3. The on-call engineer says {noisy['signal_id']} was expected (a known batch job)")
+    top = document["signals"][0]
+    folded = top["evidence"][-1]["signal_id"] if len(top["evidence"]) > 1 else top["signal_id"]
+    banner(
+        f"3. The on-call engineer confirms {folded}, a signal folded into finding 1 "
+        "(feedback works on any evidence id)"
+    )
     anchor(
         "feedback",
         document["drift_id"],
-        noisy["signal_id"],
-        "false_positive",
+        folded,
+        "confirmed",
         "--reason",
-        "nightly settlement batch is always slow",
+        "payment gateway outage confirmed with the provider",
         "--user",
         "oncall",
     )

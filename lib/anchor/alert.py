@@ -97,7 +97,11 @@ def drift_from_rows(rows: Sequence[Mapping[str, str]], *, now: float, user: str)
             continue
         record = {k: _number(v) if k not in ("signal_id", "kind", "change", "sourcetype", "field",
                                               "stat", "template", "host", "severity") else (v or None)
-                  for k, v in row.items() if k in SIGNAL_KEYS}  # fmt: skip
+                  for k, v in row.items() if k in SIGNAL_KEYS and k != "evidence"}  # fmt: skip
+        # A multivalue field arrives as its values joined by newlines: keep the
+        # ids so feedback on any folded signal is accepted.
+        folded = [i for i in str(row.get("evidence") or "").split("\n") if i]
+        record["evidence"] = [{"signal_id": i} for i in folded]
         record["rank"] = int(float(row.get("rank") or 0))
         record.setdefault("p_value", 1.0)
         record.setdefault("effect", 0.0)  # not in the rows; only ranking used it

@@ -1,7 +1,9 @@
 """``python -m anchor``: the offline command-line interface over an SQLite memory.
 
 Exit status: 0 on success, 2 on bad input or usage (one line on stderr
-saying what to fix). A failed command writes nothing.
+saying what to fix), 3 when check-spl rejects a query, 4 when compare's input
+holds none of the anchor's sourcetypes (likely the wrong input or format). A
+failed command writes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, Optional
 
 from anchor import __version__, operations
 from anchor.diff import DEFAULT_ALPHA
-from anchor.errors import AnchorError, InputError, NoEvents
+from anchor.errors import AnchorError, InputError, NoCoverage, NoEvents
 from anchor.events import FORMATS, ReadReport
 from anchor.fingerprint import Fingerprint
 from anchor.memory import Memory
@@ -28,6 +30,7 @@ from anchor.timefmt import plausible_time
 
 EXIT_USAGE = 2
 EXIT_NO_EVENTS = 4  # capture/compare/diff read no event at all
+EXIT_NO_COVERAGE = 5  # compare: the input holds none of the anchor's sourcetypes
 
 
 class UsageError(AnchorError):
@@ -123,8 +126,11 @@ def signals_table(signals: Sequence[dict[str, Any]]) -> str:
     rows = []
     for s in signals:
         what = s["template"] or s["host"] or " ".join(filter(None, (s["field"], s["stat"])))
-        if len(what) > 60:
-            what = what[:57] + "..."
+        folded = len(s.get("evidence") or ()) - 1
+        more = f" (+{folded} related)" if folded > 0 else ""
+        if len(what) + len(more) > 60:
+            what = what[: 57 - len(more)] + "..."
+        what += more
         delta = (
             "new"
             if s["delta_pct"] is None and s["change"] == "appeared"
@@ -205,8 +211,9 @@ def _narrator(args, memory):
 
 def cmd_compare(args, out, warn) -> int:
     memory = _require(args.db)
-    memory.anchor(args.name)  # fail on an unknown anchor before reading any input
+    head = memory.anchor(args.name)  # fail on an unknown anchor before reading any input
     fingerprint = _fingerprint(args, warn)
+    operations.check_coverage(head.get("sourcetypes") or [], fingerprint)
     report = operations.compare(
         memory,
         args.name,
@@ -257,7 +264,7 @@ def show_report(report: operations.DriftReport, args, out) -> int:
         return 0
     out(
         f"drift {report.drift_id} against anchor {report.anchor!r}: "
-        f"{len(report.signals)} signal(s) shown"
+        f"{len(report.signals)} finding(s) shown"
     )
     for note in report.notes:
         out(f"note: {note}")
@@ -433,7 +440,7 @@ def cmd_report(args, out, warn) -> int:
             handle.write(document)
     except OSError as exc:
         raise InputError(f"cannot write {args.html}: {exc.strerror or exc}") from None
-    out(f"wrote {args.html}: drift {report.drift_id}, {len(report.signals)} signal(s)")
+    out(f"wrote {args.html}: drift {report.drift_id}, {len(report.signals)} finding(s)")
     return 0
 
 
@@ -724,6 +731,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.db is None:
             args.db = default_db()
         return args.run(args, out, warn)
+    except NoCoverage as exc:
+        print(f"anchor: error: {printable(str(exc))}", file=sys.stderr)
+        return EXIT_NO_COVERAGE
     except NoEvents as exc:  # offline, an empty input is most likely a mistake: say so, distinctly
         print(f"anchor: error: {exc}", file=sys.stderr)
         return EXIT_NO_EVENTS

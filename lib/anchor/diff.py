@@ -1,22 +1,37 @@
 """Compare a current fingerprint with an anchor: statistical tests, never raw counts.
 
-Every comparison is a test on rates or shares: volume as events per hour
-(conditional binomial test of two Poisson rates), template and host shares
-within a sourcetype, error rate, metric quantiles (share of events above the
-anchor's quantile) plus a two-sample KS test on the sketches, and the
-hour-of-day profile when both windows span a day. All p-values of one
-comparison go through one Benjamini-Hochberg pass. A signal needs both
-significance (q < alpha) and an effect above a floor, so large windows do not
-turn trivial wobble into drift. Tests whose effect cannot reach the floor are
-kept in the BH family with p = 1 (conservative, and it keeps compare fast).
+Where both windows carry timestamps, everything countable is a *rate*:
+sourcetype volume, each template and each host are events per hour, tested
+against the anchor's rate for the same hours of day when the anchor covers
+every hour of the day (its mean rate otherwise). A template that the anchor
+saw only at night (a nightly job) is expected only at night: per-template
+hour profiles are kept for the most frequent templates (see
+``fingerprint.KEEP_TEMPLATE_PROFILES``); other templates and hosts are
+expected to follow their sourcetype's day. Without timestamps the same tests
+run on shares within the sourcetype (and, for a sourcetype that appeared or
+vanished, its share of all events). Every count test is the conditional
+binomial test of two Poisson rates. A template or host that went up or down
+must have moved both its rate and its share (the larger p-value of the two
+tests): one that only followed its sourcetype's volume is not a change.
+
+The error rate is a two-proportion test, metric quantiles compare the share
+of events above the anchor's quantile, plus a two-sample KS test on the
+sketches, and the hour-of-day profile is compared when both windows span a
+day. p-values go through Benjamini-Hochberg *within each family* (one family
+per kind: volume, template, host, error_rate, metric, hourly_profile), so
+FDR is at most alpha in each family. A signal needs both significance
+(q < alpha) and an effect above a floor; HIGH also needs q below alpha/10.
+Tests whose effect cannot reach the floor stay in their family with p = 1
+(conservative, and it keeps compare fast).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from dataclasses import field as _dataclass_field  # Signal has an attribute named field
+from typing import Any, Callable, Literal, Optional, get_args
 
 from anchor.fingerprint import Fingerprint, SourcetypeSummary
 from anchor.patterns.merge import align_fingerprints
@@ -31,6 +46,7 @@ from anchor.stats import (
 
 DEFAULT_ALPHA = 0.01
 DAY = 86400.0
+HOUR = 3600.0
 
 VOLUME_RATIO_FLOOR = 1.5
 SHARE_RATIO_FLOOR = 2.0
@@ -42,21 +58,43 @@ KS_FLOOR = 0.1
 PROFILE_TVD_FLOOR = 0.15
 MIN_PROFILE_EVENTS = 200
 QUANTILES = (("p50", 0.50, 20), ("p95", 0.95, 40), ("p99", 0.99, 100))
+# HIGH needs q below alpha / HIGH_Q_FACTOR: a large effect seen on thin
+# evidence is reported, but not as something to wake up for.
+HIGH_Q_FACTOR = 10.0
+# The anchor "covers the day" when every hour of day has at least this much of it.
+MIN_HOUR_EXPOSURE = 0.5
+# A template or host whose rate moved must also have moved its share by this factor.
+SHARE_AGREES_FLOOR = 1.5
+# A template keeps its own hour-of-day profile when it differs from its
+# sourcetype's at this significance (chi-square homogeneity).
+OWN_HOURS_P = 1e-3
 
-KINDS = ("volume", "template", "error_rate", "metric", "host", "hourly_profile")
-CHANGES = ("appeared", "disappeared", "up", "down", "shifted")
-SEVERITIES = ("HIGH", "MEDIUM", "LOW")
+Kind = Literal["volume", "template", "error_rate", "metric", "host", "hourly_profile"]
+Change = Literal["appeared", "disappeared", "up", "down", "shifted"]
+Severity = Literal["HIGH", "MEDIUM", "LOW"]
+KINDS: tuple[str, ...] = get_args(Kind)
+CHANGES: tuple[str, ...] = get_args(Change)
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+# The fields of a folded signal in a finding's ``evidence`` (the JSON contract).
+EVIDENCE_FIELDS = (
+    "signal_id", "kind", "change", "sourcetype", "host", "field", "stat", "template",
+    "severity", "baseline", "current", "q_value",
+)  # fmt: skip
 
 
 @dataclass
 class Signal:
-    """One ranked difference. Field names are the CLI's JSON and the SPL row contract."""
+    """One ranked difference. Field names are the CLI's JSON and the SPL row contract.
+
+    A ranked row is a *finding*: its lead signal's fields plus ``evidence``,
+    every signal folded into it (the lead first); see ``anchor.findings``.
+    """
 
     signal_id: str
-    kind: str
-    change: str
+    kind: Kind
+    change: Change
     sourcetype: str
-    severity: str
+    severity: Severity
     baseline: Optional[float]
     current: Optional[float]
     p_value: float
@@ -71,12 +109,21 @@ class Signal:
     weight: float = 1.0
     score: float = 0.0
     rank: int = 0
+    # For a template: the share of its current events that are errors (grouping reads it).
+    error_share: Optional[float] = None
+    evidence: list[Signal] = _dataclass_field(default_factory=list)
 
     @property
     def delta_pct(self) -> Optional[float]:
         if self.baseline is None or self.current is None or self.baseline == 0:
             return None
         return (self.current - self.baseline) / abs(self.baseline) * 100.0
+
+    def evidence_dict(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in EVIDENCE_FIELDS}
+        for name in ("baseline", "current", "q_value"):
+            data[name] = _round(data[name])
+        return data
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,18 +144,28 @@ class Signal:
             "q_value": _round(self.q_value),
             "weight": _round(self.weight),
             "score": _round(self.score),
+            "evidence": [e.evidence_dict() for e in self.evidence or [self]],
         }
 
     def to_record(self) -> dict[str, Any]:
         """Everything, for the drift record (adds effect, example and pattern id)."""
         record = asdict(self)
         record["delta_pct"] = self.delta_pct
+        for folded, member in zip(record["evidence"], self.evidence):
+            folded["delta_pct"] = member.delta_pct
         return record
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Signal:
         names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in record.items() if k in names})
+        signal = cls(**{k: v for k, v in record.items() if k in names and k != "evidence"})
+        # Evidence rebuilt from SPL rows holds ids only: those stay out of the Signal.
+        signal.evidence = [cls.from_record(e) for e in record.get("evidence") or () if "kind" in e]
+        return signal
+
+    def ids(self) -> list[str]:
+        """This row's id and the id of every signal folded into it."""
+        return list(dict.fromkeys([self.signal_id] + [e.signal_id for e in self.evidence]))
 
 
 def _round(value: Optional[float], digits: int = 6) -> Optional[float]:
@@ -129,7 +186,7 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
 
 
-def _ratio_severity(ratio: float, high: float, medium: float) -> str:
+def _ratio_severity(ratio: float, high: float, medium: float) -> Severity:
     spread = max(ratio, 1.0 / ratio) if ratio > 0 else math.inf
     if spread >= high:
         return "HIGH"
@@ -151,165 +208,263 @@ def _share_effect(share_pct: float) -> float:
 
 
 class _Collector:
-    """Gathers candidate signals and the p-values of every test performed."""
+    """Gathers candidate signals and the p-values of every test, per FDR family (kind)."""
 
     def __init__(self) -> None:
-        self.candidates: list[tuple[int, Signal]] = []
-        self.p_values: list[float] = []
+        self.candidates: list[tuple[str, int, Signal]] = []
+        self.p_values: dict[str, list[float]] = {}
 
-    def untested(self) -> None:
-        self.p_values.append(1.0)
+    def untested(self, kind: str) -> None:
+        self.p_values.setdefault(kind, []).append(1.0)
 
     def add(self, signal: Signal) -> None:
-        self.candidates.append((len(self.p_values), signal))
-        self.p_values.append(signal.p_value)
+        family = self.p_values.setdefault(signal.kind, [])
+        self.candidates.append((signal.kind, len(family), signal))
+        family.append(signal.p_value)
+
+    @property
+    def tests(self) -> int:
+        return sum(len(family) for family in self.p_values.values())
+
+    def significant(self, alpha: float) -> list[Signal]:
+        q_values = {kind: benjamini_hochberg(ps) for kind, ps in self.p_values.items()}
+        found = []
+        for kind, position, signal in self.candidates:
+            signal.q_value = q_values[kind][position]
+            if signal.q_value >= alpha:
+                continue
+            if signal.severity == "HIGH" and signal.q_value >= alpha / HIGH_Q_FACTOR:
+                signal.severity = "MEDIUM"
+            found.append(signal)
+        return found
+
+
+# -- exposure: how the current window's hours compare with the anchor's ----------
+def hour_exposure(window: Optional[tuple[float, float]], seconds: float) -> list[float]:
+    """Hours of ``window`` falling in each hour of day (UTC), scaled to ``seconds`` in all."""
+    exposure = [0.0] * 24
+    if window is None or window[1] <= window[0]:
+        return exposure
+    start, end = window
+    moment = start
+    while moment < end:
+        boundary = min(end, (math.floor(moment / HOUR) + 1) * HOUR)
+        exposure[int(moment // HOUR) % 24] += (boundary - moment) / HOUR
+        moment = boundary
+    scale = seconds / (end - start)
+    return [hours * scale for hours in exposure]
+
+
+@dataclass
+class _Clock:
+    """What the anchor and current windows cover, to turn anchor counts into expected counts."""
+
+    hours_a: float
+    hours_c: float
+    exposure_a: list[float]
+    exposure_c: list[float]
+
+    @property
+    def daily(self) -> bool:
+        """True when the anchor saw every hour of the day: rates by hour of day apply."""
+        return all(h >= MIN_HOUR_EXPOSURE for h in self.exposure_a)
+
+    def factor(self, hours: Optional[Sequence[float]]) -> float:
+        """Expected current count per anchor count, for something with this hour profile.
+
+        With a profile and a daily anchor: the anchor's rate in each hour of
+        day, weighted by how long the current window spends in that hour.
+        Otherwise the ratio of window lengths (mean rates).
+        """
+        if hours is None or not self.daily:
+            return self.hours_c / self.hours_a
+        total = sum(hours)
+        if total <= 0:
+            return self.hours_c / self.hours_a
+        expected = sum(
+            count * self.exposure_c[h] / self.exposure_a[h] for h, count in enumerate(hours)
+        )
+        return expected / total
+
+    def matched(self, hours: Sequence[float]) -> tuple[float, float]:
+        """(anchor count in the hours of day the current window touches, expected count).
+
+        For something with its own hour profile, the evidence is the anchor's
+        count in those hours only: the test's uncertainty is that count's.
+        """
+        base = sum(count for h, count in enumerate(hours) if self.exposure_c[h] > 0)
+        expected = sum(
+            count * self.exposure_c[h] / self.exposure_a[h] for h, count in enumerate(hours)
+        )
+        return base, expected
+
+
+def _clock(anchor: Fingerprint, current: Fingerprint) -> Optional[_Clock]:
+    seconds_a, seconds_c = anchor.duration(), current.duration()
+    if seconds_a is None or seconds_c is None:
+        return None
+    return _Clock(
+        seconds_a / HOUR,
+        seconds_c / HOUR,
+        hour_exposure(anchor.window(), seconds_a),
+        hour_exposure(current.window(), seconds_c),
+    )
 
 
 def _volume(
     name: str,
     a: Optional[SourcetypeSummary],
     c: Optional[SourcetypeSummary],
-    hours_a: float,
-    hours_c: float,
+    clock: _Clock,
     out: _Collector,
 ) -> None:
     count_a = a.count if a else 0.0
     count_c = c.count if c else 0.0
-    rate_a, rate_c = count_a / hours_a, count_c / hours_c
-    share_c = hours_c / (hours_a + hours_c)
+    factor = clock.factor(a.hours if a else None)
+    expected_c = count_a * factor
     signal_id = f"volume:{{}}:{name}"
+    common = {"sourcetype": name, "kind": "volume", "stat": "events_per_hour"}
     if count_a == 0:
         if count_c < MIN_NEW_EVENTS:
-            return out.untested()
-        p = rate_test(0, count_c, share_c)
-        out.add(
-            Signal(
-                signal_id.format("appeared"),
-                "volume",
-                "appeared",
-                name,
-                "HIGH" if count_c >= 100 else "MEDIUM",
-                0.0,
-                rate_c,
-                p,
-                2.0,
-                stat="events_per_hour",
-            )
-        )
+            return out.untested("volume")
+        share_c = clock.hours_c / (clock.hours_a + clock.hours_c)
+        severity = "HIGH" if count_c >= 100 else "MEDIUM"
+        out.add(Signal(signal_id=signal_id.format("appeared"), change="appeared",
+                       severity=severity, baseline=0.0, current=count_c / clock.hours_c,
+                       p_value=rate_test(0, count_c, share_c), effect=2.0, **common))  # fmt: skip
         return None
-    expected_c = rate_a * hours_c
+    p = rate_test(count_a, count_c, factor / (1.0 + factor))
+    rate_a, rate_c = expected_c / clock.hours_c, count_c / clock.hours_c
     if count_c == 0:
         if expected_c < MIN_EXPECTED_GONE:
-            return out.untested()
-        p = rate_test(count_a, 0, share_c)
-        out.add(
-            Signal(
-                signal_id.format("disappeared"),
-                "volume",
-                "disappeared",
-                name,
-                "HIGH" if expected_c >= 50 else "MEDIUM",
-                rate_a,
-                0.0,
-                p,
-                2.0,
-                stat="events_per_hour",
-            )
-        )
+            return out.untested("volume")
+        severity = "HIGH" if expected_c >= 50 else "MEDIUM"
+        out.add(Signal(signal_id=signal_id.format("disappeared"), change="disappeared",
+                       severity=severity, baseline=rate_a, current=0.0, p_value=p, effect=2.0,
+                       **common))  # fmt: skip
         return None
-    ratio = rate_c / rate_a
+    ratio = count_c / expected_c
     if max(ratio, 1 / ratio) < VOLUME_RATIO_FLOOR:
-        return out.untested()
-    p = rate_test(count_a, count_c, share_c)
+        return out.untested("volume")
     change = "up" if ratio > 1 else "down"
-    out.add(
-        Signal(
-            signal_id.format(change),
-            "volume",
-            change,
-            name,
-            _ratio_severity(ratio, 2.5, 1.8),
-            rate_a,
-            rate_c,
-            p,
-            _ratio_effect(ratio),
-            stat="events_per_hour",
-        )
-    )
+    out.add(Signal(signal_id=signal_id.format(change), change=change,
+                   severity=_ratio_severity(ratio, 2.5, 1.8), baseline=rate_a, current=rate_c,
+                   p_value=p, effect=_ratio_effect(ratio), **common))  # fmt: skip
     return None
 
 
-def _shares(
-    name: str,
-    kind: str,
-    counts_a: Mapping[str, float],
-    floor_a: float,
-    counts_c: Mapping[str, float],
-    floor_c: float,
-    n_a: float,
-    n_c: float,
-    describe,
-    out: _Collector,
-) -> None:
-    """Share tests for templates or hosts of one sourcetype."""
-    share_c = n_c / (n_a + n_c)
-    for key in sorted(set(counts_a) | set(counts_c)):
-        in_a, in_c = key in counts_a, key in counts_c
-        count_a = counts_a.get(key, floor_a)
-        count_c = counts_c.get(key, floor_c)
-        base, cur = count_a / n_a * 100.0, count_c / n_c * 100.0
+def _coverage(name: str, a: Optional[SourcetypeSummary], c: Optional[SourcetypeSummary],
+              n_a: float, n_c: float, out: _Collector) -> None:  # fmt: skip
+    """Without timestamps: a sourcetype that vanished or appeared, by its share of all events."""
+    count_a, count_c = (a.count if a else 0.0), (c.count if c else 0.0)
+    if count_a and count_c:
+        return None
+    share_pct_a, share_pct_c = count_a / n_a * 100.0, count_c / n_c * 100.0
+    if count_a == 0:
+        change, severity, shown = "appeared", "HIGH" if count_c >= 100 else "MEDIUM", share_pct_c
+        if count_c < MIN_NEW_EVENTS:
+            return out.untested("volume")
+    else:
+        expected = count_a * n_c / n_a
+        if expected < MIN_EXPECTED_GONE:
+            return out.untested("volume")
+        change, severity, shown = "disappeared", "HIGH" if expected >= 50 else "MEDIUM", share_pct_a
+    out.add(Signal(signal_id=f"volume:{change}:{name}", kind="volume", change=change,
+                   sourcetype=name, severity=severity, baseline=share_pct_a, current=share_pct_c,
+                   p_value=rate_test(count_a, count_c, n_c / (n_a + n_c)),
+                   effect=_share_effect(shown), stat="share_pct"))  # fmt: skip
+    return None
+
+
+@dataclass
+class _Counts:
+    """One family of counted things of a sourcetype (its templates or its hosts)."""
+
+    kind: Kind
+    counts_a: Mapping[str, float]
+    floor_a: float
+    counts_c: Mapping[str, float]
+    floor_c: float
+    factor: Callable[[str], float]  # expected current count per anchor count, per key
+    per_hour: Optional[float]  # current window hours; None compares shares
+    n_a: float
+    n_c: float
+    # Anchor counts of the keys whose share must move too (rates only): a template
+    # or host whose rate moved only because its sourcetype's did is not a change of
+    # its own. Keys absent here (a template with its own hours) are judged by rate.
+    shares_a: Mapping[str, float] = field(default_factory=dict)
+
+
+def _counted(name: str, family: _Counts, describe, out: _Collector) -> None:
+    """Rate (or share) tests for every template or host of one sourcetype."""
+    kind = family.kind
+    for key in sorted(set(family.counts_a) | set(family.counts_c)):
+        in_a, in_c = key in family.counts_a, key in family.counts_c
+        count_a = family.counts_a.get(key, family.floor_a)
+        count_c = family.counts_c.get(key, family.floor_c)
+        factor = family.factor(key)
+        expected = count_a * factor
+        if family.per_hour:
+            base, cur = expected / family.per_hour, count_c / family.per_hour
+        else:
+            base, cur = count_a / family.n_a * 100.0, count_c / family.n_c * 100.0
         details = describe(key)
-        if not in_a and count_a == 0:
+        appeared_severity = details.pop("appeared_severity")
+        if count_a == 0:
             if count_c < MIN_NEW_EVENTS:
-                out.untested()
+                out.untested(kind)
                 continue
             change, ratio = "appeared", math.inf
-            severity = details.pop("appeared_severity")(count_c, cur)
+            severity = appeared_severity(count_c, count_c / family.n_c * 100.0)
         elif not in_c and count_c == 0:
-            expected = count_a * n_c / n_a
             if expected < MIN_EXPECTED_GONE:
-                out.untested()
+                out.untested(kind)
                 continue
             change, ratio = "disappeared", 0.0
             severity = "HIGH" if expected >= 20 else "MEDIUM" if expected >= 10 else "LOW"
         else:
-            if not (in_a and in_c):
-                out.untested()
+            if not (in_a and in_c) or expected <= 0:
+                out.untested(kind)
                 continue
-            ratio = (count_c / n_c) / (count_a / n_a)
-            if max(ratio, 1 / ratio) < SHARE_RATIO_FLOOR:
-                out.untested()
+            ratio = count_c / expected
+            if max(ratio, 1 / ratio) < SHARE_RATIO_FLOOR or not _share_agrees(family, key, ratio):
+                out.untested(kind)
                 continue
             change = "up" if ratio > 1 else "down"
             severity = _ratio_severity(ratio, 4.0, 2.5)
             if kind == "host" and severity == "HIGH":
                 severity = "MEDIUM"
-        details.pop("appeared_severity", None)
-        p = rate_test(count_a, count_c, share_c)
+        p = rate_test(count_a, count_c, factor / (1.0 + factor))
+        if family.per_hour and key in family.shares_a and change in ("up", "down"):
+            # Both the rate and the share must have moved: the larger p-value
+            # tests that conjunction (an intersection-union test).
+            share_p = family.n_c / (family.n_a + family.n_c)
+            p = max(p, rate_test(family.shares_a[key], count_c, share_p))
         if change == "appeared":
-            effect = _share_effect(cur)
+            effect = _share_effect(count_c / family.n_c * 100.0)
         elif change == "disappeared":
-            effect = _share_effect(base)
+            effect = _share_effect(count_a / family.n_a * 100.0)
         else:
             effect = _ratio_effect(ratio)
-        out.add(
-            Signal(
-                f"{kind}:{change}:{name}:{key}",
-                kind,
-                change,
-                name,
-                severity,
-                0.0 if change == "appeared" else base,
-                cur,
-                p,
-                effect,
-                **details,
-            )
-        )
+        out.add(Signal(signal_id=f"{kind}:{change}:{name}:{key}", kind=kind, change=change,
+                       sourcetype=name, severity=severity,
+                       baseline=0.0 if change == "appeared" else base, current=cur, p_value=p,
+                       effect=effect, **details))  # fmt: skip
+
+
+def _share_agrees(family: _Counts, key: str, ratio: float) -> bool:
+    """With rates: does the key's share of its sourcetype move the same way, by at least
+    ``SHARE_AGREES_FLOOR``? Always true for keys judged by rate alone."""
+    if not family.per_hour or key not in family.shares_a or family.shares_a[key] <= 0:
+        return True
+    share_ratio = (family.counts_c.get(key, 0.0) / family.n_c) / (family.shares_a[key] / family.n_a)
+    if ratio > 1:
+        return share_ratio >= SHARE_AGREES_FLOOR
+    return share_ratio <= 1.0 / SHARE_AGREES_FLOOR
 
 
 def _template_appeared_severity(errors_c: float):
-    def severity(count: float, share_pct: float) -> str:
+    def severity(count: float, share_pct: float) -> Severity:
         mostly_errors = errors_c >= count / 2
         if count >= 20 and (share_pct >= 1.0 or mostly_errors):
             return "HIGH"
@@ -320,47 +475,85 @@ def _template_appeared_severity(errors_c: float):
     return severity
 
 
-def _host_appeared_severity(count: float, share_pct: float) -> str:
+def _host_appeared_severity(count: float, share_pct: float) -> Severity:
     return "MEDIUM" if share_pct >= 10.0 and count >= 20 else "LOW"
 
 
-def _templates(name: str, a: SourcetypeSummary, c: SourcetypeSummary, out: _Collector) -> None:
+def _factors(a: SourcetypeSummary, c: SourcetypeSummary, clock: Optional[_Clock]):
+    """Per-key expected-count factor and the hours to express rates in (None: shares)."""
+    if clock is None:
+        share = c.count / a.count
+        return (lambda _key: share), None
+    sourcetype = clock.factor(a.hours)
+    return (lambda _key: sourcetype), clock.hours_c
+
+
+def _templates(name: str, a: SourcetypeSummary, c: SourcetypeSummary,
+               clock: Optional[_Clock], out: _Collector) -> None:  # fmt: skip
     def describe(pattern_id: str) -> dict[str, Any]:
         entry = c.templates.get(pattern_id) or a.templates[pattern_id]
-        errors_c = c.templates[pattern_id][1] if pattern_id in c.templates else 0.0
+        errors_c = c.templates[pattern_id].errors if pattern_id in c.templates else 0.0
         return {
-            "template": entry[2],
-            "example": entry[3],
+            "template": entry.template,
+            "example": entry.example,
             "pattern": pattern_id,
-            "stat": "share_pct",
+            "stat": "events_per_hour" if clock else "share_pct",
             "appeared_severity": _template_appeared_severity(errors_c),
         }
 
-    counts_a = {k: v[0] for k, v in a.templates.items()}
-    counts_c = {k: v[0] for k, v in c.templates.items()}
-    _shares(
-        name,
-        "template",
-        counts_a,
-        a.template_floor,
-        counts_c,
-        c.template_floor,
-        a.count,
-        c.count,
-        describe,
-        out,
-    )
+    default, per_hour = _factors(a, c, clock)
+    counts_a = {k: v.count for k, v in a.templates.items()}
+    own: dict[str, float] = {}
+    if clock is not None and clock.daily:
+        for pattern_id, entry in a.templates.items():
+            if _keeps_own_hours(entry.hours, a.hours):
+                base, expected = clock.matched(entry.hours)
+                counts_a[pattern_id] = base
+                if base > 0:
+                    own[pattern_id] = expected / base
+
+    def factor(pattern_id: str) -> float:
+        return own.get(pattern_id) or default(pattern_id)
+
+    counts_c = {k: v.count for k, v in c.templates.items()}
+    shares = {k: v.count for k, v in a.templates.items() if k not in own and k in counts_c}
+    family = _Counts("template", counts_a, a.template_floor, counts_c, c.template_floor,
+                     factor, per_hour, a.count, c.count, shares)  # fmt: skip
+    before = len(out.candidates)
+    _counted(name, family, describe, out)
+    for _, _, signal in out.candidates[before:]:
+        entry = c.templates.get(signal.pattern or "")
+        if entry is not None and entry.count > 0:
+            signal.error_share = entry.errors / entry.count
 
 
-def _hosts(name: str, a: SourcetypeSummary, c: SourcetypeSummary, out: _Collector) -> None:
+def _keeps_own_hours(hours: Optional[Sequence[float]], sourcetype: Sequence[float]) -> bool:
+    """True when a template's hours of day differ clearly from its sourcetype's (a nightly job).
+
+    Such a template is expected by its own hours; every other template follows
+    its sourcetype's day, which rests on far more events.
+    """
+    if hours is None or sum(hours) < MIN_NEW_EVENTS:
+        return False
+    rest = [max(0.0, total - mine) for total, mine in zip(sourcetype, hours)]
+    return sum(rest) <= 0 or chi2_homogeneity(hours, rest) < OWN_HOURS_P
+
+
+def _hosts(name: str, a: SourcetypeSummary, c: SourcetypeSummary,
+           clock: Optional[_Clock], out: _Collector) -> None:  # fmt: skip
     def describe(host: str) -> dict[str, Any]:
-        return {"host": host, "stat": "share_pct", "appeared_severity": _host_appeared_severity}
+        return {
+            "host": host,
+            "stat": "events_per_hour" if clock else "share_pct",
+            "appeared_severity": _host_appeared_severity,
+        }
 
     if len(a.hosts) <= 1 and len(c.hosts) <= 1 and set(a.hosts) == set(c.hosts):
         return
-    _shares(
-        name, "host", a.hosts, a.host_floor, c.hosts, c.host_floor, a.count, c.count, describe, out
-    )
+    factor, per_hour = _factors(a, c, clock)
+    family = _Counts("host", a.hosts, a.host_floor, c.hosts, c.host_floor, factor, per_hour,
+                     a.count, c.count, dict(a.hosts))  # fmt: skip
+    _counted(name, family, describe, out)
 
 
 def _error_rate(name: str, a: SourcetypeSummary, c: SourcetypeSummary, out: _Collector) -> None:
@@ -369,27 +562,17 @@ def _error_rate(name: str, a: SourcetypeSummary, c: SourcetypeSummary, out: _Col
     rate_a, rate_c = a.errors / a.count, c.errors / c.count
     gap = rate_c - rate_a
     if abs(gap) < ERROR_RATE_FLOOR or (rate_a > 0 and 1 / 1.5 < rate_c / rate_a < 1.5):
-        return out.untested()
+        return out.untested("error_rate")
     p = rate_test(a.errors, c.errors, c.count / (a.count + c.count))
     change = "up" if gap > 0 else "down"
     if change == "up":
         severity = "HIGH" if gap >= 0.10 else "MEDIUM" if gap >= 0.03 else "LOW"
     else:
         severity = "MEDIUM" if -gap >= 0.10 else "LOW"
-    out.add(
-        Signal(
-            f"error_rate:{change}:{name}",
-            "error_rate",
-            change,
-            name,
-            severity,
-            rate_a * 100.0,
-            rate_c * 100.0,
-            p,
-            1.0 + min(abs(gap) / 0.5, 1.0),
-            stat="error_pct",
-        )
-    )
+    out.add(Signal(signal_id=f"error_rate:{change}:{name}", kind="error_rate", change=change,
+                   sourcetype=name, severity=severity, baseline=rate_a * 100.0,
+                   current=rate_c * 100.0, p_value=p, effect=1.0 + min(abs(gap) / 0.5, 1.0),
+                   stat="error_pct"))  # fmt: skip
     return None
 
 
@@ -400,11 +583,11 @@ def _metrics(name: str, a: SourcetypeSummary, c: SourcetypeSummary, out: _Collec
         for stat, q, min_count in QUANTILES:
             base, cur = sa.sketch.quantile(q), sc.sketch.quantile(q)
             if sa.count < min_count or sc.count < min_count or base is None or cur is None:
-                out.untested()
+                out.untested("metric")
                 continue
             change_ratio = abs(cur - base) / abs(base) if base else (math.inf if cur else 0.0)
             if change_ratio < METRIC_CHANGE_FLOOR:
-                out.untested()
+                out.untested("metric")
                 continue
             # Under the null, the current window has as many events above the
             # anchor's quantile as the anchor itself does.
@@ -413,73 +596,43 @@ def _metrics(name: str, a: SourcetypeSummary, c: SourcetypeSummary, out: _Collec
             p = two_proportion(above_a * sa.count, sa.count, above_c * sc.count, sc.count)
             severity = "HIGH" if change_ratio >= 1.0 else "MEDIUM" if change_ratio >= 0.5 else "LOW"
             change = "up" if cur > base else "down"
-            out.add(
-                Signal(
-                    f"metric:{change}:{name}:{metric}:{stat}",
-                    "metric",
-                    change,
-                    name,
-                    severity,
-                    base,
-                    cur,
-                    p,
-                    1.0 + min(math.log2(1.0 + change_ratio), 4.0) / 4.0,
-                    field=metric,
-                    stat=stat,
-                )
-            )
+            out.add(Signal(signal_id=f"metric:{change}:{name}:{metric}:{stat}", kind="metric",
+                           change=change, sourcetype=name, severity=severity, baseline=base,
+                           current=cur, p_value=p,
+                           effect=1.0 + min(math.log2(1.0 + change_ratio), 4.0) / 4.0,
+                           field=metric, stat=stat))  # fmt: skip
             fired = True
         if sa.count < 20 or sc.count < 20:
-            out.untested()
+            out.untested("metric")
             continue
         gap = ks_statistic(sa.sketch, sc.sketch)
         if fired or gap < KS_FLOOR:
-            out.untested()
+            out.untested("metric")
             continue
         p = kolmogorov_sf(gap, sa.count, sc.count)
-        out.add(
-            Signal(
-                f"metric:shifted:{name}:{metric}:distribution",
-                "metric",
-                "shifted",
-                name,
-                "MEDIUM" if gap >= 0.3 else "LOW",
-                sa.mean,
-                sc.mean,
-                p,
-                1.0 + min(gap, 1.0),
-                field=metric,
-                stat="distribution",
-            )
-        )
+        out.add(Signal(signal_id=f"metric:shifted:{name}:{metric}:distribution", kind="metric",
+                       change="shifted", sourcetype=name,
+                       severity="MEDIUM" if gap >= 0.3 else "LOW", baseline=sa.mean,
+                       current=sc.mean, p_value=p, effect=1.0 + min(gap, 1.0), field=metric,
+                       stat="distribution"))  # fmt: skip
 
 
 def _hourly(name: str, a: SourcetypeSummary, c: SourcetypeSummary, out: _Collector) -> None:
     if a.timed < MIN_PROFILE_EVENTS or c.timed < MIN_PROFILE_EVENTS:
-        return out.untested()
+        return out.untested("hourly_profile")
     shares_a = [h / a.timed for h in a.hours]
     shares_c = [h / c.timed for h in c.hours]
     gaps = [sc - sa for sa, sc in zip(shares_a, shares_c)]
     tvd = sum(abs(g) for g in gaps) / 2.0
     if tvd < PROFILE_TVD_FLOOR:
-        return out.untested()
+        return out.untested("hourly_profile")
     p = chi2_homogeneity(a.hours, c.hours)
     hour = max(range(24), key=lambda h: (abs(gaps[h]), -h))
-    out.add(
-        Signal(
-            f"hourly_profile:shifted:{name}",
-            "hourly_profile",
-            "shifted",
-            name,
-            "MEDIUM" if tvd >= 0.3 else "LOW",
-            shares_a[hour] * 100.0,
-            shares_c[hour] * 100.0,
-            p,
-            1.0 + min(tvd / 0.5, 1.0),
-            field=f"hour={hour:02d}",
-            stat="hour_share_pct",
-        )
-    )
+    out.add(Signal(signal_id=f"hourly_profile:shifted:{name}", kind="hourly_profile",
+                   change="shifted", sourcetype=name, severity="MEDIUM" if tvd >= 0.3 else "LOW",
+                   baseline=shares_a[hour] * 100.0, current=shares_c[hour] * 100.0, p_value=p,
+                   effect=1.0 + min(tvd / 0.5, 1.0), field=f"hour={hour:02d}",
+                   stat="hour_share_pct"))  # fmt: skip
     return None
 
 
@@ -493,9 +646,9 @@ def compare_fingerprints(
     anchor, current = align_fingerprints(anchor, current)
     out = _Collector()
     notes: list[str] = []
-    seconds_a, seconds_c = anchor.duration(), current.duration()
-    timed = seconds_a is not None and seconds_c is not None
-    if not timed:
+    clock = _clock(anchor, current)
+    if clock is None:
+        seconds_a, seconds_c = anchor.duration(), current.duration()
         notes.append(
             "no usable timestamps in "
             + (
@@ -505,23 +658,39 @@ def compare_fingerprints(
                 if seconds_a is None
                 else "the current window"
             )
-            + ": volume and hour-of-day were not compared; everything else is compared by shares"
+            + ": volume and hour-of-day were not compared; templates and hosts are compared "
+            "by shares, sourcetypes that vanished or appeared by their share of all events"
         )
-    daily = timed and seconds_a >= DAY and seconds_c >= DAY
+    elif not clock.daily:
+        notes.append(
+            "the anchor covers less than a day: rates are compared with its mean rate, "
+            "not with the same hours of day"
+        )
+    daily = clock is not None and clock.hours_a * HOUR >= DAY and clock.hours_c * HOUR >= DAY
     for name in sorted(set(anchor.sourcetypes) | set(current.sourcetypes)):
         a, c = anchor.sourcetypes.get(name), current.sourcetypes.get(name)
-        if timed:
-            _volume(name, a, c, seconds_a / 3600.0, seconds_c / 3600.0, out)
+        if clock is not None:
+            _volume(name, a, c, clock, out)
+        else:
+            _coverage(name, a, c, anchor.count, current.count, out)
         if a is None or c is None or a.count == 0 or c.count == 0:
             continue
-        _templates(name, a, c, out)
-        _hosts(name, a, c, out)
+        _templates(name, a, c, clock, out)
+        _hosts(name, a, c, clock, out)
         _error_rate(name, a, c, out)
         _metrics(name, a, c, out)
         if daily:
             _hourly(name, a, c, out)
-    q_values = benjamini_hochberg(out.p_values)
-    for position, signal in out.candidates:
-        signal.q_value = q_values[position]
-    significant = [signal for _, signal in out.candidates if signal.q_value < alpha]
-    return Comparison(significant, len(out.p_values), notes)
+    significant = out.significant(alpha)
+    reported = {s.sourcetype for s in significant if s.change == "disappeared"}
+    unseen = sorted(
+        name
+        for name, summary in anchor.sourcetypes.items()
+        if summary.count > 0 and name not in current.sourcetypes and name not in reported
+    )
+    if unseen:
+        notes.append(
+            "not seen in the current window, but too few events were expected to call them "
+            "gone: " + ", ".join(unseen)
+        )
+    return Comparison(significant, out.tests, notes)

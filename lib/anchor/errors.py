@@ -23,3 +23,10 @@ class NoEvents(InputError):
     """An offline input with no events at all: most likely a wrong file or format.
 
     (In Splunk an empty window is data, a silent source, and is compared.)"""
+
+
+class NoCoverage(InputError):
+    """The input holds none of the anchor's sourcetypes: likely the wrong input or format.
+
+    The CLI exits with its own status (4) for it, so scripts can tell it apart.
+    """

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 import os
@@ -278,16 +279,55 @@ def event_from_line(
     return Event(stamp, host, sourcetype, source, parts.message, parts.level, {}, 1.0, template)
 
 
-def detect_format(path: str) -> str:
+SNIFF_LINES = 5
+# Column names that make a comma-separated first line a CSV header (Splunk exports).
+CSV_HEADER_NAMES = {"_raw", "_time", "host", "sourcetype", "source", "message", "time", "level"}
+
+
+def telling_format(path: str) -> Optional[str]:
+    """The format a file's extension names (.jsonl/.ndjson/.json, .csv), else None."""
     lowered = path.lower()
-    for suffix in (".gz",):
-        if lowered.endswith(suffix):
-            lowered = lowered[: -len(suffix)]
+    if lowered.endswith(".gz"):
+        lowered = lowered[:-3]
     if lowered.endswith((".jsonl", ".ndjson", ".json")):
         return "jsonl"
     if lowered.endswith(".csv"):
         return "csv"
+    return None
+
+
+def sniff_format(lines: Sequence[str]) -> str:
+    """JSONL when the first non-blank lines are JSON objects, CSV when the first is a
+    header naming known columns, else raw lines."""
+    sample = [line for line in lines if line.strip()][:SNIFF_LINES]
+    if not sample:
+        return "raw"
+    try:
+        if all(isinstance(_json_line(line), dict) for line in sample):
+            return "jsonl"
+    except ValueError:
+        pass
+    try:
+        rows = list(csv.reader(line[:4096] for line in sample))
+    except csv.Error:
+        return "raw"
+    header = {cell.strip().lower() for cell in rows[0]}
+    same_width = all(len(row) == len(rows[0]) for row in rows[1:2])
+    if len(rows[0]) >= 2 and header & CSV_HEADER_NAMES and same_width:
+        return "csv"
     return "raw"
+
+
+def detect_format(path: str) -> str:
+    """A file's format: the one its name tells, else sniffed from its first lines."""
+    told = telling_format(path)
+    if told is not None or path == "-":
+        return told or "raw"
+    try:
+        with _open_text(path) as handle:
+            return sniff_format(list(itertools.islice(handle, SNIFF_LINES)))
+    except (OSError, EOFError, zlib.error, UnicodeError):
+        return "raw"  # the reader reports the real problem when it opens the file
 
 
 @dataclass
@@ -338,8 +378,8 @@ def read_events(
     report = report if report is not None else ReadReport()
     default_st = sourcetype or DEFAULT_SOURCETYPE
     for path in paths:
-        kind = fmt or detect_format(path)
-        if kind not in FORMATS:
+        kind = fmt or telling_format(path)
+        if kind is not None and kind not in FORMATS:
             raise InputError(f"unknown format {kind!r}: use one of {', '.join(FORMATS)}")
         try:
             handle = _open_text(path)
@@ -347,7 +387,13 @@ def read_events(
             raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
         with handle:
             try:
-                for event in read_handle(handle, path, kind, default_st, metrics, report):
+                lines: Iterable[str] = handle
+                if kind is None:
+                    # stdin or a file whose name does not say: look at its first lines.
+                    head = list(itertools.islice(handle, SNIFF_LINES))
+                    kind = sniff_format(head)
+                    lines = itertools.chain(head, handle)
+                for event in read_handle(lines, path, kind, default_st, metrics, report):
                     report.events += 1
                     yield event
             except (EOFError, OSError, zlib.error) as exc:  # a corrupt or truncated .gz

@@ -30,6 +30,9 @@ TRACK_METRICS = 32
 KEEP_TEMPLATES = 1000
 KEEP_HOSTS = 500
 KEEP_METRICS = 8
+# Per-template hour-of-day counts are kept for the most frequent templates
+# only: enough to recognise a nightly job, bounded at 24 numbers each.
+KEEP_TEMPLATE_PROFILES = 200
 EXAMPLE_CHARS = 512
 
 
@@ -94,6 +97,73 @@ class MetricSummary:
         return summary
 
 
+class TemplateEntry:
+    """One template of a sourcetype: how often, how many errors, its text and one example.
+
+    ``hours`` counts its timed events per hour of day (UTC); None when not kept
+    (beyond ``KEEP_TEMPLATE_PROFILES``, or an anchor captured before profiles
+    existed): the diff then assumes the template follows its sourcetype's day.
+    """
+
+    __slots__ = ("count", "errors", "example", "hours", "template")
+
+    def __init__(
+        self,
+        count: float,
+        errors: float,
+        template: str,
+        example: str,
+        hours: Optional[list[float]] = None,
+    ) -> None:
+        self.count = count
+        self.errors = errors
+        self.template = template
+        self.example = example
+        self.hours = hours
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TemplateEntry):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    def __repr__(self) -> str:
+        return f"TemplateEntry({self.count!r}, {self.errors!r}, {self.template!r})"
+
+    def merge(self, other: TemplateEntry) -> None:
+        self.count += other.count
+        self.errors += other.errors
+        self.template = min(self.template, other.template)
+        self.example = min(self.example, other.example)
+        # An unknown profile on either side leaves the sum unknown: order-independent.
+        if self.hours is None or other.hours is None:
+            self.hours = None
+        else:
+            self.hours = [a + b for a, b in zip(self.hours, other.hours)]
+
+    def to_dict(self, pattern_id: str) -> dict[str, Any]:
+        data = {
+            "id": pattern_id,
+            "count": self.count,
+            "errors": self.errors,
+            "template": self.template,
+            "example": self.example,
+        }
+        if self.hours is not None:
+            data["hours"] = self.hours
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TemplateEntry:
+        hours = data.get("hours")
+        return cls(
+            float(data["count"]),
+            float(data["errors"]),
+            data["template"],
+            data["example"],
+            [float(v) for v in hours] if hours is not None else None,
+        )
+
+
 def _prune(counts: dict[str, Any], limit: int, count_of) -> float:
     """Drop the rarest entries down to ``limit``; return the largest dropped count."""
     if len(counts) <= limit:
@@ -129,8 +199,7 @@ class SourcetypeSummary:
         self.latest: Optional[float] = None
         self.hours = [0.0] * 24
         self.levels = {level: 0.0 for level in LEVELS}
-        # pattern id -> [count, error count, template, smallest example]
-        self.templates: dict[str, list] = {}
+        self.templates: dict[str, TemplateEntry] = {}
         self.template_floor = 0.0
         self.hosts: dict[str, float] = {}
         self.host_floor = 0.0
@@ -148,13 +217,15 @@ class SourcetypeSummary:
         weight = event.weight
         self.count += weight
         when = event.time
+        hour = None
         if when is not None:
             self.timed += weight
             if self.earliest is None or when < self.earliest:
                 self.earliest = when
             if self.latest is None or when > self.latest:
                 self.latest = when
-            self.hours[int(when // 3600) % 24] += weight
+            hour = int(when // 3600) % 24
+            self.hours[hour] += weight
         level = event.level
         if level is not None:
             self.levels[level] += weight
@@ -162,25 +233,26 @@ class SourcetypeSummary:
         entry = self.templates.get(pattern_id)
         example = event.message[:EXAMPLE_CHARS]
         if entry is None:
-            self.templates[pattern_id] = [
-                weight,
-                weight if level == "error" else 0.0,
-                template,
-                example,
-            ]
+            entry = self.templates[pattern_id] = TemplateEntry(
+                weight, weight if level == "error" else 0.0, template, example, [0.0] * 24
+            )
+            if hour is not None:
+                entry.hours[hour] += weight
             if len(self.templates) > TRACK_TEMPLATES:
                 # Merge word-valued variables first, so they are not dropped as rare templates.
                 generalize_summary(self)
                 if len(self.templates) > TRACK_TEMPLATES * 3 // 4:
                     self.template_floor += _prune(self.templates, TRACK_TEMPLATES // 2, _first)
         else:
-            entry[0] += weight
+            entry.count += weight
             if level == "error":
-                entry[1] += weight
-            if example < entry[3]:
-                entry[3] = example
-            if template < entry[2]:
-                entry[2] = template
+                entry.errors += weight
+            if example < entry.example:
+                entry.example = example
+            if template < entry.template:
+                entry.template = template
+            if hour is not None and entry.hours is not None:
+                entry.hours[hour] += weight
         host = event.host
         self.hosts[host] = self.hosts.get(host, 0.0) + weight
         if len(self.hosts) > TRACK_HOSTS:
@@ -203,15 +275,18 @@ class SourcetypeSummary:
         self.hours = [a + b for a, b in zip(self.hours, other.hours)]
         for level, count in other.levels.items():
             self.levels[level] += count
-        for pattern_id, (count, errors, template, example) in other.templates.items():
+        for pattern_id, theirs in other.templates.items():
             entry = self.templates.get(pattern_id)
             if entry is None:
-                self.templates[pattern_id] = [count, errors, template, example]
+                self.templates[pattern_id] = TemplateEntry(
+                    theirs.count,
+                    theirs.errors,
+                    theirs.template,
+                    theirs.example,
+                    list(theirs.hours) if theirs.hours is not None else None,
+                )
             else:
-                entry[0] += count
-                entry[1] += errors
-                entry[2] = min(entry[2], template)
-                entry[3] = min(entry[3], example)
+                entry.merge(theirs)
         self.template_floor += other.template_floor
         self.template_floor += _prune(self.templates, TRACK_TEMPLATES, _first)
         for host, count in other.hosts.items():
@@ -230,6 +305,9 @@ class SourcetypeSummary:
         self.template_floor += _prune(self.templates, keep_templates, _first)
         self.host_floor += _prune(self.hosts, keep_hosts, float)
         _prune(self.metrics, keep_metrics, _metric_count)
+        ranked = sorted(self.templates, key=lambda key: (-self.templates[key].count, key))
+        for key in ranked[KEEP_TEMPLATE_PROFILES:]:
+            self.templates[key].hours = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -239,10 +317,7 @@ class SourcetypeSummary:
             "latest": self.latest,
             "hours": self.hours,
             "levels": self.levels,
-            "templates": [
-                {"id": pid, "count": c, "errors": e, "template": t, "example": x}
-                for pid, (c, e, t, x) in sorted(self.templates.items())
-            ],
+            "templates": [entry.to_dict(pid) for pid, entry in sorted(self.templates.items())],
             "template_floor": self.template_floor,
             "hosts": [[host, self.hosts[host]] for host in sorted(self.hosts)],
             "host_floor": self.host_floor,
@@ -258,10 +333,7 @@ class SourcetypeSummary:
         summary.latest = data["latest"]
         summary.hours = [float(v) for v in data["hours"]]
         summary.levels = {level: float(data["levels"].get(level, 0.0)) for level in LEVELS}
-        summary.templates = {
-            t["id"]: [float(t["count"]), float(t["errors"]), t["template"], t["example"]]
-            for t in data["templates"]
-        }
+        summary.templates = {t["id"]: TemplateEntry.from_dict(t) for t in data["templates"]}
         summary.template_floor = float(data["template_floor"])
         summary.hosts = {host: float(count) for host, count in data["hosts"]}
         summary.host_floor = float(data["host_floor"])
@@ -271,8 +343,8 @@ class SourcetypeSummary:
         return summary
 
 
-def _first(entry: list) -> float:
-    return entry[0]
+def _first(entry: TemplateEntry) -> float:
+    return entry.count
 
 
 def _metric_count(summary: MetricSummary) -> float:

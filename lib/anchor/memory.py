@@ -203,7 +203,12 @@ class Memory:
                 f"invalid outcome {outcome!r}: use one of {', '.join(sorted(OUTCOMES))}"
             )
         drift = self.drift(drift_id)
-        known = {s["signal_id"] for s in drift.get("signals", [])}
+        # A finding's id or the id of any signal folded into it (its evidence).
+        known = {
+            signal_id
+            for s in drift.get("signals", [])
+            for signal_id in [s["signal_id"]] + [e["signal_id"] for e in s.get("evidence") or ()]
+        }
         if signal_id not in known:
             raise NotFound(
                 f"signal {signal_id!r} is not part of drift {drift_id}: "

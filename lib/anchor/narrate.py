@@ -71,15 +71,18 @@ def describe(signal: Signal) -> str:
             f"{signal.sourcetype} volume went {signal.change} from {_fmt(signal.baseline)} to "
             f"{_fmt(signal.current)} events/hour{moved}"
         )
+    unit = " events/hour" if signal.stat == "events_per_hour" else "% of events"
     if signal.kind == "template":
         text = _short(signal.template or "")
         if signal.change == "appeared":
-            return f'a new message appeared {where}: "{text}" ({_fmt(signal.current)}% of events)'
+            return f'a new message appeared {where}: "{text}" ({_fmt(signal.current)}{unit})'
         if signal.change == "disappeared":
-            return f'a usual message disappeared {where}: "{text}" (was {_fmt(signal.baseline)}%)'
+            return (
+                f'a usual message disappeared {where}: "{text}" (was {_fmt(signal.baseline)}{unit})'
+            )
         return (
-            f'"{text}" went {signal.change} {where} from {_fmt(signal.baseline)}% '
-            f"to {_fmt(signal.current)}% of events"
+            f'"{text}" went {signal.change} {where} from {_fmt(signal.baseline)} '
+            f"to {_fmt(signal.current)}{unit}"
         )
     if signal.kind == "error_rate":
         return (
@@ -94,13 +97,18 @@ def describe(signal: Signal) -> str:
             f"{_fmt(signal.baseline)} to {_fmt(signal.current)}{moved}"
         )
     if signal.kind == "host":
+        if signal.stat == "hosts_replaced":
+            return (
+                f"a rollover replaced {_fmt(signal.baseline)} host(s) by {_fmt(signal.current)} "
+                f"new one(s) (a deploy?) {where} and elsewhere as listed"
+            )
         if signal.change == "disappeared":
-            return f"host {signal.host} went quiet {where} (was {_fmt(signal.baseline)}% of events)"
+            return f"host {signal.host} went quiet {where} (was {_fmt(signal.baseline)}{unit})"
         if signal.change == "appeared":
-            return f"host {signal.host} started logging {where} ({_fmt(signal.current)}% of events)"
+            return f"host {signal.host} started logging {where} ({_fmt(signal.current)}{unit})"
         return (
-            f"host {signal.host}'s share {where} went {signal.change} from "
-            f"{_fmt(signal.baseline)}% to {_fmt(signal.current)}%"
+            f"host {signal.host} went {signal.change} {where} from "
+            f"{_fmt(signal.baseline)} to {_fmt(signal.current)}{unit}"
         )
     return (
         f"the hour-of-day profile of {signal.sourcetype} shifted (largest change at {signal.field})"
@@ -111,12 +119,20 @@ def _short(text: str, limit: int = 90) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _hypothesis(signals: Sequence[Signal], past: Sequence[Mapping[str, Any]]) -> Optional[str]:
+def _hypothesis(findings: Sequence[Signal], past: Sequence[Mapping[str, Any]]) -> Optional[str]:
+    # Reason over every folded signal, not only each finding's lead.
+    signals = [member for f in findings for member in (f.evidence or [f])]
     kinds = {(s.kind, s.change) for s in signals}
     errors_up = ("error_rate", "up") in kinds
     new_messages = [s for s in signals if s.kind == "template" and s.change == "appeared"]
     slower = [s for s in signals if s.kind == "metric" and s.change == "up"]
-    gone_hosts = [s for s in signals if s.kind == "host" and s.change == "disappeared"]
+    gone_hosts = [
+        s
+        for s in signals
+        if s.kind == "host" and s.change == "disappeared" and s.stat != "hosts_replaced"
+    ]
+    rolled = {s.signal_id for f in findings if f.stat == "hosts_replaced" for s in f.evidence}
+    gone_hosts = [s for s in gone_hosts if s.signal_id not in rolled]
     volume = [s for s in signals if s.kind == "volume"]
     parts = []
     if new_messages and (errors_up or slower):
@@ -209,8 +225,8 @@ def offline_narrative(
         sev: sum(1 for s in signals if s.severity == sev) for sev in ("HIGH", "MEDIUM", "LOW")
     }
     tally = ", ".join(f"{n} {sev}" for sev, n in counts.items() if n)
-    sentences = [f"Against anchor {anchor_name!r}, {len(signals)} signal(s) changed ({tally})."]
-    sentences.append("Most important: " + "; ".join(describe(s) for s in top) + ".")
+    sentences = [f"Against anchor {anchor_name!r}, {len(signals)} finding(s) ({tally})."]
+    sentences.append("Most important: " + "; ".join(_with_evidence(s) for s in top) + ".")
     if notes:
         sentences.append("Note: " + "; ".join(notes) + ".")
     return Narrative(
@@ -220,6 +236,11 @@ def offline_narrative(
         cited_signals=[s.signal_id for s in top],
         fallback_reason=fallback_reason,
     )
+
+
+def _with_evidence(finding: Signal) -> str:
+    more = len(finding.evidence) - 1
+    return describe(finding) + (f" (with {more} related signal(s))" if more > 0 else "")
 
 
 def narration_payload(
@@ -232,6 +253,7 @@ def narration_payload(
             "signal_id": s.signal_id, "kind": s.kind, "change": s.change, "severity": s.severity,
             "sourcetype": s.sourcetype, "field": s.field, "stat": s.stat, "template": s.template,
             "host": s.host, "baseline": s.baseline, "current": s.current, "delta_pct": s.delta_pct,
+            "evidence": [e.signal_id for e in s.evidence[1:]],
         }
         for s in signals[:MAX_DIFFS]
     ]  # fmt: skip
@@ -261,7 +283,7 @@ def validate_narrative(
         if not verdict.allowed:
             raise ValueError(f"drill_in_spl was refused by the SPL guard ({verdict.reason})")
     cited = data.get("cited_signals") or []
-    known = {s.signal_id for s in signals}
+    known = {i for s in signals for i in s.ids()}
     if not isinstance(cited, list) or not all(isinstance(c, str) for c in cited):
         raise ValueError("cited_signals is not a list of signal ids")
     unknown = [c for c in cited if c not in known]

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from anchor.diff import DEFAULT_ALPHA, Signal, compare_fingerprints
-from anchor.errors import InputError, NoEvents, NotFound
+from anchor.errors import InputError, NoCoverage, NoEvents, NotFound
+from anchor.findings import group_signals
 from anchor.fingerprint import Fingerprint, content_digest
 from anchor.memory import (
     DRIFT_SUMMARY_FIELDS,
@@ -26,7 +27,6 @@ from anchor.memory import (
 )
 from anchor.narrate import Narrative, offline_narrative
 from anchor.patterns.merge import generalize_fingerprint
-from anchor.rank import rank_signals
 from anchor.recall import drift_profile, recall_similar, signal_profile
 
 DEFAULT_LIMIT = 20
@@ -67,6 +67,23 @@ def read_fingerprint(
             "Nothing was compared or stored"
         )
     return fingerprint, report.warnings()
+
+
+def check_coverage(anchor_sourcetypes: Sequence[str], current: Fingerprint) -> None:
+    """Raise ``NoCoverage`` when events were read but none is of an anchor sourcetype."""
+    seen = set(current.sourcetypes)
+    if not seen or seen & set(anchor_sourcetypes):
+        return
+    raise NoCoverage(
+        f"none of the anchor's sourcetypes ({_few(anchor_sourcetypes)}) is in the input, "
+        f"which has {_few(sorted(seen))}: likely the wrong input or format "
+        "(check --format, --sourcetype, or the file)"
+    )
+
+
+def _few(names: Sequence[str], shown: int = 5) -> str:
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def capture(
@@ -224,7 +241,7 @@ def compare(
     if current.count <= 0:
         comparison.notes.append("no events at all in the current window: everything went quiet")
     weights = {sid: info.weight for sid, info in memory.weights(now).items()}
-    ranked = rank_signals(comparison.signals, weights)
+    ranked = group_signals(comparison.signals, weights)
     drift_id = digest(*baseline_id, content_digest(current), size=12)
     profile = signal_profile(s.to_dict() for s in ranked)
     # Recall looks among the same anchor's drifts; an ad hoc comparison has no anchor

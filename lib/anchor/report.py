@@ -60,6 +60,15 @@ def _when(epoch: Optional[float]) -> str:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _evidence(finding: Signal) -> str:
+    """The signals folded into a finding, by id, under its description."""
+    folded = finding.evidence[1:]
+    if not folded:
+        return ""
+    ids = ", ".join(_e(e.signal_id) for e in folded)
+    return f"<div class='num'>with {len(folded)} related signal(s): {ids}</div>"
+
+
 def render_html(
     report: DriftReport, *, created: Optional[float] = None, link: Optional[str] = None
 ) -> str:
@@ -68,7 +77,7 @@ def render_html(
     rows = "\n".join(
         f'<tr class="signal" data-signal="{_e(s.signal_id)}"><td>{s.rank}</td>'
         f'<td><span class="sev {_e(s.severity)}">{_e(s.severity)}</span></td>'
-        f"<td>{_e(describe(s))}<div class='num'>{_e(s.signal_id)}</div></td>"
+        f"<td>{_e(describe(s))}<div class='num'>{_e(s.signal_id)}</div>{_evidence(s)}</td>"
         f'<td class="bars">{_bars(s)}</td><td>{_e(f"{s.score:.2f}")}</td></tr>'
         for s in report.signals
     )
@@ -78,7 +87,7 @@ def render_html(
         f"<title>Anchor drift {_e(report.drift_id)}</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>Drift {_e(report.drift_id)} against anchor {_e(report.anchor)}</h1>",
-        f'<div class="meta">{_e(_when(created))} &middot; {len(report.signals)} signal(s) '
+        f'<div class="meta">{_e(_when(created))} &middot; {len(report.signals)} finding(s) '
         f"&middot; narrative: {_e(story.source)}"
         + (f" ({_e(story.model)})" if story.model else "")
         + "</div>",

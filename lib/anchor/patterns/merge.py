@@ -290,25 +290,35 @@ def generalize_lines(
     return out
 
 
-# --- applying a mapping to fingerprint summaries (entries: [count, errors, template, example, ...])
+# --- applying a mapping to fingerprint summaries (entries: fingerprint.TemplateEntry)
 
 
-def _remapped(templates: Mapping[str, list], mapping: Mapping[str, str]) -> dict[str, list]:
-    if all(mapping.get(entry[2], entry[2]) == entry[2] for entry in templates.values()):
+def _renamed(entry: Any, text: str) -> Any:
+    # A copy of the entry under its generalized text (the entry's own class: the
+    # fingerprint imports this module, so it is not imported here).
+    hours = list(entry.hours) if entry.hours is not None else None
+    return type(entry)(entry.count, entry.errors, text, entry.example, hours)
+
+
+def _remapped(templates: Mapping[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
+    if all(
+        mapping.get(entry.template, entry.template) == entry.template
+        for entry in templates.values()
+    ):
         return dict(templates)  # nothing merges (the common case at compare): same entries
-    merged: dict[str, list] = {}
+    merged: dict[str, Any] = {}
     for pattern_id in sorted(templates):
         entry = templates[pattern_id]
-        text = mapping.get(entry[2], entry[2])
-        new_id = pattern_id if text == entry[2] else pattern_id_of(text)
+        text = mapping.get(entry.template, entry.template)
+        if text == entry.template:
+            new_id, fresh = pattern_id, _renamed(entry, text)
+        else:
+            new_id, fresh = pattern_id_of(text), _renamed(entry, text)
         mine = merged.get(new_id)
         if mine is None:
-            merged[new_id] = [entry[0], entry[1], text, *entry[3:]]
+            merged[new_id] = fresh
         else:
-            mine[0] += entry[0]
-            mine[1] += entry[1]
-            mine[2] = min(mine[2], text)
-            mine[3] = min(mine[3], entry[3])
+            mine.merge(fresh)
     return merged
 
 
@@ -316,7 +326,7 @@ def _counts(*summaries: Any) -> dict[str, float]:
     counts: dict[str, float] = defaultdict(float)
     for summary in summaries:
         for entry in summary.templates.values():
-            counts[entry[2]] += entry[0]
+            counts[entry.template] += entry.count
     return counts
 
 

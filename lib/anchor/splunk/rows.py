@@ -37,6 +37,7 @@ CAPTURE_FIELDS = ("anchor", "events", "sourcetypes", "templates", "window_start"
 SIGNAL_FIELDS = (
     "rank", "signal_id", "kind", "change", "sourcetype", "field", "stat", "template", "host",
     "severity", "baseline", "current", "delta_pct", "p_value", "q_value", "weight", "score",
+    "evidence",  # multivalue: the ids of the signals folded into this finding
 )  # fmt: skip
 NARRATIVE_FIELDS = ("summary", "hypothesis", "drill_in_spl", "narrative_source", "cited_signals",
                     "narrative_model", "prompt_version", "fallback_reason", "investigation_steps",
@@ -323,7 +324,10 @@ def drift_rows(report: DriftReport) -> list[dict[str, Any]]:
     }
     blank_story = dict.fromkeys(story)
     base = {"drift_id": report.drift_id, "anchor": report.anchor}
-    signals = [s.to_dict() for s in report.signals]
+    signals = [
+        {**s.to_dict(), "evidence": [e.signal_id for e in s.evidence or [s]]}
+        for s in report.signals
+    ]
     if not signals:
         return [{**dict.fromkeys(SIGNAL_FIELDS), "rank": 0, **base, **story}]
     return [
