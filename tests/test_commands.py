@@ -74,13 +74,58 @@ def test_capture_on_three_indexers_equals_the_single_node_run(env, healthy):
     memory = Memory(SQLiteStore(str(db)))
     first = memory.load_fingerprint(memory.anchor("single")).to_dict()
     second = memory.load_fingerprint(memory.anchor("spread")).to_dict()
+    assert_same_fingerprint(first, second)
+
+
+def assert_same_fingerprint(first, second):
     # Float sums depend on addition order in their last bits; everything else is exact.
     for name, summary in first["sourcetypes"].items():
         other = second["sourcetypes"][name]
-        for metric, stats in summary["metrics"].items():
-            for key in ("sum", "sum_sq"):
-                assert other["metrics"][metric].pop(key) == pytest.approx(stats.pop(key), rel=1e-12)
+        pairs = [(summary["metrics"], other["metrics"])]
+        pairs += [(m, other["host_metrics"][h]) for h, m in summary["host_metrics"].items()]
+        for mine, theirs in pairs:
+            for metric, stats in mine.items():
+                for key in ("sum", "sum_sq"):
+                    assert theirs[metric].pop(key) == pytest.approx(stats.pop(key), rel=1e-12)
     assert first == second
+
+
+def test_category_fields_and_host_metrics_on_three_indexers_equal_the_single_node_run(env, healthy):
+    environment, db = env
+    rng = random.Random(5)
+    events = [
+        {
+            **event,
+            "status": rng.choice(["200", "200", "200", "404", "503"]),
+            "tier": rng.choice(["gold", "free"]),
+            "shard": str(rng.randrange(4)),
+            "user": f"u{rng.randrange(10_000)}",
+            "build": "8812",
+        }
+        for event in healthy[:12000]
+    ]
+    args = ["metrics=latency_ms", "fields=shard", "exclude_fields=tier"]
+    single = run_distributed("anchorcapture", ["name=f1", *args], [events], env=environment)
+    spread = run_distributed(
+        "anchorcapture", ["name=f3", *args], split(events, 3, seed=4), env=environment,
+        chunk_size=1500,
+    )  # fmt: skip
+    assert single.returncode == 0 and spread.returncode == 0, spread.stderr
+    assert not [m for m in single.messages + spread.messages if m[0] == "ERROR"]
+    memory = Memory(SQLiteStore(str(db)))
+    first = memory.load_fingerprint(memory.anchor("f1")).to_dict()
+    second = memory.load_fingerprint(memory.anchor("f3")).to_dict()
+    payments = first["sourcetypes"]["payments"]
+    # status is a code, shard was named, tier excluded, user has too many values to keep,
+    # build is an identifier
+    assert set(payments["fields"]) == {"status", "shard", "user"}
+    assert payments["fields"]["user"]["overflow"] and not payments["fields"]["user"]["values"]
+    assert {v for v, _ in payments["fields"]["status"]["values"]} == {"200", "404", "503"}
+    assert {v for v, _ in payments["fields"]["shard"]["values"]} == {"0", "1", "2", "3"}
+    assert payments["host_metrics"] and all(
+        set(m) == {"latency_ms"} for m in payments["host_metrics"].values()
+    )
+    assert_same_fingerprint(first, second)
 
 
 def test_compare_on_three_indexers_equals_the_single_node_run_and_the_cli(
@@ -211,6 +256,12 @@ def test_tstats_rows_weighted_by_count(env):
         ("anchorcompare", ["anchor=missing"], True, "unknown anchor 'missing'"),
         ("anchorcapture", ["name=bad|name"], True, "invalid anchor name"),
         ("anchorcompare", ["anchor=base", "alpha=3"], False, "Illegal value: alpha=3"),
+        (
+            "anchorcapture",
+            ["name=x", "fields=status,tier", "exclude_fields=tier"],
+            False,
+            "field 'tier' is both named and excluded",
+        ),
         ("anchorcompare", [], False, "anchorcompare needs anchor=<name>"),
         (
             "anchorfeedback",

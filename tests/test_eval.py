@@ -29,6 +29,8 @@ def test_the_suite_covers_the_stories_the_issue_names(scores):
     names = {s.scenario.split("/")[0] for s in scores}
     assert {"three_causes", "night_window", "rolling_deploy", "latency_creep",
             "sourcetype_stops", "no_change"} <= names  # fmt: skip
+    assert {"rare_fatal", "status_shift", "slow_host", "build_bump",
+            "unique_word_burst"} <= names  # fmt: skip
 
 
 def test_every_scenario_meets_its_targets(scores):

@@ -13,10 +13,16 @@ from hypothesis import strategies as st
 from anchor.diff import compare_fingerprints
 from anchor.events import event_from_record
 from anchor.fingerprint import (
+    KEEP_METRIC_HOSTS,
+    KEEP_VALUES,
     SCHEMA_VERSION,
+    TRACK_HOST_SKETCHES,
     TRACK_TEMPLATES,
+    TRACK_VALUES,
     Fingerprint,
     FingerprintError,
+    _settle,
+    content_digest,
     fingerprint_events,
 )
 from anchor.synthetic import generate
@@ -65,6 +71,99 @@ def test_split_fingerprint_and_merge_gives_the_same_compare_result(parts, seed):
         assert summary.hosts == other.hosts
         for metric, stats in summary.metrics.items():
             assert stats.sketch.to_dict() == other.metrics[metric].sketch.to_dict()
+        assert canonical_part(summary.host_metrics) == canonical_part(other.host_metrics)
+
+
+def canonical_part(host_metrics) -> str:
+    # settled: sums may differ in their last bits by merge order
+    return json.dumps(
+        _settle({h: {n: m.to_dict() for n, m in ms.items()} for h, ms in host_metrics.items()}),
+        sort_keys=True,
+    )
+
+
+def field_events(count: int, seed: int, distinct_users: int) -> list:
+    """Events with category fields (a status code, a region, a user) and a latency."""
+    rng = random.Random(seed)
+    return [
+        event_from_record(
+            {
+                "_time": T0 + i,
+                "host": f"web-{rng.randrange(5)}",
+                "message": "GET /checkout done",
+                "status": rng.choice([200, 200, 200, 404, 500]),
+                "region": rng.choice(["eu", "us", "ap"]),
+                "user": f"u{rng.randrange(distinct_users)}",
+                "build": 8812,
+                "latency_ms": rng.expovariate(0.01),
+            }
+        )
+        for i in range(count)
+    ]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    parts=st.integers(min_value=1, max_value=5),
+    seed=st.integers(min_value=0, max_value=10**6),
+    distinct_users=st.sampled_from([3, TRACK_VALUES // 4, TRACK_VALUES * 4]),
+)
+def test_category_fields_and_host_metrics_merge_exactly_in_any_split(parts, seed, distinct_users):
+    events = field_events(1200, seed % 97, distinct_users)
+    rng = random.Random(seed)
+    buckets = [[] for _ in range(parts)]
+    for event in events:
+        buckets[rng.randrange(parts)].append(event)
+    merged = Fingerprint()
+    for bucket in buckets:
+        partial = fingerprint_events(bucket)
+        merged.merge(Fingerprint.from_dict(json.loads(json.dumps(partial.to_dict()))))
+    single = fingerprint_events(events)
+    assert content_digest(merged) == content_digest(single)
+    summary = single.sourcetypes["default"]
+    assert set(summary.fields) == {"status", "region", "user"}  # build is an identifier
+    assert summary.fields["status"].values.keys() <= {"200", "404", "500"}
+    assert summary.fields["user"].overflow == (distinct_users > TRACK_VALUES)
+    assert "build" not in summary.metrics and "latency_ms" in summary.metrics
+    assert len(summary.host_metrics) == 5
+
+
+def test_category_values_and_host_sketches_are_bounded_for_storage():
+    events = field_events(2000, 1, 100)
+    events += [e._replace(host=f"extra-{i}") for i, e in enumerate(field_events(40, 2, 3))]
+    fingerprint = fingerprint_events(events)
+    summary = fingerprint.sourcetypes["default"]
+    assert len(summary.fields["user"].values) == 100
+    fingerprint.trim()
+    assert len(summary.fields["user"].values) == KEEP_VALUES
+    assert summary.fields["user"].other > 0 and summary.fields["user"].distinct == 100
+    # the busiest hosts keep their sketches, the 40 one-event hosts do not
+    assert len(summary.host_metrics) == KEEP_METRIC_HOSTS
+    assert {f"web-{i}" for i in range(5)} <= set(summary.host_metrics)
+    again = Fingerprint.from_dict(json.loads(canonical(fingerprint)))
+    assert canonical(again) == canonical(fingerprint)
+
+
+def test_too_many_host_sketches_turn_per_host_tracking_off_whatever_the_split():
+    events = [
+        event_from_record({"_time": T0 + i, "host": f"h{i}", "message": "m", "latency_ms": i})
+        for i in range(TRACK_HOST_SKETCHES + 1)
+    ]
+    single = fingerprint_events(events).sourcetypes["default"]
+    assert single.host_metrics_overflow and not single.host_metrics
+    halves = fingerprint_events(events[::2]).merge(fingerprint_events(events[1::2]))
+    assert content_digest(halves) == content_digest(fingerprint_events(events))
+    below = fingerprint_events(events[:-1]).sourcetypes["default"]
+    assert not below.host_metrics_overflow and len(below.host_metrics) == TRACK_HOST_SKETCHES
+
+
+def test_fingerprints_stored_before_fields_existed_still_load():
+    data = ANCHOR.to_dict()
+    for summary in data["sourcetypes"].values():
+        for key in ("fields", "host_metrics", "host_metrics_overflow"):
+            del summary[key]
+    loaded = Fingerprint.from_dict(data)
+    assert all(not s.fields and not s.host_metrics for s in loaded.sourcetypes.values())
 
 
 def test_the_incident_is_visible_in_the_merged_result_too():

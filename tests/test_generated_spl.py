@@ -73,9 +73,11 @@ def test_hostile_names_through_the_cli_emit_only_guarded_queries(windows, tmp_pa
     result = run_cli("compare", "hostile", "--input", str(current), "--json", "--no-llm", db=db)
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    kinds = {s["kind"] for s in document["signals"]}
-    assert {"metric", "host"} <= kinds, kinds  # the hostile names did become signals
-    assert any(s["field"] == HOSTILE_METRIC for s in document["signals"])
+    # The hostile names did become signals (a finding's lead or its evidence).
+    members = [e for s in document["signals"] for e in [s, *s.get("evidence", [])]]
+    kinds = {m["kind"] for m in members}
+    assert {"metric", "host"} <= kinds, kinds
+    assert any(m.get("field") == HOSTILE_METRIC for m in members)
     assert_written_safely(document["narrative"]["drill_in_spl"])
 
 
@@ -87,8 +89,9 @@ def test_hostile_names_through_the_commands_emit_only_guarded_queries(windows, t
     assert compared.returncode == 0 and compared.records, compared.stderr[-800:]
     assert_written_safely(compared.records[0]["drill_in_spl"])
     rows = run_command("anchorshow", ["what=drift"], [], env=env).records
-    fields = {r.get("field") for r in rows}
-    assert HOSTILE_METRIC in fields, fields
+    # The hostile metric is a finding's lead or in its evidence ids.
+    seen = [str(r.get("field")) + " " + str(r.get("evidence")) for r in rows]
+    assert any(HOSTILE_METRIC in text for text in seen), seen
     queries = [r["signal_spl"] for r in rows]
     assert len(queries) == len(rows) and all(queries)
     for query in queries:

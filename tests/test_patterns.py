@@ -237,3 +237,45 @@ def test_the_fast_digit_shape_equals_str_translate():
         assert digit_shape(text) == text.translate(DIGIT_SHAPE)
 
     check()
+
+
+@pytest.mark.parametrize(
+    "line, level",
+    [
+        (
+            "- 1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872 "
+            "R02-M1-N0-C:J12-U11 RAS KERNEL FATAL data TLB error interrupt",
+            "error",
+        ),
+        ("1117838570 node-7 RAS APP WARNING disk slow", "warn"),
+        ("2024-01-01 12:00:00 node1 RAS ERROR boom", "error"),
+        # prose before the word: not a header column
+        ("Failed to read ERROR code from device", None),
+        ("2024-01-01 12:00:00 user saw an ERROR here", None),
+        # a level word inside a longer token is not a column
+        ('{"msg": "ERROR in handler"}', None),
+        ("- 1117838570 2005.06.03 R02 RAS KERNEL ERRORS counted", None),
+    ],
+)
+def test_a_level_column_anywhere_in_the_header_is_found(line, level):
+    assert split_raw(line).level == level
+
+
+@pytest.mark.parametrize(
+    "record, level",
+    [
+        ({"message": "x", "priority": 11}, "error"),  # facility 1 (user) * 8 + 3 (err)
+        ({"message": "x", "priority": "14"}, "info"),  # user.info
+        ({"message": "x", "priority": 12}, "warn"),
+        ({"message": "x", "priority": "high"}, None),
+        ({"message": "x", "severity": 2}, "error"),  # syslog severity 0-7
+        ({"message": "x", "lvl": "warning"}, "warn"),
+        ({"message": "x", "loglevel": "FATAL"}, "error"),
+        ({"message": "x", "level": 50}, "error"),  # bunyan/pino
+        ({"message": "x", "level": 30}, "info"),
+        ({"message": "x", "level": 40}, "warn"),
+        ({"message": "x", "level": True}, None),
+    ],
+)
+def test_levels_come_from_the_usual_fields_including_numeric_ones(record, level):
+    assert event_from_record(record).level == level

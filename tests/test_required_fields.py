@@ -41,22 +41,26 @@ def _declared(script, args, env):
 
 def test_capture_declares_the_event_fields_and_the_named_metrics(env):
     environment, _db = env
-    reduce, mapped = _declared("anchorcapture", ["name=x", "metrics=latency_ms,bytes"], environment)
+    reduce, mapped = _declared(
+        "anchorcapture", ["name=x", "metrics=latency_ms,bytes", "fields=status"], environment
+    )
     assert reduce == mapped
-    for name in (*BASE, "latency_ms", "bytes", "anchor_partial"):
+    for name in (*BASE, "latency_ms", "bytes", "status", "anchor_partial"):
         assert name in reduce
     assert "*" not in reduce and "punct" not in reduce and "date_hour" not in reduce
 
 
 def test_split_compare_declares_the_split_field_and_the_window_bounds(env):
     environment, _db = env
-    args = ["split=anchor_window", "baseline=before", "metrics=latency_ms"]
+    args = ["split=anchor_window", "baseline=before", "metrics=latency_ms", "fields=status"]
     reduce, mapped = _declared("anchorcompare", args, environment)
     assert reduce == mapped
     for name in (*BASE, "latency_ms", "anchor_window", "anchor_earliest", "anchor_latest",
                  "anchor_partial", "anchor_side"):  # fmt: skip
         assert name in reduce
-    plain, _ = _declared("anchorcompare", ["anchor=x", "metrics=latency_ms"], environment)
+    plain, _ = _declared(
+        "anchorcompare", ["anchor=x", "metrics=latency_ms", "fields=status"], environment
+    )
     assert "anchor_window" not in plain and "anchor_earliest" not in plain
 
 
@@ -66,6 +70,9 @@ def test_without_metrics_every_field_is_asked_for(env):
     for script, args in (("anchorcapture", ["name=x"]), ("anchorcompare", ["anchor=x"])):
         reduce, mapped = _declared(script, args, environment)
         assert reduce is None and mapped is None
+    # Category fields (status, code, ...) are discovered too unless fields= names them.
+    reduce, mapped = _declared("anchorcapture", ["name=x", "metrics=latency_ms"], environment)
+    assert reduce is None and mapped is None
 
 
 def test_the_emulator_sends_only_the_declared_fields():
@@ -79,7 +86,7 @@ def test_wide_events_give_the_same_anchor_as_narrow_ones(env, incident):
     environment, db = env
     wide = widen(incident, 60)
     assert len(wide[0]) == 60 and len(incident[0]) < 20
-    args = ["metrics=latency_ms"]
+    args = ["metrics=latency_ms", "fields=status"]
     narrow_run = run_distributed("anchorcapture", ["name=narrow", *args], split(incident, 2),
                                  env=environment)  # fmt: skip
     wide_run = run_distributed("anchorcapture", ["name=wide", *args], split(wide, 2),

@@ -21,7 +21,7 @@ from typing import Any, Optional
 from anchor import __version__, operations
 from anchor.diff import DEFAULT_ALPHA
 from anchor.errors import AnchorError, InputError, NoCoverage, NoEvents
-from anchor.events import FORMATS, ReadReport
+from anchor.events import FORMATS, ReadReport, field_choice
 from anchor.fingerprint import Fingerprint
 from anchor.memory import Memory
 from anchor.safetext import printable
@@ -86,9 +86,13 @@ def _require(path: str) -> Memory:
 
 def _fingerprint(args: argparse.Namespace, warn) -> Fingerprint:
     fingerprint, warnings = operations.read_fingerprint(
-        args.input, fmt=args.format, sourcetype=args.sourcetype, metrics=args.metric or None,
+        args.input,
+        fmt=args.format,
+        sourcetype=args.sourcetype,
+        metrics=args.metric or None,
         jobs=_jobs(args),
-    )  # fmt: skip
+        fields=field_choice(args.field, args.exclude_field),
+    )
     for line in warnings:
         warn(line)
     return fingerprint
@@ -231,9 +235,13 @@ def cmd_diff(args, out, warn) -> int:
     if "-" in args.baseline and "-" in args.input:
         raise InputError("only one of --baseline and --input can read stdin ('-')")
     baseline, warnings = operations.read_fingerprint(
-        args.baseline, fmt=args.format, sourcetype=args.sourcetype, metrics=args.metric or None,
+        args.baseline,
+        fmt=args.format,
+        sourcetype=args.sourcetype,
+        metrics=args.metric or None,
         jobs=_jobs(args),
-    )  # fmt: skip
+        fields=field_choice(args.field, args.exclude_field),
+    )
     for line in warnings:
         warn(f"baseline: {line}")
     current = _fingerprint(args, warn)
@@ -561,6 +569,19 @@ def build_parser() -> argparse.ArgumentParser:
                 action="append",
                 metavar="FIELD",
                 help="numeric field to summarize (repeatable; default: detected)",
+            )
+            sub.add_argument(
+                "--field",
+                action="append",
+                metavar="FIELD",
+                help="field whose values to compare as categories, even a number or an "
+                "id-like name (repeatable; default: short text fields and codes such as status)",
+            )
+            sub.add_argument(
+                "--exclude-field",
+                action="append",
+                metavar="FIELD",
+                help="field to leave out of metrics and categories (repeatable)",
             )
 
     sub = commands.add_parser(

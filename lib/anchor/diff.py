@@ -28,16 +28,19 @@ Tests whose effect cannot reach the floor stay in their family with p = 1
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from dataclasses import field as _dataclass_field  # Signal has an attribute named field
 from typing import Any, Callable, Literal, Optional, get_args
 
-from anchor.fingerprint import Fingerprint, SourcetypeSummary
+from anchor import fielddiff
+from anchor.fingerprint import Fingerprint, SourcetypeSummary, TemplateEntry
 from anchor.patterns.merge import align_fingerprints
 from anchor.sketch import ks_statistic
 from anchor.stats import (
     benjamini_hochberg,
+    binom_sf,
     chi2_homogeneity,
     kolmogorov_sf,
     rate_test,
@@ -69,7 +72,16 @@ SHARE_AGREES_FLOOR = 1.5
 # sourcetype's at this significance (chi-square homogeneity).
 OWN_HOURS_P = 1e-3
 
-Kind = Literal["volume", "template", "error_rate", "metric", "host", "hourly_profile"]
+# New error messages are tested in their own family at this FDR level (or the
+# comparison's alpha, if larger); see _new_errors and docs/DETECTION.md.
+NEW_ERROR_ALPHA = 0.05
+NEW_ERROR_FAMILY = "new_error"
+ERROR_WORDS = re.compile(
+    r"(?i)\b(?:error|errors|fatal|exception|fail|failed|failure|panic|crash(?:ed)?|abort(?:ed)?"
+    r"|denied|refused|unreachable|timed out|timeout|corrupt(?:ed)?|traceback|segfault)\b"
+)
+
+Kind = Literal["volume", "template", "error_rate", "metric", "host", "hourly_profile", "field"]
 Change = Literal["appeared", "disappeared", "up", "down", "shifted"]
 Severity = Literal["HIGH", "MEDIUM", "LOW"]
 KINDS: tuple[str, ...] = get_args(Kind)
@@ -208,7 +220,11 @@ def _share_effect(share_pct: float) -> float:
 
 
 class _Collector:
-    """Gathers candidate signals and the p-values of every test, per FDR family (kind)."""
+    """Gathers candidate signals and the p-values of every test, per FDR family.
+
+    A family is a kind, except new error messages: one family per sourcetype
+    (``NEW_ERROR_FAMILY:<sourcetype>``).
+    """
 
     def __init__(self) -> None:
         self.candidates: list[tuple[str, int, Signal]] = []
@@ -217,9 +233,10 @@ class _Collector:
     def untested(self, kind: str) -> None:
         self.p_values.setdefault(kind, []).append(1.0)
 
-    def add(self, signal: Signal) -> None:
-        family = self.p_values.setdefault(signal.kind, [])
-        self.candidates.append((signal.kind, len(family), signal))
+    def add(self, signal: Signal, family_name: Optional[str] = None) -> None:
+        name = family_name or signal.kind
+        family = self.p_values.setdefault(name, [])
+        self.candidates.append((name, len(family), signal))
         family.append(signal.p_value)
 
     @property
@@ -228,12 +245,14 @@ class _Collector:
 
     def significant(self, alpha: float) -> list[Signal]:
         q_values = {kind: benjamini_hochberg(ps) for kind, ps in self.p_values.items()}
+        new_errors = max(alpha, NEW_ERROR_ALPHA)
         found = []
         for kind, position, signal in self.candidates:
             signal.q_value = q_values[kind][position]
-            if signal.q_value >= alpha:
+            level = new_errors if kind.startswith(NEW_ERROR_FAMILY) else alpha
+            if signal.q_value >= level:
                 continue
-            if signal.severity == "HIGH" and signal.q_value >= alpha / HIGH_Q_FACTOR:
+            if signal.severity == "HIGH" and signal.q_value >= level / HIGH_Q_FACTOR:
                 signal.severity = "MEDIUM"
             found.append(signal)
         return found
@@ -515,7 +534,8 @@ def _templates(name: str, a: SourcetypeSummary, c: SourcetypeSummary,
     def factor(pattern_id: str) -> float:
         return own.get(pattern_id) or default(pattern_id)
 
-    counts_c = {k: v.count for k, v in c.templates.items()}
+    new_errors = _new_errors(name, a, c, factor, out)
+    counts_c = {k: v.count for k, v in c.templates.items() if k not in new_errors}
     shares = {k: v.count for k, v in a.templates.items() if k not in own and k in counts_c}
     family = _Counts("template", counts_a, a.template_floor, counts_c, c.template_floor,
                      factor, per_hour, a.count, c.count, shares)  # fmt: skip
@@ -525,6 +545,77 @@ def _templates(name: str, a: SourcetypeSummary, c: SourcetypeSummary,
         entry = c.templates.get(signal.pattern or "")
         if entry is not None and entry.count > 0:
             signal.error_share = entry.errors / entry.count
+
+
+def error_like(entry: TemplateEntry) -> bool:
+    """A template whose lines are mostly error-level, or whose text carries an error word."""
+    return (entry.errors > 0 and entry.errors >= entry.count / 2) or bool(
+        ERROR_WORDS.search(entry.template)
+    )
+
+
+def _new_errors(
+    name: str,
+    a: SourcetypeSummary,
+    c: SourcetypeSummary,
+    factor: Callable[[str], float],
+    out: _Collector,
+) -> set:
+    """The sourcetype's new-error family: error-like templates, tested for "more than before".
+
+    Its p-values are exact one-sided conditional binomial tails: given a
+    template's n lines in both windows, the chance that at least the current
+    count falls in the current window if its rate did not change. Every
+    error-like template of the sourcetype belongs to the family, new or not (a
+    template the anchor had enters with p = 1, which is conservative), except
+    those whose n lines could not reach the family's level even if all fell in
+    the current window (Tarone's rule: a test that cannot reject does not
+    dilute the others). BH at NEW_ERROR_ALPHA over this family bounds the
+    expected share of chance findings among the sourcetype's new errors.
+    Returns the ids tested here, which the template family then skips.
+    """
+    level = NEW_ERROR_ALPHA
+    family = f"{NEW_ERROR_FAMILY}:{name}"
+    tested: set = set()
+    for pattern_id in sorted(set(a.templates) | set(c.templates)):
+        entry_c = c.templates.get(pattern_id)
+        if not error_like(entry_c or a.templates[pattern_id]):
+            continue
+        count_a = a.templates[pattern_id].count if pattern_id in a.templates else 0.0
+        count_c = entry_c.count if entry_c else 0.0
+        lines = round(count_a + count_c)
+        expected_per_anchor = factor(pattern_id)
+        share_c = expected_per_anchor / (1.0 + expected_per_anchor)
+        if lines < 1 or binom_sf(lines, lines, share_c) > level:
+            continue  # Tarone: cannot reach the level whatever the split
+        if entry_c is None or count_a > 0 or a.template_floor > 0 or count_c < MIN_NEW_EVENTS:
+            out.untested(family)
+            continue
+        tested.add(pattern_id)
+        mostly_errors = entry_c.errors >= count_c / 2
+        if mostly_errors:
+            severity = "HIGH" if count_c >= 20 else "MEDIUM" if count_c >= 5 else "LOW"
+        else:
+            severity = "MEDIUM" if count_c >= 20 else "LOW"
+        signal = Signal(
+            signal_id=f"template:appeared:{name}:{pattern_id}",
+            kind="template",
+            change="appeared",
+            sourcetype=name,
+            severity=severity,
+            baseline=0.0,
+            current=count_c / c.count * 100.0,
+            p_value=binom_sf(round(count_c), lines, share_c),
+            # more lines rank higher: 1.35 for 5 lines up to 2 for 100 or more
+            effect=1.0 + min(math.log10(max(count_c, 1.0)) / 2.0, 1.0),
+            stat="share_pct",
+            template=entry_c.template,
+            example=entry_c.example,
+            pattern=pattern_id,
+            error_share=entry_c.errors / count_c,
+        )
+        out.add(signal, family)
+    return tested
 
 
 def _keeps_own_hours(hours: Optional[Sequence[float]], sourcetype: Sequence[float]) -> bool:
@@ -579,6 +670,8 @@ def _error_rate(name: str, a: SourcetypeSummary, c: SourcetypeSummary, out: _Col
 def _metrics(name: str, a: SourcetypeSummary, c: SourcetypeSummary, out: _Collector) -> None:
     for metric in sorted(set(a.metrics) & set(c.metrics)):
         sa, sc = a.metrics[metric], c.metrics[metric]
+        if _identifier_metric(sa, sc):
+            continue
         fired = False
         for stat, q, min_count in QUANTILES:
             base, cur = sa.sketch.quantile(q), sc.sketch.quantile(q)
@@ -636,6 +729,94 @@ def _hourly(name: str, a: SourcetypeSummary, c: SourcetypeSummary, out: _Collect
     return None
 
 
+def _identifier_metric(sa: Any, sc: Any) -> bool:
+    """A number constant in each window but different between them is a version or
+    build number that moved, not a measurement that shifted."""
+    return sa.minimum == sa.maximum and sc.minimum == sc.maximum and sa.minimum != sc.minimum
+
+
+def _fields(
+    name: str, a: SourcetypeSummary, c: SourcetypeSummary, out: _Collector, notes: list[str]
+) -> None:
+    """Category fields: one signal per field at most (its most significant value)."""
+    for field_name in sorted(set(a.fields) & set(c.fields)):
+        fa, fc = a.fields[field_name], c.fields[field_name]
+        why_not = fielddiff.comparable_field(fa, fc)
+        if why_not is not None:
+            if why_not.startswith("every value"):
+                notes.append(f"{name}: field {field_name} not compared: {why_not}")
+            continue
+        moves, tested = fielddiff.value_moves(fa, fc)
+        shown = fielddiff.shown_values(moves)
+        for _ in range(tested - (1 if shown else 0)):
+            out.untested("field")
+        if not shown:
+            continue
+        lead = shown[0]
+        out.add(
+            Signal(
+                signal_id=f"field:{lead.change}:{name}:{field_name}={lead.value}",
+                kind="field",
+                change=lead.change,
+                sourcetype=name,
+                severity=fielddiff.value_severity(lead),
+                baseline=lead.base_pct,
+                current=lead.cur_pct,
+                p_value=lead.p_value,
+                effect=fielddiff.value_effect(lead),
+                field=field_name,
+                stat="share_pct",
+                template=f"{field_name}={lead.value}",
+            )
+        )
+
+
+def _host_metrics(
+    name: str, a: SourcetypeSummary, c: SourcetypeSummary, alpha: float, out: _Collector
+) -> set:
+    """Hosts whose metric moved alone; returns the metrics they explain."""
+    explained = set()
+    for metric in sorted(set(a.metrics) & set(c.metrics)):
+        moved, tested = fielddiff.hosts_moved_alone(metric, a, c, alpha)
+        for _ in range(tested - len(moved)):
+            out.untested("metric")
+        for host_move in moved:
+            move = host_move.move
+            out.add(
+                Signal(
+                    signal_id=f"metric:{move.change}:{name}:{metric}:{move.stat}:{host_move.host}",
+                    kind="metric",
+                    change=move.change,
+                    sourcetype=name,
+                    severity=fielddiff.host_severity(move),
+                    baseline=move.base,
+                    current=move.cur,
+                    p_value=move.p_value,
+                    effect=fielddiff.quantile_effect(move),
+                    field=metric,
+                    stat=move.stat,
+                    host=host_move.host,
+                )
+            )
+        if moved:
+            explained.add(metric)
+    if explained:
+        # The sourcetype-wide move of a metric that single hosts explain is
+        # their move seen from further away: only the hosts are reported
+        # (those p-values stay in the family, which keeps BH conservative).
+        out.candidates = [
+            entry
+            for entry in out.candidates
+            if not (
+                entry[2].kind == "metric"
+                and entry[2].sourcetype == name
+                and entry[2].host is None
+                and entry[2].field in explained
+            )
+        ]
+    return explained
+
+
 def compare_fingerprints(
     anchor: Fingerprint, current: Fingerprint, *, alpha: float = DEFAULT_ALPHA
 ) -> Comparison:
@@ -679,6 +860,8 @@ def compare_fingerprints(
         _hosts(name, a, c, clock, out)
         _error_rate(name, a, c, out)
         _metrics(name, a, c, out)
+        _host_metrics(name, a, c, alpha, out)
+        _fields(name, a, c, out, notes)
         if daily:
             _hourly(name, a, c, out)
     significant = out.significant(alpha)

@@ -28,7 +28,8 @@ DEFAULT_SOURCETYPE = "default"
 FORMATS = ("jsonl", "csv", "raw")
 TIME_FIELDS = ("_time", "time", "timestamp", "@timestamp")
 MESSAGE_FIELDS = ("_raw", "message", "msg", "log")
-LEVEL_FIELDS = ("level", "log_level", "loglevel", "severity", "lvl")
+LEVEL_FIELDS = ("level", "log_level", "loglevel", "severity", "lvl", "priority")
+PRIORITY_FIELD = "priority"  # syslog: facility * 8 + severity
 WEIGHT_FIELD = "count"
 MAX_MESSAGE_CHARS = 8192
 
@@ -74,6 +75,97 @@ _NOT_METRICS = frozenset(
 )
 
 
+# Numbers that are codes, not measurements: their values are categories (HTTP status).
+CODE_FIELDS = frozenset(
+    {
+        "status",
+        "code",
+        "status_code",
+        "http_status",
+        "http_code",
+        "response_code",
+        "return_code",
+        "rc",
+        "exit_code",
+        "errno",
+        "error_code",
+        "reason_code",
+    }
+)
+# Identifier-like fields are neither measurements nor categories: their values
+# name things (a build, a version, a port, a row) and change without anything
+# being wrong. Matched on the lower-cased name: exact names, then suffixes.
+_IDENTIFIER_NAMES = frozenset(
+    {
+        "id",
+        "uuid",
+        "guid",
+        "build",
+        "build_number",
+        "buildnumber",
+        "version",
+        "ver",
+        "release",
+        "revision",
+        "rev",
+        "commit",
+        "sha",
+        "hash",
+        "port",
+        "sport",
+        "dport",
+        "seq",
+        "sequence",
+        "offset",
+        "counter",
+        "trace",
+        "span",
+        "session",
+        "request",
+        "ip",
+    }
+)
+_IDENTIFIER_SUFFIXES = ("_id", "_uuid", "_guid", "_port", "_version", "_build", "_seq",
+                        "_offset", "_total", "_ip", "_hash", "_sha", "_key", "_token")  # fmt: skip
+MAX_VALUE_CHARS = 100
+
+
+def is_identifier(name: str) -> bool:
+    """True for a field whose values name things rather than measure or classify them."""
+    lowered = name.lower()
+    # ``Id`` as a camel-case suffix (requestId), not any word ending in "id" (paid, valid).
+    return (
+        lowered in _IDENTIFIER_NAMES
+        or lowered.endswith(_IDENTIFIER_SUFFIXES)
+        or name.endswith("Id")
+    )
+
+
+class FieldChoice(NamedTuple):
+    """The user's say on fields: ``named`` are kept as categories (even numbers,
+    even identifier-like names); ``excluded`` are neither metrics nor categories."""
+
+    named: frozenset = frozenset()
+    excluded: frozenset = frozenset()
+
+
+NO_CHOICE = FieldChoice()
+
+
+def field_choice(
+    named: Optional[Iterable[str]] = None, excluded: Optional[Iterable[str]] = None
+) -> FieldChoice:
+    """The user's field options as a FieldChoice; a field both named and excluded is an error."""
+    keep = frozenset(n.strip() for n in named or () if n and n.strip())
+    drop = frozenset(n.strip() for n in excluded or () if n and n.strip())
+    both = sorted(keep & drop)
+    if both:
+        raise InputError(
+            f"field {both[0]!r} is both named and excluded: give it to only one of the two options"
+        )
+    return FieldChoice(keep, drop) if keep or drop else NO_CHOICE
+
+
 class Event(NamedTuple):
     time: Optional[float]
     host: str
@@ -85,6 +177,8 @@ class Event(NamedTuple):
     weight: float
     # Filled by readers that already computed it on the way (see split_template).
     template: Optional[Template] = None
+    # Category fields: name -> value (status codes, regions, outcomes).
+    values: Optional[dict[str, str]] = None
 
 
 def parse_time(value: Any) -> Optional[float]:
@@ -135,6 +229,14 @@ def _is_candidate_metric(name: str) -> bool:
     )
 
 
+def _is_candidate_category(name: str, choice: FieldChoice) -> bool:
+    if name in choice.named:
+        return True
+    if name in choice.excluded or name.startswith("_") or "::" in name or is_identifier(name):
+        return False
+    return name in CODE_FIELDS or name not in _NOT_METRICS
+
+
 class _Plan(NamedTuple):
     """Where a record layout keeps each part of an event (records of one source share it)."""
 
@@ -143,27 +245,62 @@ class _Plan(NamedTuple):
     level_fields: tuple[str, ...]
     metric_names: tuple[str, ...]
     weighted: bool
+    # Fields whose values may be categories, and which of them are codes
+    # (numbers kept as values) rather than possible measurements.
+    category_names: tuple[str, ...] = ()
+    code_names: frozenset = frozenset()
 
 
-_plans: dict[tuple[str, ...], _Plan] = {}
+_plans: dict[tuple, _Plan] = {}
 
 
-def _plan(record: Mapping[str, Any]) -> _Plan:
+def _plan(record: Mapping[str, Any], choice: FieldChoice = NO_CHOICE) -> _Plan:
     layout = tuple(record)
-    plan = _plans.get(layout)
+    key = (layout, choice)
+    plan = _plans.get(key)
     if plan is None:
         present = set(layout)
+        categories = tuple(n for n in layout if _is_candidate_category(n, choice))
+        codes = choice.named | CODE_FIELDS
         plan = _Plan(
             tuple(n for n in TIME_FIELDS if n in present),
             tuple(n for n in MESSAGE_FIELDS if n in present),
             tuple(n for n in LEVEL_FIELDS if n in present),
-            tuple(n for n in layout if _is_candidate_metric(n)),
+            tuple(
+                n
+                for n in layout
+                if _is_candidate_metric(n)
+                and not is_identifier(n)
+                and n not in choice.named
+                and n not in choice.excluded
+            ),
             WEIGHT_FIELD in present,
+            categories,
+            frozenset(n for n in categories if n in codes),
         )
         if len(_plans) > 1000:
             _plans.clear()
-        _plans[layout] = plan
+        _plans[key] = plan
     return plan
+
+
+def _values(source: Mapping[str, Any], plan: _Plan, into: dict[str, str]) -> dict[str, str]:
+    """Category values: short strings that are not numbers, and codes of any kind."""
+    codes = plan.code_names
+    for name in plan.category_names:
+        value = source.get(name)
+        if value.__class__ is str:
+            if not value or len(value) > MAX_VALUE_CHARS:
+                continue
+            if name in codes or _number(value) is None:
+                into[name] = value
+        elif name in codes and value is not None and not isinstance(value, (dict, list)):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            into[name] = str(value).lower() if isinstance(value, bool) else str(value)
+        elif isinstance(value, bool):
+            into[name] = "true" if value else "false"
+    return into
 
 
 _level_words: dict[Any, Optional[str]] = {}
@@ -182,7 +319,8 @@ def _level(value: Any) -> Optional[str]:
 
 def _first_level(record: Mapping[str, Any], names: Iterable[str]) -> Optional[str]:
     for name in names:
-        level = _level(record[name])
+        value = record[name]
+        level = _level(value) if name != PRIORITY_FIELD else normalize_level(value, priority=True)
         if level:
             return level
     return None
@@ -212,14 +350,17 @@ def event_from_record(
     *,
     default_sourcetype: str = DEFAULT_SOURCETYPE,
     metrics: Optional[Sequence[str]] = None,
+    fields: FieldChoice = NO_CHOICE,
 ) -> Event:
     """Normalize one structured record (JSONL object, CSV row or Splunk result).
 
     ``metrics`` names the numeric fields to keep; None keeps every numeric
     field that looks like a measurement (the fingerprint bounds how many).
+    Short string fields and codes become category values (``fields`` names
+    more or excludes some); identifier-like fields are neither.
     A JSON ``_raw`` (Splunk's JSON sourcetypes) is parsed for its message.
     """
-    plan = _plan(record)
+    plan = _plan(record, fields)
     time_value = None
     for name in plan.time_fields:
         time_value = parse_time(record[name])
@@ -233,6 +374,7 @@ def event_from_record(
             break
     level = _first_level(record, plan.level_fields) if plan.level_fields else None
     numbers = _metrics(record, plan.metric_names if metrics is None else metrics, {})
+    values = _values(record, plan, {}) if plan.category_names else None
     template = None
     if raw is None:
         message = message_of(record) or ""
@@ -243,10 +385,12 @@ def event_from_record(
             parsed = None
         if isinstance(parsed, dict):
             message = message_of(parsed) or raw
-            inner = _plan(parsed)
+            inner = _plan(parsed, fields)
             if level is None and inner.level_fields:
                 level = _first_level(parsed, inner.level_fields)
             _metrics(parsed, inner.metric_names if metrics is None else metrics, numbers)
+            if inner.category_names:
+                values = _values(parsed, inner, values if values is not None else {})
         else:
             message = raw
     else:
@@ -268,6 +412,7 @@ def event_from_record(
         numbers,
         weight if weight is not None and weight > 0 else 1.0,
         template,
+        values or None,
     )
 
 
@@ -369,6 +514,7 @@ def read_events(
     sourcetype: Optional[str] = None,
     metrics: Optional[Sequence[str]] = None,
     report: Optional[ReadReport] = None,
+    fields: FieldChoice = NO_CHOICE,
 ) -> Iterator[Event]:
     """Events from files; ``fmt`` None detects each file's format from its name.
 
@@ -393,7 +539,7 @@ def read_events(
                     head = list(itertools.islice(handle, SNIFF_LINES))
                     kind = sniff_format(head)
                     lines = itertools.chain(head, handle)
-                for event in read_handle(lines, path, kind, default_st, metrics, report):
+                for event in read_handle(lines, path, kind, default_st, metrics, report, fields):
                     report.events += 1
                     yield event
             except (EOFError, OSError, zlib.error) as exc:  # a corrupt or truncated .gz
@@ -409,12 +555,13 @@ def read_handle(
     sourcetype: str,
     metrics: Optional[Sequence[str]],
     report: ReadReport,
+    fields: FieldChoice = NO_CHOICE,
 ) -> Iterator[Event]:
     """Events from the lines of an open file (or of a part of one) of format ``kind``."""
     if kind == "jsonl":
-        return _jsonl(handle, path, sourcetype, metrics, report)
+        return _jsonl(handle, path, sourcetype, metrics, report, fields)
     if kind == "csv":
-        return _csv(handle, path, sourcetype, metrics, report)
+        return _csv(handle, path, sourcetype, metrics, report, fields)
     return _raw(handle, path, sourcetype, report)
 
 
@@ -433,7 +580,7 @@ def _json_line(line: str) -> Any:
     return value
 
 
-def _jsonl(handle, path, sourcetype, metrics, report) -> Iterator[Event]:
+def _jsonl(handle, path, sourcetype, metrics, report, fields) -> Iterator[Event]:
     for number, line in enumerate(handle, 1):
         if not line.strip():
             continue
@@ -448,14 +595,16 @@ def _jsonl(handle, path, sourcetype, metrics, report) -> Iterator[Event]:
         if not isinstance(record, dict):
             report.skip(path, number, "not a JSON object")
             continue
-        event = event_from_record(record, default_sourcetype=sourcetype, metrics=metrics)
+        event = event_from_record(
+            record, default_sourcetype=sourcetype, metrics=metrics, fields=fields
+        )
         if event.time is None and _time_out_of_range(record):
             report.skip(path, number, "time out of range")
             continue
         yield event
 
 
-def _csv(handle, path, sourcetype, metrics, report) -> Iterator[Event]:
+def _csv(handle, path, sourcetype, metrics, report, fields) -> Iterator[Event]:
     csv.field_size_limit(max(csv.field_size_limit(), 16 * 1024 * 1024))
     reader = csv.DictReader(handle)
     while True:
@@ -469,7 +618,9 @@ def _csv(handle, path, sourcetype, metrics, report) -> Iterator[Event]:
         if None in row:
             report.skip(path, reader.line_num, "more cells than header columns")
             continue
-        event = event_from_record(row, default_sourcetype=sourcetype, metrics=metrics)
+        event = event_from_record(
+            row, default_sourcetype=sourcetype, metrics=metrics, fields=fields
+        )
         if event.time is None and _time_out_of_range(row):
             report.skip(path, reader.line_num, "time out of range")
             continue

@@ -30,7 +30,10 @@ finding's ``evidence``.
    own row.
 6. **Moving with the sourcetype.** A template or host that went up or down
    with its sourcetype's volume, by a factor within 2x of the volume's, is
-   folded into the volume finding; one that moved clearly more is its own.
+   folded into the volume finding; one that moved clearly more is its own,
+   except a host that went up by at least half of its sourcetype's added
+   events per hour (a burst from one pod): it is folded into the finding
+   holding the volume rise.
 
 A finding's row is its lead: the member with the highest score (severity x
 learned weight x effect), so its severity and score are the strongest
@@ -54,6 +57,7 @@ MOSTLY_ERRORS = 0.5
 VOLUME_SHARE_EXPLAINED = 0.5
 SIMILAR_METRIC_FACTOR = 1.5
 WITH_VOLUME_FACTOR = 2.0
+HOST_SHARE_OF_RISE = 0.5
 ROLLOVER_SEVERITY = "MEDIUM"
 
 Group = list[Signal]
@@ -225,9 +229,19 @@ def _with_volume(groups: list[Group]) -> list[Group]:
         lead = group[0]
         if lead.kind == "volume" and lead.change in ("up", "down"):
             volume_of[lead.sourcetype] = group
+    # A volume rise already folded into a template (rule 2) is found there.
+    rises = {
+        s.sourcetype: group
+        for group in groups
+        for s in group
+        if s.kind == "volume" and s.change == "up"
+    }
     kept = []
     for group in groups:
         lead = group[0]
+        if _host_explains_rise(group, rises.get(lead.sourcetype)):
+            rises[lead.sourcetype].append(lead)
+            continue
         volume = volume_of.get(lead.sourcetype)
         if (
             len(group) == 1
@@ -245,6 +259,20 @@ def _with_volume(groups: list[Group]) -> list[Group]:
                 continue
         kept.append(group)
     return kept
+
+
+def _host_explains_rise(group: Group, rise: Optional[Group]) -> bool:
+    """Rule 6b: one host that logged at least half of its sourcetype's added events
+    per hour (a burst from one pod) is that rise, not a cause of its own."""
+    lead = group[0]
+    if rise is None or len(group) != 1 or lead.kind != "host" or lead.change != "up":
+        return False
+    volume = next(s for s in rise if s.kind == "volume")
+    if lead.stat != "events_per_hour" or volume.current is None or volume.baseline is None:
+        return False
+    added = volume.current - volume.baseline
+    mine = (lead.current or 0.0) - (lead.baseline or 0.0)
+    return added > 0 and mine >= HOST_SHARE_OF_RISE * added
 
 
 def group_signals(signals: Iterable[Signal], weights: Mapping[str, float]) -> list[Signal]:

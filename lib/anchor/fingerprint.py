@@ -34,6 +34,21 @@ KEEP_METRICS = 8
 # only: enough to recognise a nightly job, bounded at 24 numbers each.
 KEEP_TEMPLATE_PROFILES = 200
 EXAMPLE_CHARS = 512
+# Category fields (status codes, regions): a field with more distinct values
+# than TRACK_VALUES is high-cardinality (an identifier, a user, a path) and
+# keeps no values; storage keeps the KEEP_VALUES commonest plus their rest.
+TRACK_FIELDS = 32
+TRACK_VALUES = 256
+KEEP_FIELDS = 16
+KEEP_VALUES = 20
+# Per-host metric sketches: while a sourcetype has at most TRACK_HOST_SKETCHES
+# (host, metric) pairs; past that it keeps none (a fleet that large is
+# compared per sourcetype only). Storage keeps the KEEP_METRIC_HOSTS busiest
+# hosts. Host sketches are coarser than the sourcetype's (2% instead of 1%).
+TRACK_HOST_SKETCHES = 512
+KEEP_METRIC_HOSTS = 16
+HOST_SKETCH_ACCURACY = 0.02
+HOST_SKETCH_BINS = 256
 
 
 class FingerprintError(AnchorError):
@@ -43,13 +58,13 @@ class FingerprintError(AnchorError):
 class MetricSummary:
     __slots__ = ("count", "maximum", "minimum", "sketch", "total", "total_sq")
 
-    def __init__(self) -> None:
+    def __init__(self, sketch: Optional[QuantileSketch] = None) -> None:
         self.count = 0.0
         self.total = 0.0
         self.total_sq = 0.0
         self.minimum: Optional[float] = None
         self.maximum: Optional[float] = None
-        self.sketch = QuantileSketch()
+        self.sketch = sketch if sketch is not None else QuantileSketch()
 
     def add(self, value: float, weight: float) -> None:
         self.count += weight
@@ -164,6 +179,84 @@ class TemplateEntry:
         )
 
 
+def host_metric_summary() -> MetricSummary:
+    return MetricSummary(QuantileSketch(HOST_SKETCH_ACCURACY, HOST_SKETCH_BINS))
+
+
+class FieldValues:
+    """How often each value of one category field occurs (weighted counts).
+
+    ``count`` counts every event carrying the field, so ``count - sum(values)``
+    is the share of values not kept ("other"). ``overflow`` marks a field seen
+    with more than TRACK_VALUES distinct values: exact under any split, since a
+    field overflows exactly when its values, all taken together, are too many.
+    """
+
+    __slots__ = ("count", "distinct", "overflow", "values")
+
+    def __init__(self) -> None:
+        self.count = 0.0
+        self.values: dict[str, float] = {}
+        self.distinct = 0
+        self.overflow = False
+
+    @property
+    def other(self) -> float:
+        return max(self.count - sum(self.values.values()), 0.0)
+
+    def add(self, value: str, weight: float) -> None:
+        self.count += weight
+        if self.overflow:
+            return
+        values = self.values
+        if value in values:
+            values[value] += weight
+            return
+        values[value] = weight
+        if len(values) > TRACK_VALUES:
+            self._overflow()
+        elif len(values) > self.distinct:
+            self.distinct = len(values)
+
+    def _overflow(self) -> None:
+        self.overflow = True
+        self.values = {}
+        self.distinct = TRACK_VALUES + 1
+
+    def merge(self, other: FieldValues) -> None:
+        self.count += other.count
+        if self.overflow:
+            return
+        if other.overflow:
+            return self._overflow()
+        for value, count in other.values.items():
+            self.values[value] = self.values.get(value, 0.0) + count
+        if len(self.values) > TRACK_VALUES:
+            return self._overflow()
+        self.distinct = max(self.distinct, other.distinct, len(self.values))
+        return None
+
+    def trim(self, keep: int) -> None:
+        _prune(self.values, keep, float)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "distinct": self.distinct,
+            "overflow": self.overflow,
+            "values": [[value, self.values[value]] for value in sorted(self.values)],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FieldValues:
+        field = cls()
+        field.count = float(data["count"])
+        field.distinct = int(data["distinct"])
+        field.overflow = bool(data["overflow"])
+        field.values = {str(value): float(count) for value, count in data["values"]}
+        return field
+
+
 def _prune(counts: dict[str, Any], limit: int, count_of) -> float:
     """Drop the rarest entries down to ``limit``; return the largest dropped count."""
     if len(counts) <= limit:
@@ -181,7 +274,10 @@ class SourcetypeSummary:
     __slots__ = (
         "count",
         "earliest",
+        "fields",
         "host_floor",
+        "host_metrics",
+        "host_metrics_overflow",
         "hosts",
         "hours",
         "latest",
@@ -204,6 +300,10 @@ class SourcetypeSummary:
         self.hosts: dict[str, float] = {}
         self.host_floor = 0.0
         self.metrics: dict[str, MetricSummary] = {}
+        self.fields: dict[str, FieldValues] = {}
+        # host -> metric -> summary, while the pairs stay within TRACK_HOST_SKETCHES
+        self.host_metrics: dict[str, dict[str, MetricSummary]] = {}
+        self.host_metrics_overflow = False
 
     @property
     def errors(self) -> float:
@@ -264,6 +364,37 @@ class SourcetypeSummary:
                     continue
                 summary = self.metrics[name] = MetricSummary()
             summary.add(value, weight)
+        if event.metrics and not self.host_metrics_overflow:
+            self._add_host_metrics(host, event.metrics, weight)
+        if event.values:
+            fields = self.fields
+            for name, value in event.values.items():
+                values = fields.get(name)
+                if values is None:
+                    if len(fields) >= TRACK_FIELDS:
+                        continue
+                    values = fields[name] = FieldValues()
+                values.add(value, weight)
+
+    def _add_host_metrics(self, host: str, metrics: Mapping[str, float], weight: float) -> None:
+        mine = self.host_metrics.get(host)
+        if mine is None:
+            mine = self.host_metrics[host] = {}
+        for name, value in metrics.items():
+            if name not in self.metrics:
+                continue  # past TRACK_METRICS: not kept per sourcetype either
+            summary = mine.get(name)
+            if summary is None:
+                summary = mine[name] = host_metric_summary()
+                self._check_host_sketches()
+                if self.host_metrics_overflow:
+                    return
+            summary.add(value, weight)
+
+    def _check_host_sketches(self) -> None:
+        if sum(len(m) for m in self.host_metrics.values()) > TRACK_HOST_SKETCHES:
+            self.host_metrics_overflow = True
+            self.host_metrics = {}
 
     def merge(self, other: SourcetypeSummary) -> None:
         self.count += other.count
@@ -299,15 +430,60 @@ class SourcetypeSummary:
                 mine = self.metrics[name] = MetricSummary()
             mine.merge(summary)
         _prune(self.metrics, TRACK_METRICS, _metric_count)
+        self._merge_host_metrics(other)
+        for name, values in other.fields.items():
+            mine_values = self.fields.get(name)
+            if mine_values is None:
+                mine_values = self.fields[name] = FieldValues()
+            mine_values.merge(values)
+        _prune(self.fields, TRACK_FIELDS, _field_count)
 
-    def trim(self, keep_templates: int, keep_hosts: int, keep_metrics: int) -> None:
-        """Bound the summary for storage: top templates, hosts and metrics by count."""
+    def _merge_host_metrics(self, other: SourcetypeSummary) -> None:
+        if other.host_metrics_overflow:
+            self.host_metrics_overflow = True
+            self.host_metrics = {}
+        if self.host_metrics_overflow:
+            return
+        for host, metrics in other.host_metrics.items():
+            mine = self.host_metrics.get(host)
+            if mine is None:
+                mine = self.host_metrics[host] = {}
+            for name, summary in metrics.items():
+                if name not in mine:
+                    mine[name] = host_metric_summary()
+                mine[name].merge(summary)
+        for host in list(self.host_metrics):
+            metrics = self.host_metrics[host]
+            for name in [n for n in metrics if n not in self.metrics]:
+                del metrics[name]
+        self._check_host_sketches()
+
+    def trim(
+        self,
+        keep_templates: int,
+        keep_hosts: int,
+        keep_metrics: int,
+        keep_fields: int = KEEP_FIELDS,
+        keep_values: int = KEEP_VALUES,
+        keep_metric_hosts: int = KEEP_METRIC_HOSTS,
+    ) -> None:
+        """Bound the summary for storage: top templates, hosts, metrics, fields and
+        values by count, and per-host metrics of the busiest hosts only."""
         self.template_floor += _prune(self.templates, keep_templates, _first)
         self.host_floor += _prune(self.hosts, keep_hosts, float)
         _prune(self.metrics, keep_metrics, _metric_count)
         ranked = sorted(self.templates, key=lambda key: (-self.templates[key].count, key))
         for key in ranked[KEEP_TEMPLATE_PROFILES:]:
             self.templates[key].hours = None
+        _prune(self.fields, keep_fields, _field_count)
+        for values in self.fields.values():
+            values.trim(keep_values)
+        busiest = sorted(self.host_metrics, key=lambda h: (-self.hosts.get(h, 0.0), h))
+        for host in busiest[keep_metric_hosts:]:
+            del self.host_metrics[host]
+        for metrics in self.host_metrics.values():
+            for name in [n for n in metrics if n not in self.metrics]:
+                del metrics[name]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -322,6 +498,12 @@ class SourcetypeSummary:
             "hosts": [[host, self.hosts[host]] for host in sorted(self.hosts)],
             "host_floor": self.host_floor,
             "metrics": {name: self.metrics[name].to_dict() for name in sorted(self.metrics)},
+            "fields": {name: self.fields[name].to_dict() for name in sorted(self.fields)},
+            "host_metrics": {
+                host: {name: m[name].to_dict() for name in sorted(m)}
+                for host, m in sorted(self.host_metrics.items())
+            },
+            "host_metrics_overflow": self.host_metrics_overflow,
         }
 
     @classmethod
@@ -340,6 +522,15 @@ class SourcetypeSummary:
         summary.metrics = {
             name: MetricSummary.from_dict(metric) for name, metric in data["metrics"].items()
         }
+        # Absent from fingerprints stored before category fields and host metrics existed.
+        summary.fields = {
+            name: FieldValues.from_dict(values) for name, values in data.get("fields", {}).items()
+        }
+        summary.host_metrics = {
+            host: {name: MetricSummary.from_dict(m) for name, m in metrics.items()}
+            for host, metrics in data.get("host_metrics", {}).items()
+        }
+        summary.host_metrics_overflow = bool(data.get("host_metrics_overflow", False))
         return summary
 
 
@@ -349,6 +540,10 @@ def _first(entry: TemplateEntry) -> float:
 
 def _metric_count(summary: MetricSummary) -> float:
     return summary.count
+
+
+def _field_count(values: FieldValues) -> float:
+    return values.count
 
 
 class Fingerprint:

@@ -89,6 +89,23 @@ def describe(signal: Signal) -> str:
             f"the error rate {where} went {signal.change} from {_fmt(signal.baseline)}% "
             f"to {_fmt(signal.current)}%"
         )
+    if signal.kind == "metric" and signal.host:
+        return (
+            f"{signal.stat} {signal.field} on host {signal.host} {where} went {signal.change} "
+            f"from {_fmt(signal.baseline)} to {_fmt(signal.current)}{moved} while the other "
+            "hosts did not"
+        )
+    if signal.kind == "field":
+        if signal.change in ("appeared", "disappeared"):
+            return (
+                f"{signal.template} {signal.change} {where} "
+                f"({_fmt(signal.current if signal.change == 'appeared' else signal.baseline)}% "
+                f"of events with {signal.field})"
+            )
+        return (
+            f"{signal.template} went {signal.change} {where} from {_fmt(signal.baseline)}% "
+            f"to {_fmt(signal.current)}% of events with {signal.field}"
+        )
     if signal.kind == "metric":
         if signal.stat == "distribution":
             return f"the distribution of {signal.field} {where} shifted (mean {_fmt(signal.baseline)} -> {_fmt(signal.current)})"
@@ -168,6 +185,8 @@ def _hypothesis(findings: Sequence[Signal], past: Sequence[Mapping[str, Any]]) -
 
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.]{3,}")
+# A field name SPL takes bare after "by" (anything else gets the generic drill-in).
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
 
 
 def drill_in_spl(signal: Signal) -> Optional[str]:
@@ -199,7 +218,11 @@ def _drill_in(signal: Signal) -> str:
         return f"{base} (ERROR OR FATAL OR CRITICAL) | timechart span=5m count by host"
     if signal.kind == "metric" and signal.field:
         stat = signal.stat if signal.stat in ("p50", "p95", "p99") else "p95"
+        if signal.host:
+            base += f" host={spl_string(signal.host)}"
         return f"{base} | {_metric_chart(signal.field, stat.replace('p', 'perc'))}"
+    if signal.kind == "field" and signal.field and spl_field(signal.field):
+        return f"{base} | timechart span=5m count by {spl_field(signal.field)}"
     if signal.kind == "host" and signal.host is not None:
         return f"{base} host={spl_string(signal.host)} | timechart span=5m count"
     if signal.kind == "hourly_profile":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from anchor.diff import DEFAULT_ALPHA, Signal, compare_fingerprints
 from anchor.errors import InputError, NoCoverage, NoEvents, NotFound
@@ -28,6 +28,9 @@ from anchor.memory import (
 from anchor.narrate import Narrative, offline_narrative
 from anchor.patterns.merge import generalize_fingerprint
 from anchor.recall import drift_profile, recall_similar, signal_profile
+
+if TYPE_CHECKING:
+    from anchor.events import FieldChoice
 
 DEFAULT_LIMIT = 20
 STORED_SIGNALS = 200
@@ -49,17 +52,24 @@ def read_fingerprint(
     sourcetype: Optional[str] = None,
     metrics: Optional[Sequence[str]] = None,
     jobs: int = 1,
+    fields: Optional[FieldChoice] = None,
 ) -> tuple[Fingerprint, list[str]]:
     """A fingerprint of the events in ``paths`` (read by up to ``jobs`` processes),
     and warnings about skipped records."""
     from anchor import parallel
-    from anchor.events import ReadReport
+    from anchor.events import NO_CHOICE, ReadReport
 
     if not paths:
         raise InputError("no input files given")
     report = ReadReport()
     fingerprint = parallel.read_fingerprint(
-        paths, fmt=fmt, sourcetype=sourcetype, metrics=metrics, jobs=jobs, report=report
+        paths,
+        fmt=fmt,
+        sourcetype=sourcetype,
+        metrics=metrics,
+        jobs=jobs,
+        report=report,
+        fields=fields or NO_CHOICE,
     )
     if report.events == 0:
         raise NoEvents(

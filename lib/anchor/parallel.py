@@ -28,6 +28,8 @@ from anchor.errors import InputError
 from anchor.events import (
     DEFAULT_SOURCETYPE,
     FORMATS,
+    NO_CHOICE,
+    FieldChoice,
     ReadReport,
     _open_text,
     detect_format,
@@ -135,7 +137,11 @@ _FIRST = re.compile(r"line (\d+): (.*)", re.S)
 
 
 def _read_part(
-    part: Part, sourcetype: str, metrics: Optional[Sequence[str]], fold: Callable
+    part: Part,
+    sourcetype: str,
+    metrics: Optional[Sequence[str]],
+    fold: Callable,
+    fields: FieldChoice = NO_CHOICE,
 ) -> PartResult:
     """In a worker: the events of one part, folded by ``fold`` into a picklable value."""
     if part.end is None:
@@ -151,7 +157,7 @@ def _read_part(
     report = ReadReport()
     with handle:
         lines = _Counted(handle)
-        events = read_handle(lines, part.path, part.kind, sourcetype, metrics, report)
+        events = read_handle(lines, part.path, part.kind, sourcetype, metrics, report, fields)
         value, count = fold(events)
     first = None
     if report.skipped:
@@ -188,6 +194,7 @@ def _run(
     metrics: Optional[Sequence[str]],
     fold: Callable,
     report: ReadReport,
+    fields: FieldChoice = NO_CHOICE,
 ) -> Iterator[Any]:
     """Each part's folded value, in input order, with at most 2 x ``jobs`` parts in flight
     (so memory stays bounded however slowly the caller consumes them)."""
@@ -199,7 +206,7 @@ def _run(
         def submit() -> None:
             part = next(queue, None)
             if part is not None:
-                pending.append(pool.submit(_read_part, part, sourcetype, metrics, fold))
+                pending.append(pool.submit(_read_part, part, sourcetype, metrics, fold, fields))
 
         for _ in range(2 * jobs):
             submit()
@@ -227,15 +234,18 @@ def read_fingerprint(
     jobs: int = 1,
     report: ReadReport,
     part_bytes: Optional[int] = None,
+    fields: FieldChoice = NO_CHOICE,
 ) -> Fingerprint:
     """The fingerprint of ``paths``, read by up to ``jobs`` processes."""
     parts = plan(paths, fmt, jobs, part_bytes)
     if parts is None:
-        events = read_events(paths, fmt=fmt, sourcetype=sourcetype, metrics=metrics, report=report)
+        events = read_events(
+            paths, fmt=fmt, sourcetype=sourcetype, metrics=metrics, report=report, fields=fields
+        )
         return Fingerprint().add_all(events)
     fingerprint = Fingerprint()
     for partial in _run(parts, jobs, sourcetype or DEFAULT_SOURCETYPE, metrics,
-                        _fold_fingerprint, report):  # fmt: skip
+                        _fold_fingerprint, report, fields):  # fmt: skip
         fingerprint.merge(Fingerprint.from_dict(partial))
     return fingerprint
 

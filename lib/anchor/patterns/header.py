@@ -149,11 +149,55 @@ _THREAD = re.compile(r"\[[^\]]{1,200}\]:?\s+")
 _COMPONENT = re.compile(r"([A-Za-z_][\w.$/-]{0,80}):\s+")
 
 
-def normalize_level(value: object) -> Optional[str]:
-    """Map a level word (any case) to error|warn|info|debug, or None."""
-    if value is None:
+# Syslog severities 0-7 (RFC 5424): emerg, alert, crit, err | warning | notice, info | debug.
+SYSLOG_SEVERITIES = ("error", "error", "error", "error", "warn", "info", "info", "debug")
+# Numeric levels of bunyan/pino JSON loggers: 10 trace ... 60 fatal.
+TENS_LEVELS = {10: "debug", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "error"}
+
+
+def normalize_level(value: object, priority: bool = False) -> Optional[str]:
+    """Map a level word (any case) to error|warn|info|debug, or None.
+
+    A number 0-7 is a syslog severity and 10-60 a bunyan/pino level; with
+    ``priority`` (a syslog ``priority`` field) a number up to 191 is a whole
+    ``<PRI>`` (facility * 8 + severity), whose low three bits are the severity.
+    """
+    if value is None or isinstance(value, bool):
         return None
-    return LEVELS.get(str(value).strip().upper())
+    text = str(value).strip()
+    level = LEVELS.get(text.upper())
+    if level is not None or not text.isdigit() or len(text) > 3:
+        return level
+    number = int(text)
+    if number < 8 or (priority and number < 192):
+        return SYSLOG_SEVERITIES[number % 8]
+    return None if priority else TENS_LEVELS.get(number)
+
+
+# A level word standing as its own column among the first tokens of a header
+# (``- 1117838570 2005.06.03 R02-M1 ... RAS KERNEL FATAL msg``): every column
+# before it must look like a header field (digits, punctuation or an
+# upper-case code), so prose such as ``Failed to read ERROR code`` never counts.
+COLUMN_TOKENS = 10
+_COLUMN_WORD = re.compile(r"(?<![\w.-])(?:" + "|".join(LEVELS) + r")(?![\w.-])")
+
+
+def _header_like(token: str) -> bool:
+    return not token.isalpha() or token.isupper()
+
+
+def column_level(shape: str) -> Optional[str]:
+    """The level of a header whose level word is a column after others, or None."""
+    head = shape[:200]
+    if _COLUMN_WORD.search(head) is None:  # the common case: no upper-case level word at all
+        return None
+    for token in head.split(None, COLUMN_TOKENS)[:COLUMN_TOKENS]:
+        level = LEVELS.get(token)
+        if level is not None:
+            return level
+        if not _header_like(token):
+            return None
+    return None
 
 
 # Entries per per-line cache (header peels, templates, masked tokens): a few
@@ -192,13 +236,16 @@ def peel_shape(shape: str) -> tuple[Optional[int], int, Optional[str]]:
     on this shape; lines that differ only in digits share one cached peel.
     """
     if _plainly_headless(shape):
-        return _NO_HEADER
+        level = column_level(shape) if shape[:1] not in _NO_COLUMNS else None
+        return _NO_HEADER if level is None else (None, 0, level)
     if len(shape) <= SHAPE_CACHE_CHARS:
         return _peel_cached(shape)
     return _peel(shape)
 
 
 _NO_HEADER: tuple[Optional[int], int, Optional[str]] = (None, 0, None)
+# First characters of messages that are not a columned header (JSON, quotes, prose).
+_NO_COLUMNS = frozenset("{\"'abcdefghijklmnopqrstuvwxyz")
 _ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _TIME_WORDS = frozenset(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", *MONTHS])
 _LEAD_WORD = re.compile(r"[A-Za-z]+")
@@ -261,6 +308,8 @@ def _peel(line: str) -> tuple[Optional[int], int, Optional[str]]:
         match = _COMPONENT.match(text)
         if match and ("." in match.group(1) or "$" in match.group(1) or level is not None):
             text = text[match.end() :]
+    if level is None:
+        level = column_level(text)
     return found, len(line) - len(text), level
 
 

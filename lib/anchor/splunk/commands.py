@@ -76,6 +76,16 @@ class _ReportingAnchorCommand(_AnchorCommand, ReportingCommand):
         doc="**Syntax:** metrics=<field>[,<field>...] **Description:** numeric fields to summarize",
         require=False,
     )
+    fields = Option(
+        doc="**Syntax:** fields=<field>[,<field>...] **Description:** fields whose values "
+        "to compare as categories (default: short text fields and codes such as status)",
+        require=False,
+    )
+    exclude_fields = Option(
+        doc="**Syntax:** exclude_fields=<field>[,<field>...] **Description:** fields to "
+        "leave out of metrics and categories",
+        require=False,
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -84,8 +94,15 @@ class _ReportingAnchorCommand(_AnchorCommand, ReportingCommand):
     def prepare(self) -> None:
         super().prepare()
         # Both phases declare the same list: the map's decides what the indexers
-        # send, the reduce's must not drop the map's partials.
-        fields = rows.required_fields(rows.metric_list(self.metrics), self._named_fields())
+        # send, the reduce's must not drop the map's partials. Category fields
+        # (status, code, ...) are discovered among all of an event's fields, so
+        # the list is declared only when metrics= and fields= both name what is read.
+        named_categories = rows.metric_list(self.fields)
+        if named_categories is None:
+            return
+        fields = rows.required_fields(
+            rows.metric_list(self.metrics), [*named_categories, *self._named_fields()]
+        )
         if fields is not None:
             self._configuration.required_fields = fields
 
@@ -93,16 +110,25 @@ class _ReportingAnchorCommand(_AnchorCommand, ReportingCommand):
         """Fields named by options other than ``metrics=`` (each adds to required_fields)."""
         return []
 
+    def _field_choice(self):
+        return rows.field_options(self.fields, self.exclude_fields)
+
     def _map(self, records) -> Iterator[dict[str, Any]]:
         # splunklib calls map once per chunk: each call emits a partial
         # fingerprint of its chunk, and the reduce phase merges them all.
-        fingerprint = rows.fingerprint_records(records, rows.metric_list(self.metrics))
+        try:
+            fingerprint = rows.fingerprint_records(
+                records, rows.metric_list(self.metrics), self._field_choice()
+            )
+        except AnchorError as error:
+            self._fail(error)
+            return
         if fingerprint.count > 0:
             yield rows.encode_partial(fingerprint)
 
     def reduce(self, records) -> Iterator[dict[str, Any]]:
         try:
-            self._reducer.add(records, rows.metric_list(self.metrics))
+            self._reducer.add(records, rows.metric_list(self.metrics), self._field_choice())
             if not self._finished:
                 return
             info = self._searchinfo()
@@ -200,7 +226,11 @@ class AnchorCompareCommand(_ReportingAnchorCommand):
             if not self._split_mode():
                 return self._map(records)
             sides = rows.split_fingerprints(
-                records, rows.metric_list(self.metrics), self.split, self.baseline
+                records,
+                rows.metric_list(self.metrics),
+                self.split,
+                self.baseline,
+                self._field_choice(),
             )
         except (AnchorError, ImportError) as error:
             self._fail(error)
@@ -226,7 +256,7 @@ class AnchorCompareCommand(_ReportingAnchorCommand):
         try:
             if not isinstance(self._reducer, rows.SplitReducer):
                 self._reducer = rows.SplitReducer(self.split, self.baseline)
-            self._reducer.add(records, rows.metric_list(self.metrics))
+            self._reducer.add(records, rows.metric_list(self.metrics), self._field_choice())
             if not self._finished:
                 return
             info = self._searchinfo()

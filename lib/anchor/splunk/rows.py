@@ -20,9 +20,12 @@ from anchor.errors import InputError
 from anchor.events import (
     LEVEL_FIELDS,
     MESSAGE_FIELDS,
+    NO_CHOICE,
     TIME_FIELDS,
     WEIGHT_FIELD,
+    FieldChoice,
     event_from_record,
+    field_choice,
 )
 from anchor.fingerprint import Fingerprint
 from anchor.memory import Memory
@@ -55,6 +58,11 @@ class CompareOptions(Protocol):
     metrics: Optional[str]
     alpha: float
     limit: int
+
+
+def field_options(named: Optional[str], excluded: Optional[str]) -> FieldChoice:
+    """``fields=status,tier exclude_fields=user`` as a FieldChoice."""
+    return field_choice(metric_list(named), metric_list(excluded))
 
 
 def metric_list(text: Optional[str]) -> Optional[list[str]]:
@@ -122,7 +130,9 @@ def search_span(earliest: Any, latest: Any) -> Optional[tuple[float, float]]:
 
 
 def fingerprint_records(
-    records: Iterable[Mapping[str, Any]], metrics: Optional[Sequence[str]] = None
+    records: Iterable[Mapping[str, Any]],
+    metrics: Optional[Sequence[str]] = None,
+    fields: FieldChoice = NO_CHOICE,
 ) -> Fingerprint:
     """Map phase: events (or already-merged partials) into one fingerprint."""
     fingerprint = Fingerprint()
@@ -131,7 +141,7 @@ def fingerprint_records(
         if is_partial(record):
             fingerprint.merge(decode_partial(record))
         else:
-            add(event_from_record(record, metrics=metrics))
+            add(event_from_record(record, metrics=metrics, fields=fields))
     return fingerprint
 
 
@@ -142,8 +152,13 @@ class Reducer:
     def __init__(self) -> None:
         self.fingerprint = Fingerprint()
 
-    def add(self, records: Iterable[Mapping[str, Any]], metrics: Optional[Sequence[str]]) -> None:
-        self.fingerprint.merge(fingerprint_records(records, metrics))
+    def add(
+        self,
+        records: Iterable[Mapping[str, Any]],
+        metrics: Optional[Sequence[str]],
+        fields: FieldChoice = NO_CHOICE,
+    ) -> None:
+        self.fingerprint.merge(fingerprint_records(records, metrics, fields))
 
     def finish(self, span: Optional[tuple[float, float]]) -> Fingerprint:
         if span is not None:
@@ -206,12 +221,16 @@ def split_fingerprints(
     metrics: Optional[Sequence[str]],
     split: str,
     baseline: str,
+    fields: FieldChoice = NO_CHOICE,
 ) -> dict[str, Fingerprint]:
     """Events (or tagged partials) into a baseline and a current fingerprint.
 
     An event belongs to the baseline when its ``split`` field equals
     ``baseline`` (or, multivalued, contains it); every other event is current.
+    The split field and the window bounds say which window, not what happened
+    in it: they are neither metrics nor categories.
     """
+    fields = fields._replace(excluded=fields.excluded | {split, *WINDOW_FIELDS})
     sides = {side: Fingerprint() for side in SIDES}
     seen: dict[str, Any] = {}
     for record in records:
@@ -228,7 +247,7 @@ def split_fingerprints(
         is_base = baseline in value if isinstance(value, list) else value == baseline
         side = "baseline" if is_base else "current"
         fingerprint = sides[side]
-        fingerprint.add(event_from_record(record, metrics=metrics))
+        fingerprint.add(event_from_record(record, metrics=metrics, fields=fields))
         # Events of one window carry the same bounds: parse them once per change.
         bounds = (record.get(WINDOW_FIELDS[0]), record.get(WINDOW_FIELDS[1]))
         if seen.get(side) != bounds:
@@ -254,8 +273,14 @@ class SplitReducer:
         self.split, self.baseline = split, baseline
         self.sides = {side: Fingerprint() for side in SIDES}
 
-    def add(self, records: Iterable[Mapping[str, Any]], metrics: Optional[Sequence[str]]) -> None:
-        for side, part in split_fingerprints(records, metrics, self.split, self.baseline).items():
+    def add(
+        self,
+        records: Iterable[Mapping[str, Any]],
+        metrics: Optional[Sequence[str]],
+        fields: FieldChoice = NO_CHOICE,
+    ) -> None:
+        sides = split_fingerprints(records, metrics, self.split, self.baseline, fields)
+        for side, part in sides.items():
             self.sides[side].merge(part)
 
     def finish(self, span: Optional[tuple[float, float]]) -> tuple[Fingerprint, Fingerprint]:
