@@ -9,11 +9,11 @@ from exported log files for the offline interfaces (CLI, MCP).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from anchor.diff import DEFAULT_ALPHA, Signal, compare_fingerprints
+from anchor.diff import DEFAULT_ALPHA, SEVERITIES, Signal, compare_fingerprints
 from anchor.errors import InputError, NotFound
 from anchor.fingerprint import Fingerprint, content_digest
 from anchor.memory import (
@@ -47,14 +47,20 @@ def read_fingerprint(
     fmt: Optional[str] = None,
     sourcetype: Optional[str] = None,
     metrics: Optional[Sequence[str]] = None,
+    observe: Optional[Callable[[Iterator[Any]], Iterator[Any]]] = None,
 ) -> tuple[Fingerprint, list[str]]:
-    """A fingerprint of the events in ``paths``, and warnings about skipped records."""
+    """A fingerprint of the events in ``paths``, and warnings about skipped records.
+
+    ``observe`` wraps the event stream (the CLI counts events for its progress line).
+    """
     from anchor.events import ReadReport, read_events
 
     if not paths:
         raise InputError("no input files given")
     report = ReadReport()
     events = read_events(paths, fmt=fmt, sourcetype=sourcetype, metrics=metrics, report=report)
+    if observe is not None:
+        events = observe(events)
     fingerprint = Fingerprint().add_all(events)
     if report.events == 0:
         raise InputError(f"no events read from {', '.join(paths)}: is the file empty?")
@@ -112,6 +118,10 @@ class DriftReport:
     similar: list[dict[str, Any]] = field(default_factory=list)
     stored: bool = True
     created: Optional[float] = None  # when the drift was recorded
+    # {"anchor": {start, end, events}, "current": {...}}: "since when" for every view.
+    windows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    total: Optional[int] = None  # signals found; ``signals`` holds the shown ones
+    top_severity: Optional[str] = None  # the highest severity of all signals found
 
     def to_dict(self) -> dict[str, Any]:
         """The CLI's ``--json`` document."""
@@ -119,6 +129,10 @@ class DriftReport:
         return {
             "drift_id": self.drift_id,
             "anchor": self.anchor,
+            "created": self.created,
+            "windows": self.windows,
+            "signal_count": len(self.signals) if self.total is None else self.total,
+            "top_severity": self.top_severity,
             "signals": [s.to_dict() for s in self.signals],
             "narrative": narrative,
             "notes": self.notes,
@@ -129,6 +143,71 @@ class DriftReport:
 def recall_candidates(memory: Memory, anchor: Optional[str]):
     """The drifts recall compares against: the newest ``RECALL_SCAN`` of ``anchor``."""
     return memory.recent_drifts(anchor=anchor, limit=RECALL_SCAN, fields=RECALL_FIELDS)
+
+
+def top_severity(signals: Sequence[Signal]) -> Optional[str]:
+    """The highest severity among ``signals`` (None when there are none)."""
+    found = [s.severity for s in signals if s.severity in SEVERITIES]
+    return min(found, key=SEVERITIES.index) if found else None
+
+
+def window_of(start: Any, end: Any, events: Any) -> dict[str, Any]:
+    """One window as every view shows it: start, end (epoch seconds or None) and events."""
+    return {"start": start, "end": end, "events": events}
+
+
+def drift_windows(memory: Memory, drift: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """A stored drift's windows; drifts recorded before windows were stored borrow the
+    anchor's current head (its window may have changed since, so this is a best effort)."""
+    if drift.get("windows"):
+        return dict(drift["windows"])
+    current = window_of(drift.get("window_start"), drift.get("window_end"), drift.get("events"))
+    try:
+        head = memory.anchor(drift.get("anchor") or "")
+    except (InputError, NotFound):
+        return {"anchor": window_of(None, None, None), "current": current}
+    return {
+        "anchor": window_of(head.get("window_start"), head.get("window_end"), head.get("events")),
+        "current": current,
+    }
+
+
+def resolve_drift(memory: Memory, drift_id: str, *, anchor: Optional[str] = None) -> dict:
+    """The drift ``drift_id`` names; ``latest`` is the newest one (for ``anchor``, if given)."""
+    if drift_id != "latest":
+        return memory.drift(drift_id)
+    newest = list_drifts(memory, anchor=anchor, limit=1, fields=None)
+    if not newest:
+        where = f" for anchor {anchor!r}" if anchor else ""
+        raise NotFound(f"no drifts recorded{where} yet: run a compare first")
+    return newest[0]
+
+
+def resolve_signal(drift: Mapping[str, Any], signal: str) -> str:
+    """A signal id from its full id or its rank in the drift (``3`` or ``#3``)."""
+    text = str(signal).strip()
+    number = text[1:] if text.startswith("#") else text
+    if not number.isdigit():
+        return text
+    signals = drift.get("signals") or []
+    rank = int(number)
+    for position, record in enumerate(signals, 1):
+        if (record.get("rank") or position) == rank:
+            return record["signal_id"]
+    raise NotFound(
+        f"drift {drift['drift_id']} has no signal ranked {rank}: it has {len(signals)} "
+        "(see `anchor report DRIFT`)"
+    )
+
+
+def judgement(memory: Memory, drift_id: str) -> dict[str, Any]:
+    """The latest feedback outcome and reason given on a drift (None when never judged)."""
+    entries = memory.recent_feedback(drift_id=drift_id, limit=1)
+    latest = entries[0] if entries else None
+    return {
+        "outcome": latest["outcome"] if latest else None,
+        "reason": latest["reason"] if latest else None,
+    }
 
 
 def past_incidents(
@@ -143,16 +222,13 @@ def past_incidents(
     found = recall_similar(recall_candidates(memory, anchor), profile, k=k, exclude=exclude)
     past = []
     for similarity, drift in found:
-        entries = memory.recent_feedback(drift_id=drift["drift_id"], limit=1)
-        latest = entries[0] if entries else None
         past.append(
             {
                 "drift_id": drift["drift_id"],
                 "similarity": round(similarity, 4),
                 "created": drift.get("created"),
                 "anchor": drift.get("anchor"),
-                "outcome": latest["outcome"] if latest else None,
-                "reason": latest["reason"] if latest else None,
+                **judgement(memory, drift["drift_id"]),
                 "signals": list(drift_profile(drift))[:10],
             }
         )
@@ -208,11 +284,17 @@ def compare(
         narrative = narrator(shown, anchor_name=anchor_name, past=past, notes=comparison.notes)
     if narrative is None:
         narrative = offline_narrative(ranked, anchor_name, past=past, notes=comparison.notes)
+    window, base = current.window(), baseline.window()
+    windows = {
+        # The baseline's own window: a stored anchor's or an ad hoc baseline's alike.
+        "anchor": window_of(base and base[0], base and base[1], baseline.count),
+        "current": window_of(window and window[0], window and window[1], current.count),
+    }
     report = DriftReport(
-        drift_id, anchor_name, shown, narrative, comparison.notes, past, store, now
-    )
+        drift_id, anchor_name, shown, narrative, comparison.notes, past, store, now, windows,
+        len(ranked), top_severity(ranked),
+    )  # fmt: skip
     if store:
-        window = current.window()
         memory.save_drift(
             {
                 "drift_id": drift_id,
@@ -222,6 +304,7 @@ def compare(
                 "events": current.count,
                 "window_start": window[0] if window else None,
                 "window_end": window[1] if window else None,
+                "windows": windows,
                 "alpha": alpha,
                 "tests": comparison.tests,
                 "signal_count": len(ranked),
@@ -288,13 +371,39 @@ def feedback(
     now: float,
     reason: str = "",
 ) -> dict[str, Any]:
+    """Record feedback; ``drift_id`` may be ``latest`` and ``signal_id`` a rank.
+
+    ``replaced`` is this user's earlier entry on the same signal of the same
+    drift, which the new one supersedes (weights count the last one only).
+    """
+    drift = resolve_drift(memory, drift_id)
+    drift_id, signal_id = drift["drift_id"], resolve_signal(drift, signal_id)
+    earlier = [
+        e for e in memory.feedback({"drift_id": drift_id, "signal_id": signal_id})
+        if e.get("user") == user
+    ]  # fmt: skip
     entry = memory.record_feedback(drift_id, signal_id, outcome, user=user, now=now, reason=reason)
     info = memory.weight(signal_id, now)
-    return {**entry, "weight": round(info.weight, 6) if info else 1.0}
+    replaced = max(earlier, key=lambda e: (e["time"], e["_key"])) if earlier else None
+    return {
+        **entry,
+        "weight": round(info.weight, 6) if info else 1.0,
+        "replaced": {k: replaced.get(k) for k in ("outcome", "time", "reason")}
+        if replaced
+        else None,
+    }
+
+
+def feedback_log(memory: Memory, drift_id: str) -> list[dict[str, Any]]:
+    """Who said what about a drift's signals, oldest first."""
+    entries = sorted(memory.feedback({"drift_id": drift_id}), key=lambda e: (e["time"], e["_key"]))
+    keep = ("signal_id", "outcome", "user", "reason", "time")
+    return [{k: e.get(k) for k in keep} for e in entries]
 
 
 def recall(memory: Memory, drift_id: str, *, k: int = 5) -> list[dict[str, Any]]:
-    drift = memory.drift(drift_id)
+    drift = resolve_drift(memory, drift_id)
+    drift_id = drift["drift_id"]
     found = recall_similar(
         recall_candidates(memory, drift.get("anchor")), drift_profile(drift), k=k, exclude=drift_id
     )
@@ -305,6 +414,7 @@ def recall(memory: Memory, drift_id: str, *, k: int = 5) -> list[dict[str, Any]]
             "anchor": other.get("anchor"),
             "created": other.get("created"),
             "top_signal": other.get("top_signal"),
+            **judgement(memory, other["drift_id"]),
         }
         for similarity, other in found
     ]
@@ -329,25 +439,22 @@ def list_drifts(
 
 def stored_report(memory: Memory, drift_id: str, *, anchor: Optional[str] = None) -> DriftReport:
     """A recorded drift as a report; ``latest`` means the newest (for ``anchor``, if given)."""
-    if drift_id == "latest":
-        newest = list_drifts(memory, anchor=anchor, limit=1, fields=None)
-        if not newest:
-            where = f" for anchor {anchor!r}" if anchor else ""
-            raise NotFound(f"no drifts recorded{where} yet: run a compare first")
-        drift = newest[0]
-    else:
-        drift = memory.drift(drift_id)
+    drift = resolve_drift(memory, drift_id, anchor=anchor)
     story = drift.get("narrative") or {"summary": drift.get("summary") or ""}
     known = set(Narrative.__dataclass_fields__)
     narrative = Narrative(**{k: v for k, v in story.items() if k in known})
+    signals = [Signal.from_record(s) for s in drift.get("signals", [])]
     return DriftReport(
         drift["drift_id"],
         drift.get("anchor", ""),
-        [Signal.from_record(s) for s in drift.get("signals", [])],
+        signals,
         narrative,
         list(drift.get("notes") or []),
-        list(drift.get("similar") or []),
+        [{**p, **judgement(memory, p["drift_id"])} for p in drift.get("similar") or []],
         created=drift.get("created"),
+        windows=drift_windows(memory, drift),
+        total=drift.get("signal_count"),
+        top_severity=top_severity(signals),
     )
 
 
