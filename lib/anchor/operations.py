@@ -27,6 +27,7 @@ from anchor.memory import (
 from anchor.narrate import Narrative, offline_narrative
 from anchor.rank import rank_signals
 from anchor.recall import drift_profile, recall_similar, signal_profile
+from anchor.timeline import hourly_timeline
 
 DEFAULT_LIMIT = 20
 STORED_SIGNALS = 200
@@ -35,6 +36,7 @@ RECALL_K = 3
 # same anchor (three weeks of a compare every 15 minutes), fetched as signal
 # ids and severities only, so a compare's cost does not grow with history.
 RECALL_SCAN = 2000
+TIMELINES = 3  # top signals whose sourcetype gets an hourly timeline in the drift record
 
 # A narrator gets the ranked signals and context and returns a Narrative; it
 # must never raise (the LLM narrator falls back to the offline one itself).
@@ -122,6 +124,7 @@ class DriftReport:
     windows: dict[str, dict[str, Any]] = field(default_factory=dict)
     total: Optional[int] = None  # signals found; ``signals`` holds the shown ones
     top_severity: Optional[str] = None  # the highest severity of all signals found
+    timelines: dict[str, dict] = field(default_factory=dict)  # sourcetype -> hourly timeline
 
     def to_dict(self) -> dict[str, Any]:
         """The CLI's ``--json`` document."""
@@ -290,9 +293,14 @@ def compare(
         "anchor": window_of(base and base[0], base and base[1], baseline.count),
         "current": window_of(window and window[0], window and window[1], current.count),
     }
+    timelines = {}
+    for name in dict.fromkeys(s.sourcetype for s in shown[:TIMELINES]):
+        line = hourly_timeline(baseline, current, name)
+        if line is not None:
+            timelines[name] = line
     report = DriftReport(
         drift_id, anchor_name, shown, narrative, comparison.notes, past, store, now, windows,
-        len(ranked), top_severity(ranked),
+        len(ranked), top_severity(ranked), timelines,
     )  # fmt: skip
     if store:
         memory.save_drift(
@@ -305,6 +313,7 @@ def compare(
                 "window_start": window[0] if window else None,
                 "window_end": window[1] if window else None,
                 "windows": windows,
+                "timelines": timelines,
                 "alpha": alpha,
                 "tests": comparison.tests,
                 "signal_count": len(ranked),
@@ -455,6 +464,7 @@ def stored_report(memory: Memory, drift_id: str, *, anchor: Optional[str] = None
         windows=drift_windows(memory, drift),
         total=drift.get("signal_count"),
         top_severity=top_severity(signals),
+        timelines=dict(drift.get("timelines") or {}),
     )
 
 
