@@ -159,7 +159,7 @@ def _row(signal: Signal, report: DriftReport, feedback: Sequence[Mapping[str, An
         f"<div class='num'>Drill in: <code>{_e(spl)}</code></div>{_feedback(mine)}</td>"
         f'<td class="bars">{_bars(signal)}{timeline_svg(line) if line else ""}</td>'
         f"<td>{_e(f'{signal.score:.2f}')}<div class='num'>weight "
-        f"{_e(f'{signal.weight:.2f}')}</div></td></tr>"
+        f"{_e(f'{signal.weight:.2f}')} when ranked</div></td></tr>"
     )
 
 
