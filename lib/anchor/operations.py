@@ -403,6 +403,36 @@ def feedback(
     }
 
 
+def finding_history(
+    memory: Memory, drift_id: str, before: Optional[float]
+) -> dict[str, dict[str, Any]]:
+    """Per signal of a drift: how many earlier drifts had it, and how users judged it.
+
+    "Is it new?" for the dashboard: ``seen_before`` counts earlier drifts
+    with the same signal id; ``judged`` sums the feedback on that signal.
+    """
+    drift = memory.drift(drift_id)
+    wanted = {s["signal_id"] for s in drift.get("signals", [])}
+    seen = dict.fromkeys(wanted, 0)
+    for other in memory.drifts():
+        if other["drift_id"] == drift_id or (other.get("created") or 0) >= (before or 0):
+            continue
+        for signal_id in wanted.intersection(other.get("signal_ids") or []):
+            seen[signal_id] += 1
+    judged: dict[str, dict[str, int]] = {s: {} for s in wanted}
+    for entry in memory.feedback():
+        if entry.get("signal_id") in judged:
+            counts = judged[entry["signal_id"]]
+            counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
+    return {
+        s: {
+            "seen_before": seen[s],
+            "judged": ", ".join(f"{n} {o}" for o, n in sorted(judged[s].items())) or "never",
+        }
+        for s in wanted
+    }
+
+
 def feedback_log(memory: Memory, drift_id: str) -> list[dict[str, Any]]:
     """Who said what about a drift's signals, oldest first."""
     entries = sorted(memory.feedback({"drift_id": drift_id}), key=lambda e: (e["time"], e["_key"]))

@@ -109,7 +109,11 @@ class AnchorCaptureCommand(_ReportingAnchorCommand):
     anchor_name = Option(
         name="name",
         doc="**Syntax:** name=<string> **Description:** the anchor to create or replace",
-        require=True,
+        require=False,
+    )
+    # anchorcompare calls it anchor=: accept that spelling here too.
+    anchor = Option(
+        doc="**Syntax:** anchor=<string> **Description:** the same as name=", require=False
     )
 
     # splunklib reads ``map`` from the concrete class itself, not its bases.
@@ -118,6 +122,7 @@ class AnchorCaptureCommand(_ReportingAnchorCommand):
         return self._map(records)
 
     def _run(self, fingerprint):
+        self.anchor_name = rows.one_name(self.anchor_name, self.anchor)
         memory = self._memory(WRITE_CAPABILITY)
         return rows.capture_rows(
             memory,
