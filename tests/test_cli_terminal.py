@@ -324,3 +324,22 @@ def test_patterns_ends_with_a_summary_on_stderr(demo_files, capsys):
     code, out, err = run(capsys, "patterns", "--input", demo_files["calm"])
     assert code == 0 and out.count("\n") > 1000
     assert err.startswith("patterns: ") and "sourcetype(s)" in err
+
+
+def test_splunk_export_json_lines_are_read_as_events(tmp_path, capsys):
+    """The REST export endpoint's JSON: one {"preview", "offset", "result"} object per line."""
+    lines = [
+        json.dumps({"preview": False, "offset": i, "result": {
+            "_time": f"2025-01-01T00:{i:02d}:00.000+00:00", "host": "web-1", "sourcetype": "access",
+            "_raw": f"GET /a/{i} 200", "latency_ms": str(10 + i)}})
+        for i in range(40)
+    ] + [json.dumps({"preview": False, "lastrow": True})]  # fmt: skip
+    path = tmp_path / "export.json"
+    path.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "e.db"
+    code, out, err = run(capsys, "capture", "exported", "--input", path, "--format", "jsonl",
+                         "--db", db)  # fmt: skip
+    assert code == 0 and "40 events" in out and "skipped" not in err
+    shown = json.loads(run(capsys, "show", "exported", "--json", "--db", db)[1])
+    assert [s["sourcetype"] for s in shown["sourcetypes"]] == ["access"]
+    assert shown["sourcetypes"][0]["metrics"] == ["latency_ms"]

@@ -74,7 +74,7 @@ def splunk_side(healthy: Path, incident: Path) -> None:
         return events
 
     banner(
-        "6. Inside Splunk: the packaged bin/ commands over splunkd's chunked protocol (emulated)"
+        "7. Inside Splunk: the packaged bin/ commands over splunkd's chunked protocol (emulated)"
     )
     env = {"ANCHOR_STORE": f"sqlite:{OUT / 'splunk-memory.db'}"}
     for stale in OUT.glob("splunk-memory.db*"):
@@ -134,8 +134,8 @@ def main() -> int:
     banner(f"3. The on-call engineer says {noisy['signal_id']} was expected (a known batch job)")
     anchor(
         "feedback",
-        document["drift_id"],
-        noisy["signal_id"],
+        "latest",
+        str(noisy["rank"]),  # the # column of the table: no need to copy the full signal id
         "false_positive",
         "--reason",
         "nightly settlement batch is always slow",
