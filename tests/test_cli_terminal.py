@@ -264,6 +264,8 @@ def test_evidence_is_shown_compactly_and_log_text_cannot_drive_the_terminal():
            "delta_pct": None, "signal_id": "template:appeared:app:1", "evidence": [1, 2, 3]}  # fmt: skip
     text = signals_table([row], Terminal(200, False, False))
     assert "(+3 related)" in text and "\033" not in text and "\007" not in text
+    narrow = signals_table([{**row, "template": "x" * 200}], Terminal(80, False, False))
+    assert "app (+3 related): new" in narrow and max(map(len, narrow.splitlines())) <= 80
     plain = signals_table([{**row, "evidence": None}], Terminal(200, False, False))
     assert "related" not in plain
     assert safe("a\033[2Jb\r\nc") == "a?[2Jb??c"

@@ -29,6 +29,7 @@ from anchor.store import SQLiteStore
 from anchor.terminal import (
     Progress,
     Terminal,
+    duration,
     safe,
     summary_line,
     table,
@@ -133,15 +134,38 @@ def _summary(action: str, fingerprint: Fingerprint, progress: Progress) -> str:
 def _detail(s: Mapping[str, Any]) -> str:
     """The template, host or metric a signal is about ('' for a whole sourcetype)."""
     metric = " ".join(filter(None, (s.get("field"), s.get("stat"))))
-    detail = s.get("template") or s.get("host") or metric
-    evidence = s.get("evidence") or []  # findings grouped from several signals
-    return detail + (f" (+{len(evidence)} related)" if evidence else "")
+    return s.get("template") or s.get("host") or metric
+
+
+def _related(s: Mapping[str, Any]) -> str:
+    """' (+3 related)' for a finding that groups several signals as its evidence."""
+    evidence = s.get("evidence") or []
+    return f" (+{len(evidence)} related)" if evidence else ""
+
+
+# Short phrases so the template or host (what an engineer reads first) fits 80 columns.
+_PHRASES = {
+    ("template", "appeared"): "new {}",
+    ("template", "disappeared"): "gone {}",
+    ("host", "appeared"): "new host {}",
+    ("host", "disappeared"): "host {} gone",
+    ("error_rate", "up"): "errors up",
+    ("error_rate", "down"): "errors down",
+}
 
 
 def _what(s: Mapping[str, Any]) -> str:
-    """The thing that changed, in a few words."""
+    """The thing that changed, in a few words: ``payments: new "Timeout after <NUM>ms"``."""
     detail = _detail(s)
-    return f"{s['sourcetype']} {s['kind']} {s['change']}" + (f": {detail}" if detail else "")
+    if s["kind"] == "template" and s.get("template"):
+        detail = f'"{detail}"'
+    phrase = _PHRASES.get((s["kind"], s["change"]))
+    if phrase is None:
+        phrase = f"{detail} {s['change']}" if detail else f"{s['kind']} {s['change']}"
+    else:
+        phrase = phrase.format(detail)
+    # "+N related" before the phrase, so cutting the column to the width never hides it.
+    return f"{s['sourcetype']}{_related(s)}: {phrase}"
 
 
 def _delta(s: Mapping[str, Any]) -> str:
@@ -158,7 +182,7 @@ def signals_table(signals: Sequence[Mapping[str, Any]], term: Optional[Terminal]
                   "BASELINE", "CURRENT", "DELTA", "SIGNAL"]  # fmt: skip
         rows = [
             [s["rank"], s["severity"], f"{s['score']:.2f}", f"{s['weight']:.2f}", s["kind"],
-             s["change"], s["sourcetype"], _detail(s) or "-",
+             s["change"], s["sourcetype"], (_detail(s) or "-") + _related(s),
              with_unit(s["baseline"], unit(s)), with_unit(s["current"], unit(s)), _delta(s),
              s["signal_id"]]
             for s in signals
@@ -437,12 +461,15 @@ def cmd_history(args, out, warn) -> int:
     rows = []
     for d in documents:
         current = d["windows"]["current"]
-        span = window_line("", current).split("(", 1)[-1].rstrip(")")
-        rows.append([d["drift_id"], when(d["created"])[:16], d["anchor"], d["signal_count"],
-                     d["top_severity"] or "-", f"{when(current['end'])[5:16]} ({span})",
-                     d["top_signal"] or "-"])  # fmt: skip
-    header = ["DRIFT", "CREATED", "ANCHOR", "SIGNALS", "TOP", "CURRENT WINDOW ENDS", "TOP SIGNAL"]
-    out(table(rows, header, term=args.term, flex=6, severity=4))
+        start, end = current.get("start"), current.get("end")
+        span = f"+{duration(end - start)}" if start is not None and end is not None else ""
+        row = [d["drift_id"], when(d["created"])[5:16], d["anchor"], d["signal_count"],
+               d["top_severity"] or "-", f"{when(start)[5:16]} {span}".strip(),
+               f"{current['events']:,.0f}" if current.get("events") is not None else "-"]  # fmt: skip
+        rows.append(row + [d["top_signal"] or "-"] if args.term.wide else row)
+    header = ["DRIFT", "CREATED", "ANCHOR", "SIGNALS", "TOP", "COMPARED WINDOW", "EVENTS"]
+    header += ["TOP SIGNAL"] if args.term.wide else []
+    out(table(rows, header, term=args.term, flex=2, severity=4))
     out("see a drift's ranked signals: anchor report DRIFT (or latest)")
     return 0
 
