@@ -129,7 +129,8 @@ def timeline_svg(line: Mapping[str, Sequence[float]], width: int = 240, height: 
         f'<polygon points="{band}" fill="#e2e8f0"/>'
         f'<polyline points="{expected}" fill="none" stroke="#a0aec0" stroke-dasharray="3,3"/>'
         f'<polyline points="{actual}" fill="none" stroke="#2b6cb0" stroke-width="2"/></svg>'
-        f'<div class="num">{_e(line["sourcetype"])} events/hour per clock hour vs the anchor</div>'
+        f'<div class="num">{_e(line["sourcetype"])} events per hour, hour by hour (blue), '
+        "against the anchor's expected band (grey)</div>"
     )
 
 
