@@ -19,7 +19,7 @@ import sys
 import pytest
 from conftest import ROOT, cli_env, run_cli
 
-from anchor.cli import EXIT_FAIL_ON, build_parser, main, signals_table
+from anchor.cli import EXIT_FAIL_ON, _origin, build_parser, main, signals_table
 from anchor.terminal import Terminal, safe, unit, wants_colour, with_unit
 
 
@@ -345,3 +345,9 @@ def test_splunk_export_json_lines_are_read_as_events(tmp_path, capsys):
     shown = json.loads(run(capsys, "show", "exported", "--json", "--db", db)[1])
     assert [s["sourcetype"] for s in shown["sourcetypes"]] == ["access"]
     assert shown["sourcetypes"][0]["metrics"] == ["latency_ms"]
+
+
+def test_the_recorded_command_leaves_an_endpoint_url_out():
+    argv = ["compare", "a", "--input", "x y.jsonl", "--llm-url", "https://u:p@h/v1", "--narrate"]
+    assert _origin(argv) == "anchor compare a --input 'x y.jsonl' --llm-url URL --narrate"
+    assert "p@h" not in _origin(["compare", "a", "--llm-url=https://u:p@h/v1"])

@@ -131,6 +131,7 @@ def test_the_report_carries_windows_units_feedback_legend_and_reproduction(judge
     assert "weight 1.00 when ranked" in row  # the weight it was ranked with, before feedback
     assert "<h2>Similar past drifts</h2>" in text
     assert f"anchor report {document['drift_id']}" in text
+    assert "recorded by: anchor --db " in text and " compare healthy --input " in text
     assert f"Anchor {html.escape(__version__)}</footer>" in text
 
 

@@ -23,6 +23,13 @@ def test_anchor_is_a_synonym_of_name(setup):
     compared = run_distributed("anchorcompare", ["anchor=by_anchor"], [events], env=env)
     assert compared.returncode == 0 and compared.records
     assert compared.records[0]["anchor"] == "by_anchor"
+    # The drift remembers the search that made it (splunkd sends it URL-encoded).
+    from anchor.memory import Memory
+    from anchor.store import SQLiteStore
+
+    db = env["ANCHOR_STORE"].split(":", 1)[1]
+    drift = Memory(SQLiteStore(db)).drift(compared.records[0]["drift_id"])
+    assert drift["origin"] == "search index=web | anchorcompare"
     same = run_distributed("anchorcapture", ["name=both", "anchor=both"], [events], env=env)
     assert [r["anchor"] for r in same.records] == ["both"]
 

@@ -13,6 +13,7 @@ import argparse
 import getpass
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -294,6 +295,21 @@ def _fails(report: operations.DriftReport, threshold: Optional[str]) -> bool:
     return SEVERITIES.index(report.top_severity) <= SEVERITIES.index(threshold)
 
 
+def _origin(argv: Sequence[str]) -> str:
+    """The command line that made a drift, for its report; an endpoint URL is left out
+    (it could carry credentials)."""
+    shown, hide = [], False
+    for arg in argv:
+        if hide:
+            shown.append("URL")
+        elif arg.startswith("--llm-url="):
+            shown.append("--llm-url=URL")
+        else:
+            shown.append(arg)
+        hide = arg == "--llm-url"
+    return "anchor " + shlex.join(shown)
+
+
 def cmd_compare(args, out, warn) -> int:
     memory = _require(args.db)
     memory.anchor(args.name)  # fail on an unknown anchor before reading any input
@@ -309,6 +325,7 @@ def cmd_compare(args, out, warn) -> int:
         alpha=args.alpha,
         limit=args.limit,
         narrator=narrator,
+        origin=_origin(args.argv),
     )
     return show_report(report, args, out, _summary("compared", fingerprint, progress))
 
@@ -979,7 +996,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"anchor: warning: {line}", file=sys.stderr)
 
     try:
+        argv = list(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)
+        args.argv = argv  # compare records it, so a report can say how to reproduce a drift
         if args.db is None:
             args.db = default_db()
         args.term = Terminal(

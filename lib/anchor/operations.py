@@ -125,6 +125,7 @@ class DriftReport:
     total: Optional[int] = None  # signals found; ``signals`` holds the shown ones
     top_severity: Optional[str] = None  # the highest severity of all signals found
     timelines: dict[str, dict] = field(default_factory=dict)  # sourcetype -> hourly timeline
+    origin: Optional[str] = None  # the CLI command or SPL search that made it
 
     def to_dict(self) -> dict[str, Any]:
         """The CLI's ``--json`` document."""
@@ -250,6 +251,7 @@ def compare(
     narrator: Optional[Narrator] = None,
     store: bool = True,
     baseline: Optional[Fingerprint] = None,
+    origin: Optional[str] = None,
 ) -> DriftReport:
     """Diff ``current`` against the named anchor, rank, recall, narrate, then record.
 
@@ -300,7 +302,7 @@ def compare(
             timelines[name] = line
     report = DriftReport(
         drift_id, anchor_name, shown, narrative, comparison.notes, past, store, now, windows,
-        len(ranked), top_severity(ranked), timelines,
+        len(ranked), top_severity(ranked), timelines, origin,
     )  # fmt: skip
     if store:
         memory.save_drift(
@@ -314,6 +316,7 @@ def compare(
                 "window_end": window[1] if window else None,
                 "windows": windows,
                 "timelines": timelines,
+                "origin": origin,
                 "alpha": alpha,
                 "tests": comparison.tests,
                 "signal_count": len(ranked),
@@ -495,6 +498,7 @@ def stored_report(memory: Memory, drift_id: str, *, anchor: Optional[str] = None
         total=drift.get("signal_count"),
         top_severity=top_severity(signals),
         timelines=dict(drift.get("timelines") or {}),
+        origin=drift.get("origin"),
     )
 
 

@@ -181,7 +181,8 @@ def _recall(similar: Sequence[Mapping[str, Any]]) -> str:
 def _reproduce(report: DriftReport) -> str:
     """How to see this again: the stored drift, and the same window compared in Splunk."""
     current = report.windows.get("current") or {}
-    lines = [f"anchor report {report.drift_id}"]
+    lines = [f"recorded by: {report.origin}"] if report.origin else []
+    lines.append(f"anchor report {report.drift_id}")
     if current.get("start") is not None and current.get("end") is not None:
         lines.append(
             f"<your base search> earliest={int(current['start'])} "

@@ -241,7 +241,13 @@ class AnchorCompareCommand(_ReportingAnchorCommand):
         memory = self._memory()
         narrator = self._narrator(memory)
         return rows.compare_rows(
-            memory, self, fingerprint, user=self._user(), now=time.time(), narrator=narrator
+            memory,
+            self,
+            fingerprint,
+            user=self._user(),
+            now=time.time(),
+            narrator=narrator,
+            search=getattr(self._searchinfo(), "search", None),
         )
 
 

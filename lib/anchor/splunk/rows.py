@@ -14,6 +14,7 @@ import json
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Optional, Protocol
+from urllib.parse import unquote
 
 from anchor import operations
 from anchor.errors import InputError
@@ -325,6 +326,7 @@ def compare_rows(
     user: str,
     now: float,
     narrator: Optional[operations.Narrator] = None,
+    search: Optional[str] = None,
 ) -> list[dict[str, Any]]:
     report = operations.compare(
         memory,
@@ -335,6 +337,8 @@ def compare_rows(
         alpha=options.alpha,
         limit=options.limit,
         narrator=narrator,
+        # splunkd sends the search URL-encoded; the report shows it to reproduce the drift.
+        origin=unquote(search) if search else None,
     )
     return drift_rows(report)
 
