@@ -203,6 +203,10 @@ def test_small_ones(db, drift, capsys, tmp_path):
     code, _, err = run(capsys, "compare", "healthy_week", "--input", "x.jsonl", "--narrate",
                        "--no-llm", "--db", db)  # fmt: skip
     assert code == 2 and "--no-llm" in err and len(err.strip().splitlines()) == 1
+    fresh = tmp_path / "never.db"
+    code, _, err = run(capsys, "diff", "--baseline", "a.jsonl", "--input", "b.jsonl", "--deep",
+                       "--no-llm", "--db", fresh)  # fmt: skip
+    assert code == 2 and "--no-llm" in err and not fresh.exists()
     code, out, _ = run(capsys, "maintenance", "compact", "--dry-run", "--db", db)
     assert code == 0 and "would remove" in out
     before = len(json.loads(run(capsys, "history", "--json", "--db", db)[1]))

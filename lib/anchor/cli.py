@@ -257,8 +257,11 @@ def cmd_capture(args, out, warn) -> int:
     return 0
 
 
-def _narrator(args, memory):
-    """The LLM narrator when asked for (--narrate, --deep) and configured; None means offline."""
+def _llm_settings(args) -> Optional[tuple[str, str]]:
+    """(url, model) when the LLM is asked for; a usage error when the flags do not fit.
+
+    Checked before anything is read or written, so a bad combination writes nothing.
+    """
     if args.no_llm and (args.narrate or args.deep):
         raise InputError(
             f"{'--deep' if args.deep else '--narrate'} asks for the LLM and --no-llm forbids it: "
@@ -273,6 +276,15 @@ def _narrator(args, memory):
             f"{'--deep' if args.deep else '--narrate'} needs --llm-url and --llm-model "
             "(or ANCHOR_LLM_URL and ANCHOR_LLM_MODEL)"
         )
+    return url, model
+
+
+def _narrator(args, memory):
+    """The LLM narrator when asked for (--narrate, --deep) and configured; None means offline."""
+    settings = _llm_settings(args)
+    if settings is None:
+        return None
+    url, model = settings
     from anchor.llm import LLMClient, LLMConfig, LLMError
     from anchor.narrate import llm_narrator
 
@@ -333,6 +345,7 @@ def cmd_compare(args, out, warn) -> int:
 def cmd_diff(args, out, warn) -> int:
     if "-" in args.baseline and "-" in args.input:
         raise InputError("only one of --baseline and --input can read stdin ('-')")
+    _llm_settings(args)  # flag errors before the memory is created
     progress = Progress("reading")
     baseline, warnings = operations.read_fingerprint(
         args.baseline, fmt=args.format, sourcetype=args.sourcetype, metrics=_metrics(args),
@@ -356,6 +369,7 @@ def cmd_diff(args, out, warn) -> int:
         alpha=args.alpha,
         limit=args.limit,
         narrator=_narrator(args, memory),
+        origin=_origin(args.argv),
     )
     return show_report(report, args, out, _summary("compared", current, progress))
 
