@@ -111,7 +111,7 @@ def test_every_read_command_prints_one_json_document(db, drift, tmp_path, capsys
     export = tmp_path / "exports"
     code, out, _ = run(capsys, "maintenance", "export", "--dest", export, "--json", "--db", db)
     assert code == 0
-    written = json.loads(out)["location"]
+    written = json.loads(out)["file"]
     expected = {
         ("list",): list,
         ("show", "healthy_week"): dict,
