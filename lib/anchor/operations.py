@@ -161,19 +161,12 @@ def window_of(start: Any, end: Any, events: Any) -> dict[str, Any]:
 
 
 def drift_windows(memory: Memory, drift: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """A stored drift's windows; drifts recorded before windows were stored borrow the
-    anchor's current head (its window may have changed since, so this is a best effort)."""
+    """A stored drift's windows; drifts recorded before windows were stored know only the
+    current one (no per-drift anchor lookup: listings must stay a few requests)."""
     if drift.get("windows"):
         return dict(drift["windows"])
     current = window_of(drift.get("window_start"), drift.get("window_end"), drift.get("events"))
-    try:
-        head = memory.anchor(drift.get("anchor") or "")
-    except (InputError, NotFound):
-        return {"anchor": window_of(None, None, None), "current": current}
-    return {
-        "anchor": window_of(head.get("window_start"), head.get("window_end"), head.get("events")),
-        "current": current,
-    }
+    return {"anchor": window_of(None, None, None), "current": current}
 
 
 def resolve_drift(memory: Memory, drift_id: str, *, anchor: Optional[str] = None) -> dict:
