@@ -26,7 +26,8 @@ from anchor.splguard import check_spl
 
 VIEW = ROOT / "default" / "data" / "ui" / "views" / "drift_history.xml"
 NAV = ROOT / "default" / "data" / "ui" / "nav" / "default.xml"
-TOKEN = re.compile(r"\$([A-Za-z_][\w.]*)\$")
+# $name$, $name|s$ (a token filter: quoted and escaped), $source:result.field$ (smart source).
+TOKEN = re.compile(r"\$([A-Za-z_][\w.:]*)(?:\|[a-z]+)?\$")
 VIZ_TYPES = {
     "splunk.table",
     "splunk.column",
@@ -35,7 +36,10 @@ VIZ_TYPES = {
     "splunk.singlevalue",
 }
 INPUT_TYPES = {"input.timerange", "input.dropdown", "input.text"}
-DEFAULTS = {"tr.earliest": "-7d@h", "tr.latest": "now", "anchor": "*", "sourcetype": "*"}
+DEFAULTS = {"tr.earliest": "-7d@h", "tr.latest": "now", "anchor": "*", "sourcetype": "*",
+            "drift": "latest"}  # fmt: skip
+# Tokens the feedback form needs before its panel runs: the user sets each of them.
+USER_SET = {"fb_drift": '"d1"', "fb_signal": '"s1"', "outcome": '"confirmed"', "reason": '"x"'}
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +63,7 @@ def full_query(definition, name):
 
 
 def fill(query):
-    return TOKEN.sub(lambda m: DEFAULTS[m.group(1)], query)
+    return TOKEN.sub(lambda m: {**DEFAULTS, **USER_SET}[m.group(1)], query)
 
 
 def test_the_definition_is_consistent(definition):
@@ -81,13 +85,17 @@ def test_the_definition_is_consistent(definition):
     assert set(layout["globalInputs"]) == set(inputs)
     for name, item in inputs.items():
         assert item["type"] in INPUT_TYPES, name
-    tokens = {i["options"]["token"] for i in inputs.values()}
+    tokens = {i["options"]["token"] for i in inputs.values()} | clicked_tokens(definition)
     defined = {f"{t}.earliest" for t in tokens} | {f"{t}.latest" for t in tokens} | tokens
     used = set()
     for query in queries(definition).values():
         used |= set(TOKEN.findall(query))
     used |= set(TOKEN.findall(json.dumps(definition["defaults"])))
-    assert used <= defined and used <= set(DEFAULTS)
+    assert used <= defined and used <= set(DEFAULTS) | set(USER_SET)
+    # Until the user sets them, only the feedback form waits; everything else has a default.
+    defaulted = {i["options"]["token"] for i in inputs.values() if "defaultValue" in i["options"]}
+    defaulted |= set(definition["defaults"]["tokens"]["default"])
+    assert tokens - defaulted == {"fb_drift", "fb_signal", "outcome"}
     root = ET.parse(NAV).getroot()
     assert root.find("view[@default='true']").get("name") == "drift_history"
 
@@ -102,9 +110,22 @@ def test_every_data_source_passes_the_spl_guard(definition):
     ).allowed
 
 
+def clicked_tokens(definition):
+    """Tokens set by clicking a visualization (drilldown.setToken)."""
+    return {
+        token["token"]
+        for viz in definition["visualizations"].values()
+        for handler in viz.get("eventHandlers", [])
+        if handler["type"] == "drilldown.setToken"
+        for token in handler["options"]["tokens"]
+    }
+
+
 def drilldown_fields(definition, viz):
     text = json.dumps(viz.get("eventHandlers", []))
-    return re.findall(r"\$row\.(\w+)\.value(?:\|s)?\$", text)
+    return re.findall(r"\$row\.(\w+)\.value(?:\|[a-z]+)?\$", text) + re.findall(
+        r'"key": "row\.(\w+)\.value"', text
+    )
 
 
 def test_row_values_spliced_into_a_query_are_quoted_by_the_s_filter(definition):
@@ -136,7 +157,7 @@ def test_drilldowns_name_fields_their_source_returns(definition):
         returned = table_fields(full_query(definition, viz["dataSources"]["primary"]))
         assert set(fields) <= set(returned), (fields, returned)
         checked += 1
-    assert checked == 2
+    assert checked == 4
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +178,7 @@ def memory_env(demo_files, tmp_path_factory):
     )
     first, second = drift["signals"][0]["signal_id"], drift["signals"][1]["signal_id"]
     for signal, outcome in ((first, "confirmed"), (second, "false_positive")):
-        given = run_cli("feedback", drift["drift_id"], signal, outcome, db=db)
+        given = run_cli("feedback", drift["drift_id"], signal, outcome, "--reason", outcome, db=db)
         assert given.returncode == 0, given.stderr
     return {"ANCHOR_STORE": f"sqlite:{db}"}, drift
 
@@ -168,7 +189,8 @@ def fields_used_after(query):
     names = set(re.findall(r"\bby\s+(\w+)", rest)) | set(re.findall(r"(\w+)=\"", rest))
     names |= set(re.findall(r"\btable\s+([^|]+)", rest)[0].split()) if "table" in rest else set()
     names |= set(re.findall(r"strftime\((\w+)", rest))
-    return names - {"created"}  # computed by eval in the query itself
+    computed = set(re.findall(r"(?:\beval|,)\s*(\w+)=", rest))  # made by eval in the query
+    return names - computed
 
 
 def test_each_anchorshow_panel_runs_and_returns_what_the_rest_of_the_query_uses(
@@ -189,7 +211,7 @@ def test_each_anchorshow_panel_runs_and_returns_what_the_rest_of_the_query_uses(
         missing = fields_used_after(query) - returned
         assert not missing, (name, missing)
         ran += 1
-    assert ran == 9
+    assert ran == 13
     signals = run_command("anchorshow", ["what=drift"], [], env=env).records
     assert signals[0]["drift_id"] == drift["drift_id"]
     assert [r["signal_id"] for r in signals][:3] == [s["signal_id"] for s in drift["signals"]][:3]
@@ -208,3 +230,76 @@ def test_the_time_range_limits_drifts_and_feedback(memory_env):
         assert result.returncode == 0 and result.records == [], what
     bad = run_command("anchorshow", ["what=everything"], [], env=env)
     assert any("what" in text for _, text in bad.messages) and not bad.records
+
+
+SMART = re.compile(r"\$([^$:|]+):result\.(\w+)\$")
+WRITERS = ("anchorfeedback", "anchorcapture", "anchorcompare", "anchormaintenance")
+
+
+def test_the_narrative_panel_reads_a_smart_source_that_returns_its_fields(definition):
+    by_name = {ds["name"]: key for key, ds in definition["dataSources"].items()}
+    used = SMART.findall(json.dumps(definition["visualizations"]))
+    assert {field for _, field in used} >= {"summary", "hypothesis", "drill_in_spl"}
+    for source, field in used:
+        key = by_name[source]
+        assert definition["dataSources"][key]["options"].get("enableSmartSources") is True
+        assert field in table_fields(full_query(definition, key)), (source, field)
+
+
+def test_nothing_writes_on_a_click_and_feedback_needs_a_chosen_outcome(definition):
+    for name in definition["dataSources"]:
+        query = full_query(definition, name)
+        writes = re.search(r"\|\s*(" + "|".join(WRITERS) + r")\b", query)
+        assert not writes, name  # panels only read
+    writing = []
+    for name, viz in definition["visualizations"].items():
+        for handler in viz.get("eventHandlers", []):
+            if "anchorfeedback" in json.dumps(handler):
+                # Opens the search page, where Splunk asks before running a risky command.
+                assert handler["type"] == "drilldown.linkToSearch"
+                writing.append(name)
+    assert writing == ["viz_feedback_submit"]
+    outcome = definition["inputs"]["input_outcome"]["options"]
+    assert "defaultValue" not in outcome  # the user must choose
+    assert {i["value"] for i in outcome["items"]} == {"confirmed", "false_positive"}
+    submit = full_query(definition, "ds_feedback_submit")
+    assert "$outcome|s$" in submit and "$reason|s$" in submit  # quoted and escaped by Splunk
+    handler = definition["visualizations"]["viz_feedback_submit"]["eventHandlers"][0]
+    assert "outcome=$row.outcome.value|s$" in handler["options"]["query"]
+
+
+def test_severity_columns_are_coloured(definition):
+    coloured = 0
+    for viz in definition["visualizations"].values():
+        formats = viz.get("options", {}).get("columnFormat", {})
+        for field, style in formats.items():
+            assert field in ("severity", "top_severity")
+            palette = re.search(r"matchValue\((\w+)\)", style["rowBackgroundColors"]).group(1)
+            assert {m["match"] for m in viz["context"][palette]} >= {"HIGH", "MEDIUM", "LOW"}
+            coloured += 1
+    assert coloured == 2
+
+
+def test_drift_rows_carry_windows_and_whether_each_signal_is_new(memory_env, demo_files, tmp_path):
+    env, drift = memory_env
+    db = env["ANCHOR_STORE"].split(":", 1)[1]
+    later = tmp_path / "later.jsonl"
+    later.write_text("".join(demo_files["incident"].read_text().splitlines(True)[:-1]))
+    again = json.loads(run_cli("compare", "healthy", "--input", str(later), "--json", db=db).stdout)
+    assert again["drift_id"] != drift["drift_id"]
+    rows = run_command("anchorshow", ["what=drift", f"drift={again['drift_id']}"], [], env=env)
+    assert rows.returncode == 0 and rows.records
+    first = drift["signals"][0]["signal_id"]
+    for row in rows.records:
+        assert float(row["window_start"]) == pytest.approx(again["windows"]["current"]["start"])
+        assert float(row["anchor_window_end"]) == pytest.approx(again["windows"]["anchor"]["end"])
+        assert int(row["seen_before"]) >= 1 or row["signal_id"] not in {
+            s["signal_id"] for s in drift["signals"]
+        }
+    mine = next(r for r in rows.records if r["signal_id"] == first)
+    assert "1 confirmed" in mine["judged"]
+    listed = run_command("anchorshow", ["what=drifts"], [], env=env,
+                         searchinfo_overrides={"earliest_time": "0", "latest_time": "0"})  # fmt: skip
+    newest = listed.records[0]
+    assert newest["drift_id"] == again["drift_id"]
+    assert float(newest["window_end"]) == pytest.approx(again["windows"]["current"]["end"])

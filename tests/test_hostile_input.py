@@ -126,10 +126,22 @@ def test_terminal_output_carries_no_control_characters(tmp_path):
     hostile = [json.dumps({"_time": T0 + 86400 + n * 5, "sourcetype": "app", "host": "h\x1b[2J",
                            "_raw": f"ERROR \x1b]0;pwned\x07 boom \x1b[31mred\u202e{n % 2}"})
                for n in range(600)]  # fmt: skip
+    # A new sourcetype whose name carries escapes: names are always shown in the table.
+    hostile += [
+        json.dumps(
+            {
+                "_time": T0 + 86400 + n * 5,
+                "sourcetype": "web\x1b[2J\u202e",
+                "host": "h2",
+                "_raw": f"INFO served {n}",
+            }
+        )
+        for n in range(300)
+    ]
     noisy.write_text("\n".join(hostile))
     db = tmp_path / "m.db"
     assert run_cli("capture", "calm", "--input", str(calm), db=db).returncode == 0
-    result = run_cli("compare", "calm", "--input", str(noisy), "--no-llm", db=db)
+    result = run_cli("compare", "calm", "--input", str(noisy), "--no-llm", "--wide", db=db)
     assert result.returncode == 0, result.stderr[-600:]
     assert "\ufffd" in result.stdout  # the hostile text was shown, neutralized
     for text in (result.stdout, result.stderr):

@@ -14,7 +14,9 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import run_cli
+from conftest import ROOT, run_cli
+
+from anchor.splguard import check_spl
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 INJECTED = '<script>document.title="pwned"</script><img src=x onerror="alert(1)"> payment exploded'
@@ -99,3 +101,93 @@ def test_chromium_loads_it_shows_every_signal_and_logs_no_console_errors(written
     shot = tmp_path / "report.png"
     chromium("--hide-scrollbars", "--window-size=1100,900", f"--screenshot={shot}", page.as_uri())
     assert shot.stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def judged(written):
+    """The written drift after feedback (one reason carries markup) and a second, similar drift."""
+    document, _, db = written
+    first = document["signals"][0]["signal_id"]
+    given = run_cli("feedback", document["drift_id"], "1", "confirmed", "--user", "dana",
+                    "--reason", "<b>gateway</b> & co", db=db)  # fmt: skip
+    assert given.returncode == 0, given.stderr
+    page = run_cli("report", document["drift_id"], "--html", "-", db=db)
+    assert page.returncode == 0, page.stderr
+    return document, first, page.stdout, db
+
+
+def test_the_report_carries_windows_units_feedback_legend_and_reproduction(judged):
+    from anchor import __version__
+
+    document, first, text, _ = judged
+    for label in ("anchor", "current"):
+        assert f'data-window="{label}"' in text
+        events = document["windows"][label]["events"]
+        assert f"{events:,.0f} events" in text
+    assert "Legend." in text and "learned weight" in text
+    # Values carry their unit (shares and error rates in percent; latency, folded into
+    # the payments finding as evidence, is unit-tested in test_cli_terminal).
+    assert "%</div>" in text or "% &rarr;" in text
+    row = text.split(f'data-signal="{first}"', 1)[1].split("</tr>", 1)[0]
+    assert "confirmed by dana" in row and "&lt;b&gt;gateway&lt;/b&gt; &amp; co" in row
+    assert "weight 1.00 when ranked" in row  # the weight it was ranked with, before feedback
+    assert "<h2>Similar past drifts</h2>" in text
+    assert f"anchor report {document['drift_id']}" in text
+    assert "recorded by: anchor --db " in text and " compare healthy --input " in text
+    assert f"Anchor {html.escape(__version__)}</footer>" in text
+
+
+def test_each_drill_in_is_limited_to_the_current_window_and_read_only(judged):
+    document, _, text, _ = judged
+    current = document["windows"]["current"]
+    spls = [html.unescape(s) for s in re.findall(r"Drill in: <code>([^<]+)</code>", text)]
+    assert len(spls) == len(document["signals"])
+    for spl in spls:
+        assert f"earliest={int(current['start'])} latest={int(current['end']) + 1}" in spl
+        verdict = check_spl(spl)
+        assert verdict.allowed, (spl, verdict.reason)
+
+
+def test_timelines_follow_the_data():
+    """An hourly timeline needs at least two clock hours of a window no longer than a day."""
+    from anchor.events import Event
+    from anchor.fingerprint import Fingerprint
+    from anchor.report import timeline_svg
+    from anchor.timeline import hourly_timeline
+
+    def window(start, hours, per_hour):
+        events = [Event(start + h * 3600 + i * (3600 / per_hour), "h", "web", "s", "ok", None,
+                        {}, 1.0) for h in range(hours) for i in range(per_hour)]  # fmt: skip
+        return Fingerprint().add_all(events)
+
+    anchor = window(0.0, 72, 60)
+    line = hourly_timeline(anchor, window(80 * 3600.0, 4, 240), "web")
+    assert line is not None and len(line["rate"]) == 4
+    assert line["expected"] == [60.0] * 4 and all(
+        r == pytest.approx(240, rel=0.01) for r in line["rate"]
+    )
+    assert all(lo < 60 < hi for lo, hi in zip(line["low"], line["high"]))
+    assert hourly_timeline(anchor, window(80 * 3600.0, 4, 240), "other") is None
+    assert hourly_timeline(anchor, window(80 * 3600.0 + 60, 0, 1), "web") is None
+    assert hourly_timeline(anchor, window(80 * 3600.0, 30, 10), "web") is None  # over a day
+    svg = timeline_svg(line)
+    assert svg.startswith('<svg class="timeline"') and svg.count("<polyline") == 2
+
+
+@needs_chromium
+def test_chromium_renders_the_new_parts(judged, tmp_path):
+    document, _, text, _ = judged
+    page = tmp_path / "judged.html"
+    page.write_text(text, encoding="utf-8")
+    dom = chromium("--dump-dom", page.as_uri())
+    assert dom.returncode == 0 and console_errors(dom.stderr) == []
+    assert re.findall(r'data-signal="([^"]+)"', dom.stdout) == [
+        s["signal_id"] for s in document["signals"]
+    ]
+    assert dom.stdout.count('data-window="') == 2
+    if '<svg class="timeline"' in text:
+        assert dom.stdout.count("<polyline") == text.count("<polyline")
+    shot = tmp_path / "judged.png"
+    chromium("--hide-scrollbars", "--window-size=1100,1500", f"--screenshot={shot}", page.as_uri())
+    assert shot.stat().st_size > 10_000
+    assert (ROOT / "docs" / "drift-report.png").stat().st_size > 10_000  # the README's picture

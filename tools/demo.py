@@ -74,7 +74,7 @@ def splunk_side(healthy: Path, incident: Path) -> None:
         return events
 
     banner(
-        "6. Inside Splunk: the packaged bin/ commands over splunkd's chunked protocol (emulated)"
+        "7. Inside Splunk: the packaged bin/ commands over splunkd's chunked protocol (emulated)"
     )
     env = {"ANCHOR_STORE": f"sqlite:{OUT / 'splunk-memory.db'}"}
     for stale in OUT.glob("splunk-memory.db*"):
@@ -141,7 +141,7 @@ def main() -> int:
     )
     anchor(
         "feedback",
-        document["drift_id"],
+        "latest",  # the newest drift: no need to copy its id
         folded,
         "confirmed",
         "--reason",

@@ -378,6 +378,8 @@ def _coverage(name: str, a: Optional[SourcetypeSummary], c: Optional[SourcetypeS
     count_a, count_c = (a.count if a else 0.0), (c.count if c else 0.0)
     if count_a and count_c:
         return None
+    if n_a <= 0 or n_c <= 0:  # a whole window empty and untimed: no share to compare
+        return out.untested("volume")
     share_pct_a, share_pct_c = count_a / n_a * 100.0, count_c / n_c * 100.0
     if count_a == 0:
         change, severity, shown = "appeared", "HIGH" if count_c >= 100 else "MEDIUM", share_pct_c

@@ -595,6 +595,12 @@ def _jsonl(handle, path, sourcetype, metrics, report, fields) -> Iterator[Event]
         if not isinstance(record, dict):
             report.skip(path, number, "not a JSON object")
             continue
+        if "preview" in record and ("result" in record or "lastrow" in record):
+            # Splunk's export endpoint (and `splunk search -output json`) wraps each
+            # result as {"preview": ..., "offset": N, "result": {...}}.
+            record = record.get("result")
+            if not isinstance(record, dict):
+                continue  # a status line without a result
         event = event_from_record(
             record, default_sourcetype=sourcetype, metrics=metrics, fields=fields
         )

@@ -439,10 +439,12 @@ def run_step(
         return StepResult(action, decay(memory, now, dry_run=dry_run).summary())
     if action == "compact":
         removed = compact(memory, now, dry_run=dry_run)
-        suffix = " [dry run: nothing written]" if dry_run else ""
+        verb, suffix = (
+            ("would remove", " [dry run: nothing written]") if dry_run else ("removed", "")
+        )
         return StepResult(
-            action, f"compact: {removed} feedback entr(ies) no longer affecting any weight "
-            f"removed{suffix}",
+            action, f"compact: {verb} {removed} feedback entr(ies) no longer affecting any "
+            f"weight{suffix}",
         )  # fmt: skip
     if action == "retention":
         return StepResult(action, apply_retention(memory, now, retention, dry_run=dry_run))

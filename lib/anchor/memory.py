@@ -18,6 +18,7 @@ re-derives every row from the whole log.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -41,7 +42,8 @@ PART_CHARS = 4 * 1024 * 1024
 MAX_REASON_CHARS = 1000
 # What lists of drifts show (never the up-to-200 stored signals of each).
 DRIFT_SUMMARY_FIELDS = ("drift_id", "anchor", "created", "created_by", "events", "signal_count",
-                        "top_severity", "top_signal", "summary", "narrative")  # fmt: skip
+                        "top_severity", "top_signal", "summary", "narrative",
+                        "windows", "window_start", "window_end")  # fmt: skip
 # What recall compares: signal ids and their severities, nothing else.
 RECALL_FIELDS = ("drift_id", "anchor", "created", "top_signal", "signal_ids", "signal_severities")
 WEIGHT_FIELDS = ("signal_id", "weight", "confirmed", "false_positive", "last_feedback",
@@ -113,7 +115,10 @@ class Memory:
     def anchor(self, name: str) -> dict[str, Any]:
         head = self.store.get(ANCHORS, anchor_key(name))
         if head is None:
-            raise NotFound(f"unknown anchor {name!r}: capture it first or see `anchor list`")
+            known = [a["name"] for a in self.anchors()]
+            close = difflib.get_close_matches(str(name), known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise NotFound(f"unknown anchor {name!r}: {hint}capture it first or see `anchor list`")
         return head
 
     def load_fingerprint(self, head: Mapping[str, Any]) -> Fingerprint:
@@ -166,15 +171,15 @@ class Memory:
         self.drift(drift_id)
         self.store.delete(DRIFTS, [drift_id])
 
-    def _delete_drifts_where(self, query: Mapping[str, Any]) -> int:
+    def _delete_drifts_where(self, query: Mapping[str, Any], *, dry_run: bool = False) -> int:
         count = sum(1 for _ in self.store.find(DRIFTS, query, fields=()))
-        if count:
+        if count and not dry_run:
             self.store.delete_where(DRIFTS, query)
         return count
 
-    def purge_drifts(self, older_than: float) -> int:
-        """Delete drifts recorded before ``older_than``; returns how many."""
-        return self._delete_drifts_where({"created": {"$lt": older_than}})
+    def purge_drifts(self, older_than: float, *, dry_run: bool = False) -> int:
+        """Delete drifts recorded before ``older_than``; returns how many (would go)."""
+        return self._delete_drifts_where({"created": {"$lt": older_than}}, dry_run=dry_run)
 
     def trim_drifts(self, keep: int) -> int:
         """Keep about the newest ``keep`` drifts (ties at the boundary go too); returns how many went."""

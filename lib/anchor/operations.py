@@ -9,11 +9,11 @@ from exported log files for the offline interfaces (CLI, MCP).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
-from anchor.diff import DEFAULT_ALPHA, Signal, compare_fingerprints
+from anchor.diff import DEFAULT_ALPHA, SEVERITIES, Signal, compare_fingerprints
 from anchor.errors import InputError, NoCoverage, NoEvents, NotFound
 from anchor.findings import group_signals
 from anchor.fingerprint import Fingerprint, content_digest
@@ -28,6 +28,7 @@ from anchor.memory import (
 from anchor.narrate import Narrative, offline_narrative
 from anchor.patterns.merge import generalize_fingerprint
 from anchor.recall import drift_profile, recall_similar, signal_profile
+from anchor.timeline import hourly_timeline
 
 if TYPE_CHECKING:
     from anchor.events import FieldChoice
@@ -39,6 +40,7 @@ RECALL_K = 3
 # same anchor (three weeks of a compare every 15 minutes), fetched as signal
 # ids and severities only, so a compare's cost does not grow with history.
 RECALL_SCAN = 2000
+TIMELINES = 3  # top signals whose sourcetype gets an hourly timeline in the drift record
 
 # A narrator gets the ranked signals and context and returns a Narrative; it
 # must never raise (the LLM narrator falls back to the offline one itself).
@@ -53,9 +55,14 @@ def read_fingerprint(
     metrics: Optional[Sequence[str]] = None,
     jobs: int = 1,
     fields: Optional[FieldChoice] = None,
+    observe: Optional[Callable[[Iterator[Any]], Iterator[Any]]] = None,
 ) -> tuple[Fingerprint, list[str]]:
     """A fingerprint of the events in ``paths`` (read by up to ``jobs`` processes),
-    and warnings about skipped records."""
+    and warnings about skipped records.
+
+    ``observe`` wraps the event stream when one process reads it (the CLI counts
+    events for its progress line).
+    """
     from anchor import parallel
     from anchor.events import NO_CHOICE, ReadReport
 
@@ -70,6 +77,7 @@ def read_fingerprint(
         jobs=jobs,
         report=report,
         fields=fields or NO_CHOICE,
+        observe=observe,
     )
     if report.events == 0:
         raise NoEvents(
@@ -148,6 +156,12 @@ class DriftReport:
     similar: list[dict[str, Any]] = field(default_factory=list)
     stored: bool = True
     created: Optional[float] = None  # when the drift was recorded
+    # {"anchor": {start, end, events}, "current": {...}}: "since when" for every view.
+    windows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    total: Optional[int] = None  # signals found; ``signals`` holds the shown ones
+    top_severity: Optional[str] = None  # the highest severity of all signals found
+    timelines: dict[str, dict] = field(default_factory=dict)  # sourcetype -> hourly timeline
+    origin: Optional[str] = None  # the CLI command or SPL search that made it
 
     def to_dict(self) -> dict[str, Any]:
         """The CLI's ``--json`` document."""
@@ -155,6 +169,10 @@ class DriftReport:
         return {
             "drift_id": self.drift_id,
             "anchor": self.anchor,
+            "created": self.created,
+            "windows": self.windows,
+            "signal_count": len(self.signals) if self.total is None else self.total,
+            "top_severity": self.top_severity,
             "signals": [s.to_dict() for s in self.signals],
             "narrative": narrative,
             "notes": self.notes,
@@ -165,6 +183,64 @@ class DriftReport:
 def recall_candidates(memory: Memory, anchor: Optional[str]):
     """The drifts recall compares against: the newest ``RECALL_SCAN`` of ``anchor``."""
     return memory.recent_drifts(anchor=anchor, limit=RECALL_SCAN, fields=RECALL_FIELDS)
+
+
+def top_severity(signals: Sequence[Signal]) -> Optional[str]:
+    """The highest severity among ``signals`` (None when there are none)."""
+    found = [s.severity for s in signals if s.severity in SEVERITIES]
+    return min(found, key=SEVERITIES.index) if found else None
+
+
+def window_of(start: Any, end: Any, events: Any) -> dict[str, Any]:
+    """One window as every view shows it: start, end (epoch seconds or None) and events."""
+    return {"start": start, "end": end, "events": events}
+
+
+def drift_windows(memory: Memory, drift: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """A stored drift's windows; drifts recorded before windows were stored know only the
+    current one (no per-drift anchor lookup: listings must stay a few requests)."""
+    if drift.get("windows"):
+        return dict(drift["windows"])
+    current = window_of(drift.get("window_start"), drift.get("window_end"), drift.get("events"))
+    return {"anchor": window_of(None, None, None), "current": current}
+
+
+def resolve_drift(memory: Memory, drift_id: str, *, anchor: Optional[str] = None) -> dict:
+    """The drift ``drift_id`` names; ``latest`` is the newest one (for ``anchor``, if given)."""
+    if drift_id != "latest":
+        return memory.drift(drift_id)
+    newest = list_drifts(memory, anchor=anchor, limit=1, fields=None)
+    if not newest:
+        where = f" for anchor {anchor!r}" if anchor else ""
+        raise NotFound(f"no drifts recorded{where} yet: run a compare first")
+    return newest[0]
+
+
+def resolve_signal(drift: Mapping[str, Any], signal: str) -> str:
+    """A signal id from its full id or its rank in the drift (``3`` or ``#3``)."""
+    text = str(signal).strip()
+    number = text[1:] if text.startswith("#") else text
+    if not number.isdigit():
+        return text
+    signals = drift.get("signals") or []
+    rank = int(number)
+    for position, record in enumerate(signals, 1):
+        if (record.get("rank") or position) == rank:
+            return record["signal_id"]
+    raise NotFound(
+        f"drift {drift['drift_id']} has no signal ranked {rank}: it has {len(signals)} "
+        "(see `anchor report DRIFT`)"
+    )
+
+
+def judgement(memory: Memory, drift_id: str) -> dict[str, Any]:
+    """The latest feedback outcome and reason given on a drift (None when never judged)."""
+    entries = memory.recent_feedback(drift_id=drift_id, limit=1)
+    latest = entries[0] if entries else None
+    return {
+        "outcome": latest["outcome"] if latest else None,
+        "reason": latest["reason"] if latest else None,
+    }
 
 
 def past_incidents(
@@ -179,16 +255,13 @@ def past_incidents(
     found = recall_similar(recall_candidates(memory, anchor), profile, k=k, exclude=exclude)
     past = []
     for similarity, drift in found:
-        entries = memory.recent_feedback(drift_id=drift["drift_id"], limit=1)
-        latest = entries[0] if entries else None
         past.append(
             {
                 "drift_id": drift["drift_id"],
                 "similarity": round(similarity, 4),
                 "created": drift.get("created"),
                 "anchor": drift.get("anchor"),
-                "outcome": latest["outcome"] if latest else None,
-                "reason": latest["reason"] if latest else None,
+                **judgement(memory, drift["drift_id"]),
                 "signals": list(drift_profile(drift))[:10],
             }
         )
@@ -219,6 +292,7 @@ def compare(
     narrator: Optional[Narrator] = None,
     store: bool = True,
     baseline: Optional[Fingerprint] = None,
+    origin: Optional[str] = None,
 ) -> DriftReport:
     """Diff ``current`` against the named anchor, rank, recall, narrate, then record.
 
@@ -264,11 +338,22 @@ def compare(
         narrative = _narrate_or_explain(narrator, shown, anchor_name, past, comparison.notes)
     if narrative is None:
         narrative = offline_narrative(ranked, anchor_name, past=past, notes=comparison.notes)
+    window, base = current.window(), baseline.window()
+    windows = {
+        # The baseline's own window: a stored anchor's or an ad hoc baseline's alike.
+        "anchor": window_of(base and base[0], base and base[1], baseline.count),
+        "current": window_of(window and window[0], window and window[1], current.count),
+    }
+    timelines = {}
+    for name in dict.fromkeys(s.sourcetype for s in shown[:TIMELINES]):
+        line = hourly_timeline(baseline, current, name)
+        if line is not None:
+            timelines[name] = line
     report = DriftReport(
-        drift_id, anchor_name, shown, narrative, comparison.notes, past, store, now
-    )
+        drift_id, anchor_name, shown, narrative, comparison.notes, past, store, now, windows,
+        len(ranked), top_severity(ranked), timelines, origin,
+    )  # fmt: skip
     if store:
-        window = current.window()
         memory.save_drift(
             {
                 "drift_id": drift_id,
@@ -278,6 +363,9 @@ def compare(
                 "events": current.count,
                 "window_start": window[0] if window else None,
                 "window_end": window[1] if window else None,
+                "windows": windows,
+                "timelines": timelines,
+                "origin": origin,
                 "alpha": alpha,
                 "tests": comparison.tests,
                 "signal_count": len(ranked),
@@ -344,13 +432,69 @@ def feedback(
     now: float,
     reason: str = "",
 ) -> dict[str, Any]:
+    """Record feedback; ``drift_id`` may be ``latest`` and ``signal_id`` a rank.
+
+    ``replaced`` is this user's earlier entry on the same signal of the same
+    drift, which the new one supersedes (weights count the last one only).
+    """
+    drift = resolve_drift(memory, drift_id)
+    drift_id, signal_id = drift["drift_id"], resolve_signal(drift, signal_id)
+    earlier = [
+        e for e in memory.feedback({"drift_id": drift_id, "signal_id": signal_id})
+        if e.get("user") == user
+    ]  # fmt: skip
     entry = memory.record_feedback(drift_id, signal_id, outcome, user=user, now=now, reason=reason)
     info = memory.weight(signal_id, now)
-    return {**entry, "weight": round(info.weight, 6) if info else 1.0}
+    replaced = max(earlier, key=lambda e: (e["time"], e["_key"])) if earlier else None
+    return {
+        **entry,
+        "weight": round(info.weight, 6) if info else 1.0,
+        "replaced": {k: replaced.get(k) for k in ("outcome", "time", "reason")}
+        if replaced
+        else None,
+    }
+
+
+def finding_history(
+    memory: Memory, drift_id: str, before: Optional[float]
+) -> dict[str, dict[str, Any]]:
+    """Per signal of a drift: how many earlier drifts had it, and how users judged it.
+
+    "Is it new?" for the dashboard: ``seen_before`` counts earlier drifts
+    with the same signal id; ``judged`` sums the feedback on that signal.
+    """
+    drift = memory.drift(drift_id)
+    wanted = {s["signal_id"] for s in drift.get("signals", [])}
+    seen = dict.fromkeys(wanted, 0)
+    for other in memory.drifts():
+        if other["drift_id"] == drift_id or (other.get("created") or 0) >= (before or 0):
+            continue
+        for signal_id in wanted.intersection(other.get("signal_ids") or []):
+            seen[signal_id] += 1
+    judged: dict[str, dict[str, int]] = {s: {} for s in wanted}
+    for entry in memory.feedback():
+        if entry.get("signal_id") in judged:
+            counts = judged[entry["signal_id"]]
+            counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
+    return {
+        s: {
+            "seen_before": seen[s],
+            "judged": ", ".join(f"{n} {o}" for o, n in sorted(judged[s].items())) or "never",
+        }
+        for s in wanted
+    }
+
+
+def feedback_log(memory: Memory, drift_id: str) -> list[dict[str, Any]]:
+    """Who said what about a drift's signals, oldest first."""
+    entries = sorted(memory.feedback({"drift_id": drift_id}), key=lambda e: (e["time"], e["_key"]))
+    keep = ("signal_id", "outcome", "user", "reason", "time")
+    return [{k: e.get(k) for k in keep} for e in entries]
 
 
 def recall(memory: Memory, drift_id: str, *, k: int = 5) -> list[dict[str, Any]]:
-    drift = memory.drift(drift_id)
+    drift = resolve_drift(memory, drift_id)
+    drift_id = drift["drift_id"]
     found = recall_similar(
         recall_candidates(memory, drift.get("anchor")), drift_profile(drift), k=k, exclude=drift_id
     )
@@ -361,6 +505,7 @@ def recall(memory: Memory, drift_id: str, *, k: int = 5) -> list[dict[str, Any]]
             "anchor": other.get("anchor"),
             "created": other.get("created"),
             "top_signal": other.get("top_signal"),
+            **judgement(memory, other["drift_id"]),
         }
         for similarity, other in found
     ]
@@ -385,25 +530,24 @@ def list_drifts(
 
 def stored_report(memory: Memory, drift_id: str, *, anchor: Optional[str] = None) -> DriftReport:
     """A recorded drift as a report; ``latest`` means the newest (for ``anchor``, if given)."""
-    if drift_id == "latest":
-        newest = list_drifts(memory, anchor=anchor, limit=1, fields=None)
-        if not newest:
-            where = f" for anchor {anchor!r}" if anchor else ""
-            raise NotFound(f"no drifts recorded{where} yet: run a compare first")
-        drift = newest[0]
-    else:
-        drift = memory.drift(drift_id)
+    drift = resolve_drift(memory, drift_id, anchor=anchor)
     story = drift.get("narrative") or {"summary": drift.get("summary") or ""}
     known = set(Narrative.__dataclass_fields__)
     narrative = Narrative(**{k: v for k, v in story.items() if k in known})
+    signals = [Signal.from_record(s) for s in drift.get("signals", [])]
     return DriftReport(
         drift["drift_id"],
         drift.get("anchor", ""),
-        [Signal.from_record(s) for s in drift.get("signals", [])],
+        signals,
         narrative,
         list(drift.get("notes") or []),
-        list(drift.get("similar") or []),
+        [{**p, **judgement(memory, p["drift_id"])} for p in drift.get("similar") or []],
         created=drift.get("created"),
+        windows=drift_windows(memory, drift),
+        total=drift.get("signal_count"),
+        top_severity=top_severity(signals),
+        timelines=dict(drift.get("timelines") or {}),
+        origin=drift.get("origin"),
     )
 
 

@@ -235,13 +235,17 @@ def read_fingerprint(
     report: ReadReport,
     part_bytes: Optional[int] = None,
     fields: FieldChoice = NO_CHOICE,
+    observe: Optional[Callable[[Iterator[Any]], Iterator[Any]]] = None,
 ) -> Fingerprint:
-    """The fingerprint of ``paths``, read by up to ``jobs`` processes."""
+    """The fingerprint of ``paths``, read by up to ``jobs`` processes (``observe`` wraps
+    the event stream when one process reads it)."""
     parts = plan(paths, fmt, jobs, part_bytes)
     if parts is None:
-        events = read_events(
+        events: Iterator[Any] = read_events(
             paths, fmt=fmt, sourcetype=sourcetype, metrics=metrics, report=report, fields=fields
         )
+        if observe is not None:
+            events = observe(events)
         return Fingerprint().add_all(events)
     fingerprint = Fingerprint()
     for partial in _run(parts, jobs, sourcetype or DEFAULT_SOURCETYPE, metrics,

@@ -151,7 +151,11 @@ class AnchorCaptureCommand(_ReportingAnchorCommand):
     anchor_name = Option(
         name="name",
         doc="**Syntax:** name=<string> **Description:** the anchor to create or replace",
-        require=True,
+        require=False,
+    )
+    # anchorcompare calls it anchor=: accept that spelling here too.
+    anchor = Option(
+        doc="**Syntax:** anchor=<string> **Description:** the same as name=", require=False
     )
 
     # splunklib reads ``map`` from the concrete class itself, not its bases.
@@ -160,6 +164,7 @@ class AnchorCaptureCommand(_ReportingAnchorCommand):
         return self._map(records)
 
     def _run(self, fingerprint):
+        self.anchor_name = rows.one_name(self.anchor_name, self.anchor)
         memory = self._memory(WRITE_CAPABILITY)
         return rows.capture_rows(
             memory,
@@ -291,7 +296,13 @@ class AnchorCompareCommand(_ReportingAnchorCommand):
         memory = self._memory()
         narrator = self._narrator(memory)
         return rows.compare_rows(
-            memory, self, fingerprint, user=self._user(), now=time.time(), narrator=narrator
+            memory,
+            self,
+            fingerprint,
+            user=self._user(),
+            now=time.time(),
+            narrator=narrator,
+            search=getattr(self._searchinfo(), "search", None),
         )
 
 

@@ -14,6 +14,7 @@ import json
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Optional, Protocol
+from urllib.parse import unquote
 
 from anchor import operations
 from anchor.errors import InputError
@@ -297,6 +298,15 @@ class SplitReducer:
         return self.sides["baseline"], self.sides["current"]
 
 
+def one_name(name: Optional[str], anchor: Optional[str]) -> str:
+    """anchorcapture's anchor from ``name=`` or ``anchor=`` (one of them, or both equal)."""
+    if name and anchor and name != anchor:
+        raise InputError(f"name={name} and anchor={anchor} differ: give one of them")
+    if not (name or anchor):
+        raise InputError("anchorcapture needs name=<anchor> (or anchor=<anchor>)")
+    return str(name or anchor)
+
+
 def capture_rows(
     memory: Memory,
     options: CaptureOptions,
@@ -376,6 +386,7 @@ def compare_rows(
     user: str,
     now: float,
     narrator: Optional[operations.Narrator] = None,
+    search: Optional[str] = None,
 ) -> list[dict[str, Any]]:
     report = operations.compare(
         memory,
@@ -386,6 +397,8 @@ def compare_rows(
         alpha=options.alpha,
         limit=options.limit,
         narrator=narrator,
+        # splunkd sends the search URL-encoded; the report shows it to reproduce the drift.
+        origin=unquote(search) if search else None,
     )
     return drift_rows(report)
 
@@ -430,6 +443,19 @@ class ShowOptions(Protocol):
     limit: int
 
 
+def window_fields(windows: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Both windows as flat fields: ``window_*`` is the current one (where to drill in)."""
+    anchor, current = windows.get("anchor") or {}, windows.get("current") or {}
+    return {
+        "window_start": current.get("start"),
+        "window_end": current.get("end"),
+        "window_events": current.get("events"),
+        "anchor_window_start": anchor.get("start"),
+        "anchor_window_end": anchor.get("end"),
+        "anchor_events": anchor.get("events"),
+    }
+
+
 def show_rows(
     memory: Memory, options: ShowOptions, *, span: Optional[tuple[float, float]], now: float
 ) -> list[dict[str, Any]]:
@@ -459,19 +485,23 @@ def show_rows(
              "signal_count": d.get("signal_count"), "events": d.get("events"),
              "summary": d.get("summary"),
              "narrative_source": (d.get("narrative") or {}).get("source"),
-             "created_by": d.get("created_by")}
+             "created_by": d.get("created_by"),
+             **window_fields(operations.drift_windows(memory, d))}
             for d in drifts
         ]  # fmt: skip
     if what == "drift":
         report = operations.stored_report(memory, options.drift or "latest", anchor=anchor)
         report.signals = report.signals[:limit]
+        seen = operations.finding_history(memory, report.drift_id, report.created)
+        windows = window_fields(report.windows)
         return [
-            {"_time": report.created, **row, "signal_spl": signal_spl}
+            {"_time": report.created, **row, "signal_spl": signal_spl, **windows,
+             **seen.get(row.get("signal_id"), {})}
             for row, signal_spl in zip(
                 drift_rows(report),
                 [drill_in_spl(s) for s in report.signals] or [None],
             )
-        ]
+        ]  # fmt: skip
     if what == "weights":
         return [{"_time": w["last_feedback"], **w}
                 for w in operations.learned_weights(memory, now)[:limit]]  # fmt: skip
