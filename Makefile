@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)/lib
 
-.PHONY: venv demo test lint format clean package inspect bench bench-quick browser fuzz eval eval-quick
+.PHONY: venv demo test test-slow lint format clean package inspect bench bench-quick browser fuzz eval eval-quick
 
 venv: $(VENV)/.installed
 
@@ -21,8 +21,12 @@ format: venv
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
+# In parallel on every core; the tests marked slow run once, in CI (`make test-slow`).
 test: venv lint browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto -m "not slow"
+
+test-slow: venv
+	$(PY) -m pytest -m slow
 
 # The fuzz suite (tests/test_fuzz.py) with a larger budget than the normal suite gives it.
 FUZZ_EXAMPLES ?= 2000

@@ -81,6 +81,7 @@ def test_a_service_that_stopped_logging_is_reported_gone():
     assert ("volume", "disappeared", "other") in by_kind(signals)
 
 
+@pytest.mark.slow  # about a minute: CI runs it once, `make test` skips it
 def test_same_distribution_windows_of_unequal_length_rarely_raise_high_signals():
     """100 seeded trials: at most 5 may show any HIGH signal (the spec's 95 of 100)."""
     trials_with_high = 0

@@ -12,8 +12,6 @@ from conftest import run_cli
 
 from anchor import maintenance, operations
 from anchor.errors import InputError
-from anchor.events import read_events
-from anchor.fingerprint import Fingerprint
 from anchor.memory import Memory
 from anchor.store import SQLiteStore, StoreError
 
@@ -22,11 +20,11 @@ DAY = 86400.0
 
 
 @pytest.fixture
-def populated(tmp_path, demo_files):
+def populated(tmp_path, demo_fingerprints):
+    # The session's demo fingerprints: re-reading the 3-day file per test cost ~2 s each.
+    anchor, incident = demo_fingerprints
     memory = Memory(SQLiteStore(str(tmp_path / "m.db")))
-    anchor = Fingerprint().add_all(read_events([str(demo_files["healthy"])]))
     operations.capture(memory, "healthy", anchor, user="alice", now=NOW - 10 * DAY)
-    incident = Fingerprint().add_all(read_events([str(demo_files["incident"])]))
     report = operations.compare(memory, "healthy", incident, user="alice", now=NOW - 9 * DAY)
     operations.feedback(
         memory,
