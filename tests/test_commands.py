@@ -225,7 +225,9 @@ def test_feedback_command_records_as_the_running_user_and_reranks(env, healthy, 
     )
     after = run_distributed("anchorcompare", ["anchor=fb"], [incident], env=environment).records
     moved = next(r for r in after if r["signal_id"] == target["signal_id"])
-    assert int(moved["rank"]) > 1 and float(moved["weight"]) == pytest.approx(0.8)
+    # Feedback decays by the second: on a loaded machine the compare runs long enough after it
+    # for the sixth digit to move.
+    assert int(moved["rank"]) > 1 and float(moved["weight"]) == pytest.approx(0.8, abs=1e-4)
 
 
 def test_pattern_command_labels_every_event(env, incident):
