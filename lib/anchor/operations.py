@@ -456,33 +456,35 @@ def feedback(
 
 
 def finding_history(
-    memory: Memory, drift_id: str, before: Optional[float]
+    memory: Memory, drift_id: str, before: Optional[float], now: Optional[float] = None
 ) -> dict[str, dict[str, Any]]:
     """Per signal of a drift: how many earlier drifts had it, and how users judged it.
 
-    "Is it new?" for the dashboard: ``seen_before`` counts earlier drifts
-    with the same signal id; ``judged`` sums the feedback on that signal.
+    "Is it new?" for the dashboard, bounded like recall: ``seen_before`` counts
+    the earlier drifts with the same signal id among recall's candidates (the
+    newest ``RECALL_SCAN`` of the drift's anchor, ids only); ``judged`` comes
+    from the maintained weights view (confirmed and false-positive counts),
+    never from the whole feedback log.
     """
     drift = memory.drift(drift_id)
     wanted = {s["signal_id"] for s in drift.get("signals", [])}
     seen = dict.fromkeys(wanted, 0)
-    for other in memory.drifts():
+    for other in recall_candidates(memory, drift.get("anchor")):
         if other["drift_id"] == drift_id or (other.get("created") or 0) >= (before or 0):
             continue
         for signal_id in wanted.intersection(other.get("signal_ids") or []):
             seen[signal_id] += 1
-    judged: dict[str, dict[str, int]] = {s: {} for s in wanted}
-    for entry in memory.feedback():
-        if entry.get("signal_id") in judged:
-            counts = judged[entry["signal_id"]]
-            counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
-    return {
-        s: {
-            "seen_before": seen[s],
-            "judged": ", ".join(f"{n} {o}" for o, n in sorted(judged[s].items())) or "never",
-        }
-        for s in wanted
-    }
+    weights = memory.weights(now if now is not None else time.time())
+    judged: dict[str, str] = {}
+    for signal_id in wanted:
+        info = weights.get(signal_id)
+        parts = []
+        if info is not None and info.confirmed:
+            parts.append(f"{info.confirmed} confirmed")
+        if info is not None and info.false_positive:
+            parts.append(f"{info.false_positive} false_positive")
+        judged[signal_id] = ", ".join(parts) or "never"
+    return {s: {"seen_before": seen[s], "judged": judged[s]} for s in wanted}
 
 
 def feedback_log(memory: Memory, drift_id: str) -> list[dict[str, Any]]:
@@ -533,7 +535,10 @@ def stored_report(memory: Memory, drift_id: str, *, anchor: Optional[str] = None
     drift = resolve_drift(memory, drift_id, anchor=anchor)
     story = drift.get("narrative") or {"summary": drift.get("summary") or ""}
     known = set(Narrative.__dataclass_fields__)
-    narrative = Narrative(**{k: v for k, v in story.items() if k in known})
+    # A drift recorded without a full narrative (e.g. by an older version) still reads.
+    fields = {"hypothesis": None, "drill_in_spl": None}
+    fields.update({k: v for k, v in story.items() if k in known})
+    narrative = Narrative(**fields)
     signals = [Signal.from_record(s) for s in drift.get("signals", [])]
     return DriftReport(
         drift["drift_id"],
