@@ -209,7 +209,7 @@ def test_cli_maintenance_contract(tmp_path, demo_files):
     assert exported.returncode == 0, exported.stderr
     path = exported.stdout.strip().splitlines()[-1]
     assert path.endswith(".json.gz") and os.path.exists(path)
-    assert run_cli("maintenance", "verify", path).stdout.startswith("ok:")
+    assert run_cli("maintenance", "verify", path).stdout.startswith("verified ")
     restored = run_cli("maintenance", "restore", path, db=tmp_path / "other.db")
     assert restored.returncode == 0 and "anchor_anchors=2" in restored.stdout
     assert "healthy" in run_cli("list", db=tmp_path / "other.db").stdout

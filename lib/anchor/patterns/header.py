@@ -244,8 +244,9 @@ def peel_shape(shape: str) -> tuple[Optional[int], int, Optional[str]]:
 
 
 _NO_HEADER: tuple[Optional[int], int, Optional[str]] = (None, 0, None)
-# First characters of messages that are not a columned header (JSON, quotes, prose).
-_NO_COLUMNS = frozenset("{\"'abcdefghijklmnopqrstuvwxyz")
+# First characters of messages that are not a columned header (JSON, quotes). A line
+# starting in lower case may still be one (`a0 INFO ...`): column_level decides.
+_NO_COLUMNS = frozenset("{\"'")
 _ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _TIME_WORDS = frozenset(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", *MONTHS])
 _LEAD_WORD = re.compile(r"[A-Za-z]+")
