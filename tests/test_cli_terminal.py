@@ -13,6 +13,7 @@ import os
 import pty
 import re
 import select
+import sqlite3
 import subprocess
 import sys
 
@@ -218,7 +219,11 @@ def test_small_ones(db, drift, capsys, tmp_path):
     assert code == 0 and f"would purge {before} drift(s)" in out
     assert len(json.loads(run(capsys, "history", "--json", "--db", db)[1])) == before
     copy = tmp_path / "copy.db"
-    copy.write_bytes(db.read_bytes())
+    # SQLite's backup API: a byte copy of the file can miss pages still in the WAL.
+    source, target = sqlite3.connect(str(db)), sqlite3.connect(str(copy))
+    source.backup(target)
+    source.close()
+    target.close()
     code, out, _ = run(capsys, "purge-drifts", "--older-than", "0", "--yes", "--db", copy)
     assert code == 0 and out.startswith(f"purged {before}")
     assert run(capsys, "history", "--db", copy)[1].startswith("no drifts in")

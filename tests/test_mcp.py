@@ -122,7 +122,9 @@ def test_local_memory_every_tool_and_bad_arguments(demo_files, tmp_path):
     seen = session_run(["--db", str(db), "mcp", "--user", "assistant"], script)  # fmt: skip
     assert [a["name"] for a in seen["anchors"]["anchors"]] == ["healthy"]
     assert {s["sourcetype"] for s in seen["anchor"]["sourcetypes"]} >= {"payments", "checkout"}
-    assert len(seen["compare"]["signals"]) == 5
+    # At most the limit asked for; findings fold related signals, so the demo gives fewer.
+    assert 1 <= len(seen["compare"]["signals"]) <= 5
+    assert all(s["evidence"] for s in seen["compare"]["signals"])
     assert seen["drifts"]["drifts"][0]["drift_id"] == seen["compare"]["drift_id"]
     assert seen["drift"]["drift_id"] == seen["compare"]["drift_id"]
     assert seen["recall"] == {"similar": []}

@@ -178,8 +178,11 @@ class Memory:
         return count
 
     def purge_drifts(self, older_than: float, *, dry_run: bool = False) -> int:
-        """Delete drifts recorded before ``older_than``; returns how many (would go)."""
-        return self._delete_drifts_where({"created": {"$lt": older_than}}, dry_run=dry_run)
+        """Delete drifts recorded up to ``older_than``; returns how many (would go).
+
+        Up to and including: ``--older-than 0`` must remove a drift recorded this very second.
+        """
+        return self._delete_drifts_where({"created": {"$lte": older_than}}, dry_run=dry_run)
 
     def trim_drifts(self, keep: int) -> int:
         """Keep about the newest ``keep`` drifts (ties at the boundary go too); returns how many went."""
