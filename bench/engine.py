@@ -101,8 +101,9 @@ def bench_jobs(path: str) -> dict:
             "(resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)); "
             "print(json.dumps([fp.count / seconds, fp.count / cpu, content_digest(fp)]))"
         )
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                             text=True, check=True)  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
         rate, cpu_rate, digest = json.loads(out.stdout.strip().splitlines()[-1])
         runs[jobs] = {"events_per_s": rate, "events_per_cpu_s": cpu_rate, "digest": digest}
     reference, single = runs[1]["digest"], runs[1]["events_per_s"]
@@ -183,11 +184,13 @@ def main() -> int:
         print(f"   --jobs N on this machine's {os.cpu_count()} core(s):")
         drain3 = c["drain3_messages_per_s"]
         for jobs, run in c["jobs"].items():
-            print(f"   --jobs {jobs}: {run['events_per_s']:,.0f} events/s wall, {run['speedup']:.2f}x "
-                  f"one process, {run['events_per_s'] / drain3:.2f}x drain3; "
-                  f"{run['events_per_cpu_s']:,.0f} events per CPU-second "
-                  f"({run['cpu_efficiency']:.2f} of one process's); fingerprint "
-                  f"{'identical' if run['identical'] else 'DIFFERENT'}")  # fmt: skip
+            print(
+                f"   --jobs {jobs}: {run['events_per_s']:,.0f} events/s wall, {run['speedup']:.2f}x "
+                f"one process, {run['events_per_s'] / drain3:.2f}x drain3; "
+                f"{run['events_per_cpu_s']:,.0f} events per CPU-second "
+                f"({run['cpu_efficiency']:.2f} of one process's); fingerprint "
+                f"{'identical' if run['identical'] else 'DIFFERENT'}"
+            )
         print("2. peak RSS of capture", flush=True)
         rss = {}
         for size in sizes:

@@ -79,8 +79,9 @@ print(json.dumps({"seconds": time.perf_counter() - start}))
 
 
 def old_lib(rev: str, folder: str) -> str:
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "lib"],
-                             check=True, capture_output=True).stdout  # fmt: skip
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "lib"], check=True, capture_output=True
+    ).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         # "data" filter where this Python has it (3.9.17+, 3.12+): no links or odd modes.
         tar.extractall(folder, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
@@ -92,13 +93,21 @@ def run_once(splunkd, lib_path: str, op: str, arg: str, ca: str) -> dict:
     env = {**os.environ, "PYTHONPATH": lib_path, "ANCHOR_SPLUNKD_CA": ca}
     env.pop("ANCHOR_STORE", None)
     start, sent = len(splunkd.requests), splunkd.answered_bytes
-    process = subprocess.run([sys.executable, "-c", DRIVER, splunkd.uri, splunkd.session_key, op,
-                              arg], capture_output=True, text=True, env=env, timeout=3600)  # fmt: skip
+    process = subprocess.run(
+        [sys.executable, "-c", DRIVER, splunkd.uri, splunkd.session_key, op, arg],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=3600,
+    )
     if process.returncode != 0:
         raise SystemExit(f"{op} failed:\n{process.stderr[-2000:]}")
     kv = [p for _, p in splunkd.requests[start:] if "/storage/collections/" in p]
-    return {"requests": len(kv), "mb": (splunkd.answered_bytes - sent) / 1048576,
-            **json.loads(process.stdout.strip().splitlines()[-1])}  # fmt: skip
+    return {
+        "requests": len(kv),
+        "mb": (splunkd.answered_bytes - sent) / 1048576,
+        **json.loads(process.stdout.strip().splitlines()[-1]),
+    }
 
 
 def main() -> int:
@@ -113,9 +122,10 @@ def main() -> int:
         ca = splunkd.ca_file(folder)
         os.environ["ANCHOR_SPLUNKD_CA"] = ca
         memory = Memory(KVStore(connect(splunkd.uri, splunkd.session_key)))
-        events = {"healthy": generate(T0, 72, seed=1, rate_scale=0.5),
-                  "incident": generate(T0 + 82 * 3600, 2, scenario="incident", seed=2,
-                                       rate_scale=0.5)}  # fmt: skip
+        events = {
+            "healthy": generate(T0, 72, seed=1, rate_scale=0.5),
+            "incident": generate(T0 + 82 * 3600, 2, scenario="incident", seed=2, rate_scale=0.5),
+        }
         prints = {}
         for name, stream in events.items():
             write_jsonl(f"{folder}/{name}.jsonl", stream)
@@ -124,11 +134,15 @@ def main() -> int:
         incident = folder + "/incident.json"
         with open(incident, "w") as handle:
             json.dump(prints["incident"].to_dict(), handle)
-        libs = {"before": old_lib(args.before, folder + "/old"),
-                "after": os.pathsep.join(p for p in sys.path if p)}  # fmt: skip
+        libs = {
+            "before": old_lib(args.before, folder + "/old"),
+            "after": os.pathsep.join(p for p in sys.path if p),
+        }
         plan = [("compare", incident), ("recall", ids[-20])] + [(v, "") for v in VIEWS]
-        print(f"{drifts:,} drifts, {feedback:,} feedback entries, "
-              f"{len(splunkd.data['anchor_weights']):,} weights; before = {args.before}")  # fmt: skip
+        print(
+            f"{drifts:,} drifts, {feedback:,} feedback entries, "
+            f"{len(splunkd.data['anchor_weights']):,} weights; before = {args.before}"
+        )
         print(
             "| operation | requests before | after | MB before | after | s before | after | time ratio |"
         )
@@ -137,9 +151,12 @@ def main() -> int:
             before = run_once(splunkd, libs["before"], op, arg, ca)
             after = run_once(splunkd, libs["after"], op, arg, ca)
             name = op if op in ("compare", "recall") else f"anchorshow what={op}"
-            print(f"| {name} | {before['requests']} | {after['requests']} | {before['mb']:.1f} | "
-                  f"{after['mb']:.2f} | {before['seconds']:.2f} | {after['seconds']:.2f} | "
-                  f"{before['seconds'] / max(after['seconds'], 1e-6):.0f}x |", flush=True)  # fmt: skip
+            print(
+                f"| {name} | {before['requests']} | {after['requests']} | {before['mb']:.1f} | "
+                f"{after['mb']:.2f} | {before['seconds']:.2f} | {after['seconds']:.2f} | "
+                f"{before['seconds'] / max(after['seconds'], 1e-6):.0f}x |",
+                flush=True,
+            )
     return 0
 
 

@@ -47,9 +47,15 @@ T0 = 1_763_942_400.0
 def splunk_events(count: int) -> list[dict]:
     events = []
     for record in generate(T0, count / 2100.0 + 1, seed=11):
-        events.append({"_time": f"{parse_time(record['_time']):.3f}", "host": record["host"],
-                       "sourcetype": record["sourcetype"], "latency_ms": str(record["latency_ms"]),
-                       "_raw": json.dumps({"level": record["level"], "message": record["message"]})})  # fmt: skip
+        events.append(
+            {
+                "_time": f"{parse_time(record['_time']):.3f}",
+                "host": record["host"],
+                "sourcetype": record["sourcetype"],
+                "latency_ms": str(record["latency_ms"]),
+                "_raw": json.dumps({"level": record["level"], "message": record["message"]}),
+            }
+        )
         if len(events) == count:
             break
     return events
@@ -63,14 +69,28 @@ def _measure(script: str, args: list[str], count: int, env: dict, width: int, qu
     with tempfile.TemporaryDirectory() as folder:
         rss_file = os.path.join(folder, "rss")
         start = time.perf_counter()
-        result = run_command(script, args, events, env={**env, "ANCHOR_RSS_FILE": rss_file},
-                             chunk_size=50_000, wrapper=str(ROOT / "tools" / "rss_probe.py"))  # fmt: skip
+        result = run_command(
+            script,
+            args,
+            events,
+            env={**env, "ANCHOR_RSS_FILE": rss_file},
+            chunk_size=50_000,
+            wrapper=str(ROOT / "tools" / "rss_probe.py"),
+        )
         wall = time.perf_counter() - start
         with open(rss_file, encoding="ascii") as handle:
             rss_mb = int(handle.read()) / 1024.0
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    queue.put({"ok": result.returncode == 0, "stderr": result.stderr[-2000:], "wall": wall,
-               "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": rss_mb, "events": len(events)})  # fmt: skip
+    queue.put(
+        {
+            "ok": result.returncode == 0,
+            "stderr": result.stderr[-2000:],
+            "wall": wall,
+            "cpu": usage.ru_utime + usage.ru_stime,
+            "rss_mb": rss_mb,
+            "events": len(events),
+        }
+    )
 
 
 def measure(script: str, args: list[str], count: int, env: dict, width: int = 0) -> dict:
@@ -96,19 +116,34 @@ def main() -> int:
     for width, label in ((0, "narrow events (5 fields)"), (60, "wide events (60 fields)")):
         print(f"1. protocol floor, {label}, {count:,} events in chunks of 50,000", flush=True)
         floor = measure(passthrough, [], count, env, width)
-        runs = [("pass-through", floor),
-                ("anchorcapture map, metrics= and fields= (required_fields declared)",
-                 measure("anchorcapture", [*capture, "metrics=latency_ms", "fields=status"],
-                         count, env, width)),
-                ("anchorcapture map, metrics discovered (every field sent)",
-                 measure("anchorcapture", capture, count, env, width))]  # fmt: skip
+        runs = [
+            ("pass-through", floor),
+            (
+                "anchorcapture map, metrics= and fields= (required_fields declared)",
+                measure(
+                    "anchorcapture",
+                    [*capture, "metrics=latency_ms", "fields=status"],
+                    count,
+                    env,
+                    width,
+                ),
+            ),
+            (
+                "anchorcapture map, metrics discovered (every field sent)",
+                measure("anchorcapture", capture, count, env, width),
+            ),
+        ]
         for name, run in runs:
-            print(f"   {name}: {run['events'] / run['cpu']:,.0f} events per CPU-second, "
-                  f"{run['events'] / run['wall']:,.0f} events/s wall, peak RSS {run['rss_mb']:.0f} MB")  # fmt: skip
+            print(
+                f"   {name}: {run['events'] / run['cpu']:,.0f} events per CPU-second, "
+                f"{run['events'] / run['wall']:,.0f} events/s wall, peak RSS {run['rss_mb']:.0f} MB"
+            )
         for name, ours in runs[1:]:
-            print(f"   ratio, {name.split(', ', 1)[1]}: CPU {floor['cpu'] / ours['cpu']:.2f} of the "
-                  f"pass-through's rate; wall {floor['wall'] / ours['wall']:.2f}; "
-                  f"peak RSS {ours['rss_mb'] / floor['rss_mb']:.2f}x")  # fmt: skip
+            print(
+                f"   ratio, {name.split(', ', 1)[1]}: CPU {floor['cpu'] / ours['cpu']:.2f} of the "
+                f"pass-through's rate; wall {floor['wall'] / ours['wall']:.2f}; "
+                f"peak RSS {ours['rss_mb'] / floor['rss_mb']:.2f}x"
+            )
     events = splunk_events(count)
     print("2. scale-out of the map phase", flush=True)
     probe = run_command("anchorcapture", ["name=bench"], None, env=env)
@@ -118,8 +153,14 @@ def main() -> int:
         parts = [events[i::indexers] for i in range(indexers)]
         start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=indexers) as pool:
-            outputs = list(pool.map(lambda part: run_command("anchorcapture", map_args, part, env=env,
-                                                              chunk_size=50_000), parts))  # fmt: skip
+            outputs = list(
+                pool.map(
+                    lambda part: run_command(
+                        "anchorcapture", map_args, part, env=env, chunk_size=50_000
+                    ),
+                    parts,
+                )
+            )
         wall = time.perf_counter() - start
         partials = [row for out in outputs for row in out.records]
         reduced = run_command("anchorcapture", ["name=bench"], partials, env=env)
@@ -127,8 +168,10 @@ def main() -> int:
         reference = reference or rows
         single = single or wall
         same = "identical" if rows == reference else "DIFFERENT"
-        print(f"   {indexers} indexer(s): map wall {wall:.2f} s, speed-up {single / wall:.2f}x, "
-              f"result {same} to 1 indexer")  # fmt: skip
+        print(
+            f"   {indexers} indexer(s): map wall {wall:.2f} s, speed-up {single / wall:.2f}x, "
+            f"result {same} to 1 indexer"
+        )
     return 0
 
 

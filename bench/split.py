@@ -44,14 +44,23 @@ def labelled(count: int) -> list[dict]:
 def _measure(script: str, args: list[str], count: int, queue) -> None:
     events = labelled(count)
     start = time.perf_counter()
-    result = run_command(script, args, events, env={"ANCHOR_STORE": "sqlite::memory:"},
-                         chunk_size=50_000)  # fmt: skip
+    result = run_command(
+        script, args, events, env={"ANCHOR_STORE": "sqlite::memory:"}, chunk_size=50_000
+    )
     wall = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     errors = [text for level, text in result.messages if level == "ERROR"]
-    queue.put({"ok": result.returncode == 0 and not errors, "stderr": result.stderr[-2000:],
-               "errors": errors, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
-               "partials": len(result.records), "events": len(events)})  # fmt: skip
+    queue.put(
+        {
+            "ok": result.returncode == 0 and not errors,
+            "stderr": result.stderr[-2000:],
+            "errors": errors,
+            "wall": wall,
+            "cpu": usage.ru_utime + usage.ru_stime,
+            "partials": len(result.records),
+            "events": len(events),
+        }
+    )
 
 
 def measure(script: str, args: list[str], count: int) -> dict:
@@ -81,8 +90,10 @@ def main() -> int:
             measure("anchorcompare", ["split=anchor_window", "baseline=before", "phase=map"], count)
         )
     plain, split = (min(runs[k], key=lambda run: run["cpu"]) for k in ("plain", "split"))
-    for label, run in (("anchorcapture map (one fingerprint)", plain),
-                       ("anchorcompare split= map (two)", split)):  # fmt: skip
+    for label, run in (
+        ("anchorcapture map (one fingerprint)", plain),
+        ("anchorcompare split= map (two)", split),
+    ):
         print(
             f"   {label}: {run['events'] / run['cpu']:,.0f} events per CPU-second, "
             f"{run['events'] / run['wall']:,.0f} events/s wall, {run['partials']} partial(s)"

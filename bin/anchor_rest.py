@@ -32,8 +32,11 @@ class AnchorRestHandler(PersistentServerConnectionApplication):
         else:
             response = handle(raw)
         if "content_type" in response:  # a page (the drift report), sent as it is
-            return {"status": response["status"], "payload": response["payload"],
-                    "headers": {"Content-Type": response["content_type"]}}  # fmt: skip
+            return {
+                "status": response["status"],
+                "payload": response["payload"],
+                "headers": {"Content-Type": response["content_type"]},
+            }
         return {
             "status": response["status"],
             "payload": json.dumps(response["payload"], default=str),

@@ -123,9 +123,17 @@ def score(detector: str, scenario: Scenario, rows: list, **extra) -> Score:
     high = sum(r.get("severity") == "HIGH" for r in rows)
     medium = sum(r.get("severity") == "MEDIUM" for r in rows)
     return Score(
-        detector, scenario.name, top, found, false_high, duplicates, high, medium,
-        not scenario.causes, **extra,
-    )  # fmt: skip
+        detector,
+        scenario.name,
+        top,
+        found,
+        false_high,
+        duplicates,
+        high,
+        medium,
+        not scenario.causes,
+        **extra,
+    )
 
 
 def _write(path: str, events: list) -> None:
@@ -146,9 +154,19 @@ def run_anchor(workdir: str, anchor_path: str, current_path: str) -> tuple:
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(io.StringIO()):
         code = main(
-            ["--db", db, "compare", "base", "--input", current_path, "--json", "--no-llm",
-             "--limit", str(TOP)]
-        )  # fmt: skip
+            [
+                "--db",
+                db,
+                "compare",
+                "base",
+                "--input",
+                current_path,
+                "--json",
+                "--no-llm",
+                "--limit",
+                str(TOP),
+            ]
+        )
     text = sink.getvalue().strip()
     return (json.loads(text)["signals"] if text else []), code
 
@@ -208,9 +226,10 @@ def evaluate(scenarios: list[Scenario], *, peer: bool = True, log=print) -> list
                 started = time.perf_counter()
                 rows, code = runner(workdir, anchor_path, current_path)
                 scores.append(
-                    score(name, scenario, rows, exit_code=code,
-                          seconds=time.perf_counter() - started)
-                )  # fmt: skip
+                    score(
+                        name, scenario, rows, exit_code=code, seconds=time.perf_counter() - started
+                    )
+                )
     return scores
 
 
@@ -238,8 +257,10 @@ def show(score_: Score, scenario: Scenario, log=print) -> None:
         log(f"    cause {cause.label!r}: {'rank ' + str(rank) if rank else 'missed'}")
     if score_.no_change:
         log(f"    no change: {score_.high} HIGH, {score_.medium} MEDIUM")
-    log(f"    false HIGH {score_.false_high}, duplicates {score_.duplicates}"
-        f" -> {'PASS' if score_.passed else 'FAIL'}")  # fmt: skip
+    log(
+        f"    false HIGH {score_.false_high}, duplicates {score_.duplicates}"
+        f" -> {'PASS' if score_.passed else 'FAIL'}"
+    )
 
 
 def _cell(s: Optional[Score]) -> str:

@@ -53,8 +53,14 @@ def main():
         path = os.path.join(bin_dir, script)
         if script.endswith(".py"):
             attempt("bin/" + script, lambda p=path: load_script(p))
-    for name in ("urllib3", "requests", "splunklib.client", "splunklib.searchcommands",
-                 "splunklib.modularinput", "anchor"):  # fmt: skip
+    for name in (
+        "urllib3",
+        "requests",
+        "splunklib.client",
+        "splunklib.searchcommands",
+        "splunklib.modularinput",
+        "anchor",
+    ):
         attempt(name, lambda n=name: importlib.import_module(n))
     # Every module file, walked on disk: anchor.splunk has no __init__.py, so pkgutil skips it.
     for folder, _, files in sorted(os.walk(os.path.join(lib, "anchor"))):

@@ -24,10 +24,17 @@ def signal_pool(distinct: int) -> list[dict[str, Any]]:
     pool = []
     for j in range(distinct):
         signal = Signal(
-            f"template:appeared:svc{j % 20:02d}:{j:06x}", "template", "appeared",
-            f"svc{j % 20:02d}", SEVERITIES[j % 3], 0.0, 5.0 + j % 7, 1e-9, 2.0,
+            f"template:appeared:svc{j % 20:02d}:{j:06x}",
+            "template",
+            "appeared",
+            f"svc{j % 20:02d}",
+            SEVERITIES[j % 3],
+            0.0,
+            5.0 + j % 7,
+            1e-9,
+            2.0,
             template=f"PaymentGatewayTimeout after <NUM>ms gateway=<*> code={j}",
-        )  # fmt: skip
+        )
         pool.append(signal.to_record())
     return pool
 
@@ -52,16 +59,24 @@ def populate(
         drift_id = f"{i:012x}"
         picked = [pool[rng.randrange(distinct_signals)] for _ in range(signals_per_drift)]
         store[drift_id] = {
-            "_key": drift_id, "drift_id": drift_id, "anchor": f"svc{i % anchors:02d}",
-            "created": now - 90 * DAY + i * (90 * DAY / drifts), "created_by": "scheduler",
-            "events": 10_000 + i % 500, "signal_count": len(picked),
-            "top_severity": picked[0]["severity"], "top_signal": picked[0]["signal_id"],
-            "signals": picked, "signal_ids": [s["signal_id"] for s in picked],
+            "_key": drift_id,
+            "drift_id": drift_id,
+            "anchor": f"svc{i % anchors:02d}",
+            "created": now - 90 * DAY + i * (90 * DAY / drifts),
+            "created_by": "scheduler",
+            "events": 10_000 + i % 500,
+            "signal_count": len(picked),
+            "top_severity": picked[0]["severity"],
+            "top_signal": picked[0]["signal_id"],
+            "signals": picked,
+            "signal_ids": [s["signal_id"] for s in picked],
             "signal_severities": [s["severity"] for s in picked],
             "summary": f"{len(picked)} signals; the top one is {picked[0]['signal_id']}",
             "narrative": {"summary": "offline summary", "source": "offline"},
-            "notes": [], "similar": [], "_user": "nobody",
-        }  # fmt: skip
+            "notes": [],
+            "similar": [],
+            "_user": "nobody",
+        }
         ids.append(drift_id)
         chosen_signals.append(picked)
     entries = data["anchor_feedback"]
@@ -70,11 +85,16 @@ def populate(
         signal_id = chosen_signals[n][rng.randrange(signals_per_drift)]["signal_id"]
         key = f"fb-{i:010d}"
         entries[key] = {
-            "_key": key, "drift_id": ids[n], "signal_id": signal_id,
+            "_key": key,
+            "drift_id": ids[n],
+            "signal_id": signal_id,
             "outcome": "confirmed" if rng.random() < 0.6 else "false_positive",
-            "user": f"user{rng.randrange(40)}", "reason": "", "anchor": store[ids[n]]["anchor"],
-            "time": store[ids[n]]["created"] + rng.random() * DAY, "_user": "nobody",
-        }  # fmt: skip
+            "user": f"user{rng.randrange(40)}",
+            "reason": "",
+            "anchor": store[ids[n]]["anchor"],
+            "time": store[ids[n]]["created"] + rng.random() * DAY,
+            "_user": "nobody",
+        }
     view = data["anchor_weights"]
     for info in derive_weights(entries.values(), now).values():
         row = Memory.weight_document(info, now)

@@ -68,19 +68,30 @@ def alert(compared, tmp_path):
 
         def fire(configuration=None, argv=("--execute",), payload=None):
             document = payload or {
-                "app": "anchor", "owner": "admin", "sid": dispatch.name, "search_name": SEARCH,
-                "results_file": str(results), "server_uri": splunkd.uri,
-                "session_key": splunkd.session_key, "server_host": "sh1",
+                "app": "anchor",
+                "owner": "admin",
+                "sid": dispatch.name,
+                "search_name": SEARCH,
+                "results_file": str(results),
+                "server_uri": splunkd.uri,
+                "session_key": splunkd.session_key,
+                "server_host": "sh1",
                 "results_link": f"https://splunk.example.com:8000/app/anchor/@go?sid={dispatch.name}",
                 "configuration": configuration or {"webhook_format": "slack", "max_signals": "3"},
                 "result": rows[0],
-            }  # fmt: skip
+            }
             process = subprocess.run(
-                [sys.executable, str(SCRIPT), *argv], input=json.dumps(document),
-                capture_output=True, text=True, timeout=120,
-                env={"ANCHOR_STORE": f"sqlite:{db}", "ANCHOR_SPLUNKD_CA": splunkd.ca_file(tmp_path),
-                     "PATH": "/usr/bin:/bin"},
-            )  # fmt: skip
+                [sys.executable, str(SCRIPT), *argv],
+                input=json.dumps(document),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env={
+                    "ANCHOR_STORE": f"sqlite:{db}",
+                    "ANCHOR_SPLUNKD_CA": splunkd.ca_file(tmp_path),
+                    "PATH": "/usr/bin:/bin",
+                },
+            )
             assert "Traceback" not in process.stderr, process.stderr
             assert "SECRETPATH" not in process.stderr + process.stdout
             return process

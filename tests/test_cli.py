@@ -29,9 +29,19 @@ SIGNAL_KEYS = {
     "evidence",
 }
 EVIDENCE_KEYS = {
-    "signal_id", "kind", "change", "sourcetype", "host", "field", "stat", "template",
-    "severity", "baseline", "current", "q_value",
-}  # fmt: skip
+    "signal_id",
+    "kind",
+    "change",
+    "sourcetype",
+    "host",
+    "field",
+    "stat",
+    "template",
+    "severity",
+    "baseline",
+    "current",
+    "q_value",
+}
 
 
 @pytest.fixture(scope="module")

@@ -93,11 +93,18 @@ def test_diff_errors_are_one_line_and_write_nothing(tmp_path, demo_files):
         (["diff", "--baseline", str(empty), "--input", str(demo_files["incident"])], "no events"),
         (["diff", "--baseline", "-", "--input", "-"], "only one of --baseline and --input"),
         (
-            ["diff", "--baseline", str(demo_files["healthy"]), "--input",
-             str(demo_files["incident"]), "--save-baseline", "bad|name"],
+            [
+                "diff",
+                "--baseline",
+                str(demo_files["healthy"]),
+                "--input",
+                str(demo_files["incident"]),
+                "--save-baseline",
+                "bad|name",
+            ],
             "invalid anchor name",
         ),
-    ]  # fmt: skip
+    ]
     for args, message in cases:
         result = run_cli(*args, db=db)
         assert result.returncode == (4 if message == "no events" else 2), (args, result.stderr)

@@ -33,16 +33,27 @@ def run(capsys, *argv):
 @pytest.fixture(scope="module")
 def db(demo_files, tmp_path_factory):
     path = tmp_path_factory.mktemp("ux") / "anchor.db"
-    code = main(["capture", "healthy_week", "--input", str(demo_files["healthy"]),
-                 "--metrics", "latency_ms", "--db", str(path)])  # fmt: skip
+    code = main(
+        [
+            "capture",
+            "healthy_week",
+            "--input",
+            str(demo_files["healthy"]),
+            "--metrics",
+            "latency_ms",
+            "--db",
+            str(path),
+        ]
+    )
     assert code == 0
     return path
 
 
 @pytest.fixture()
 def drift(db, demo_files, capsys):
-    code, out, _ = run(capsys, "--db", db, "compare", "healthy_week", "--input",
-                       demo_files["incident"], "--json")  # fmt: skip
+    code, out, _ = run(
+        capsys, "--db", db, "compare", "healthy_week", "--input", demo_files["incident"], "--json"
+    )
     assert code == 0
     return json.loads(out)
 
@@ -55,8 +66,9 @@ def test_compare_shows_both_windows_in_text_and_json(db, demo_files, drift, caps
         assert window["start"] < window["end"] and window["events"] > 0
     assert windows["anchor"]["end"] < windows["current"]["start"]
     assert windows["anchor"]["events"] == pytest.approx(68_200, rel=0.2)
-    code, out, _ = run(capsys, "compare", "healthy_week", "--input", demo_files["incident"],
-                       "--db", db)  # fmt: skip
+    code, out, _ = run(
+        capsys, "compare", "healthy_week", "--input", demo_files["incident"], "--db", db
+    )
     assert code == 0
     lines = out.splitlines()
     assert lines[1].startswith("anchor ") and "72h" in lines[1] and "events" in lines[1]
@@ -82,13 +94,15 @@ def test_show_history_and_report_show_windows(db, drift, capsys):
 
 def test_feedback_by_rank_and_latest_and_repeating_it_says_it_replaced(db, drift, capsys):
     second = drift["signals"][1]["signal_id"]
-    code, out, _ = run(capsys, "feedback", "latest", "2", "confirmed", "--user", "carol",
-                       "--db", db, "--json")  # fmt: skip
+    code, out, _ = run(
+        capsys, "feedback", "latest", "2", "confirmed", "--user", "carol", "--db", db, "--json"
+    )
     entry = json.loads(out)
     assert code == 0 and entry["signal_id"] == second and entry["drift_id"] == drift["drift_id"]
     assert entry["replaced"] is None
-    code, out, _ = run(capsys, "feedback", drift["drift_id"], "#2", "false_positive",
-                       "--user", "carol", "--db", db)  # fmt: skip
+    code, out, _ = run(
+        capsys, "feedback", drift["drift_id"], "#2", "false_positive", "--user", "carol", "--db", db
+    )
     assert code == 0 and f"on {second}" in out
     assert "replaces your earlier confirmed" in out
     code, _, err = run(capsys, "feedback", "latest", "999", "confirmed", "--db", db)
@@ -138,8 +152,12 @@ def test_db_is_accepted_after_the_subcommand(db, tmp_path):
     env = cli_env(ANCHOR_DB=str(tmp_path / "elsewhere.db"))
     result = subprocess.run(
         [sys.executable, "-m", "anchor", "list", "--db", str(db)],
-        capture_output=True, text=True, env=env, cwd=str(ROOT), timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(ROOT),
+        timeout=120,
+    )
     assert result.returncode == 0 and "healthy_week" in result.stdout
     # Before the command still works, and the subcommand does not reset it.
     assert "healthy_week" in run_cli("list", db=db).stdout
@@ -170,14 +188,32 @@ def test_tables_fit_80_columns_unless_wide(db, demo_files, capsys):
 
 
 def test_units_and_shown_counts(db, demo_files, capsys):
-    code, out, _ = run(capsys, "compare", "healthy_week", "--input", demo_files["incident"],
-                       "--db", db, "--limit", "8")  # fmt: skip
+    code, out, _ = run(
+        capsys,
+        "compare",
+        "healthy_week",
+        "--input",
+        demo_files["incident"],
+        "--db",
+        db,
+        "--limit",
+        "8",
+    )
     assert code == 0
     # Shares and error rates in percent (latency folds into the payments finding: its
     # unit is checked through unit() below).
     assert "%" in out
-    code, out, _ = run(capsys, "compare", "healthy_week", "--input", demo_files["incident"],
-                       "--db", db, "--limit", "2")  # fmt: skip
+    code, out, _ = run(
+        capsys,
+        "compare",
+        "healthy_week",
+        "--input",
+        demo_files["incident"],
+        "--db",
+        db,
+        "--limit",
+        "2",
+    )
     total = json.loads(run(capsys, "report", "latest", "--json", "--db", db)[1])["signal_count"]
     assert f"2 of {total} finding(s) shown" in out.splitlines()[0]
     assert f"2 of {total} shown; --limit {total} shows all" in out
@@ -189,8 +225,12 @@ def test_units_and_shown_counts(db, demo_files, capsys):
 
 def test_empty_states_and_did_you_mean(db, tmp_path, capsys):
     fresh = tmp_path / "fresh" / "anchor.db"
-    for command, text in (("list", "no anchors in"), ("history", "no drifts in"),
-                          ("learned", "no feedback in"), ("blind-spots", "no blind spots in")):  # fmt: skip
+    for command, text in (
+        ("list", "no anchors in"),
+        ("history", "no drifts in"),
+        ("learned", "no feedback in"),
+        ("blind-spots", "no blind spots in"),
+    ):
         code, out, _ = run(capsys, command, "--db", fresh)
         assert code == 0 and out.startswith(text) and str(fresh) in out, command
     assert not fresh.exists()
@@ -203,12 +243,23 @@ def test_empty_states_and_did_you_mean(db, tmp_path, capsys):
 def test_small_ones(db, drift, capsys, tmp_path):
     code, out, _ = run(capsys, "report", "latest", "--html", "-", "--db", db)
     assert code == 0 and out.startswith("<!DOCTYPE html>") and drift["drift_id"] in out
-    code, _, err = run(capsys, "compare", "healthy_week", "--input", "x.jsonl", "--narrate",
-                       "--no-llm", "--db", db)  # fmt: skip
+    code, _, err = run(
+        capsys, "compare", "healthy_week", "--input", "x.jsonl", "--narrate", "--no-llm", "--db", db
+    )
     assert code == 2 and "--no-llm" in err and len(err.strip().splitlines()) == 1
     fresh = tmp_path / "never.db"
-    code, _, err = run(capsys, "diff", "--baseline", "a.jsonl", "--input", "b.jsonl", "--deep",
-                       "--no-llm", "--db", fresh)  # fmt: skip
+    code, _, err = run(
+        capsys,
+        "diff",
+        "--baseline",
+        "a.jsonl",
+        "--input",
+        "b.jsonl",
+        "--deep",
+        "--no-llm",
+        "--db",
+        fresh,
+    )
     assert code == 2 and "--no-llm" in err and not fresh.exists()
     code, out, _ = run(capsys, "maintenance", "compact", "--dry-run", "--db", db)
     assert code == 0 and "would remove" in out
@@ -231,8 +282,17 @@ def test_small_ones(db, drift, capsys, tmp_path):
 
 def test_metric_and_metrics_spellings(demo_files, tmp_path, capsys):
     path = tmp_path / "m.db"
-    code, _, _ = run(capsys, "capture", "m", "--input", demo_files["calm"], "--metrics",
-                     "latency_ms,missing_field", "--db", path)  # fmt: skip
+    code, _, _ = run(
+        capsys,
+        "capture",
+        "m",
+        "--input",
+        demo_files["calm"],
+        "--metrics",
+        "latency_ms,missing_field",
+        "--db",
+        path,
+    )
     assert code == 0
     shown = json.loads(run(capsys, "show", "m", "--json", "--db", path)[1])
     assert shown["metrics"] == ["latency_ms", "missing_field"]
@@ -269,10 +329,24 @@ def test_every_argument_has_help_and_help_shows_examples(capsys):
 
 
 def test_evidence_is_shown_compactly_and_log_text_cannot_drive_the_terminal():
-    row = {"rank": 1, "severity": "HIGH", "score": 2.0, "weight": 1.0, "kind": "template",
-           "change": "appeared", "sourcetype": "app", "template": "boom \033]0;owned\007 <*>",
-           "host": None, "field": None, "stat": None, "baseline": None, "current": 12.5,
-           "delta_pct": None, "signal_id": "template:appeared:app:1", "evidence": [1, 2, 3]}  # fmt: skip
+    row = {
+        "rank": 1,
+        "severity": "HIGH",
+        "score": 2.0,
+        "weight": 1.0,
+        "kind": "template",
+        "change": "appeared",
+        "sourcetype": "app",
+        "template": "boom \033]0;owned\007 <*>",
+        "host": None,
+        "field": None,
+        "stat": None,
+        "baseline": None,
+        "current": 12.5,
+        "delta_pct": None,
+        "signal_id": "template:appeared:app:1",
+        "evidence": [1, 2, 3],
+    }
     text = signals_table([row], Terminal(200, False, False))
     assert "(+3 related)" in text and "\033" not in text and "\007" not in text
     narrow = signals_table([{**row, "template": "x" * 200}], Terminal(80, False, False))
@@ -302,8 +376,14 @@ def test_colour_only_on_a_terminal_and_never_with_no_color():
 def run_in_pty(argv, env):
     """Run the CLI with stdout and stderr on a pseudo-terminal; return all it wrote."""
     controller, terminal = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "anchor", *argv], stdin=subprocess.DEVNULL,
-                               stdout=terminal, stderr=terminal, env=env, cwd=str(ROOT))  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "anchor", *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=terminal,
+        env=env,
+        cwd=str(ROOT),
+    )
     os.close(terminal)
     chunks = []
     while True:
@@ -342,16 +422,27 @@ def test_patterns_ends_with_a_summary_on_stderr(demo_files, capsys):
 def test_splunk_export_json_lines_are_read_as_events(tmp_path, capsys):
     """The REST export endpoint's JSON: one {"preview", "offset", "result"} object per line."""
     lines = [
-        json.dumps({"preview": False, "offset": i, "result": {
-            "_time": f"2025-01-01T00:{i:02d}:00.000+00:00", "host": "web-1", "sourcetype": "access",
-            "_raw": f"GET /a/{i} 200", "latency_ms": str(10 + i)}})
+        json.dumps(
+            {
+                "preview": False,
+                "offset": i,
+                "result": {
+                    "_time": f"2025-01-01T00:{i:02d}:00.000+00:00",
+                    "host": "web-1",
+                    "sourcetype": "access",
+                    "_raw": f"GET /a/{i} 200",
+                    "latency_ms": str(10 + i),
+                },
+            }
+        )
         for i in range(40)
-    ] + [json.dumps({"preview": False, "lastrow": True})]  # fmt: skip
+    ] + [json.dumps({"preview": False, "lastrow": True})]
     path = tmp_path / "export.json"
     path.write_text("\n".join(lines) + "\n")
     db = tmp_path / "e.db"
-    code, out, err = run(capsys, "capture", "exported", "--input", path, "--format", "jsonl",
-                         "--db", db)  # fmt: skip
+    code, out, err = run(
+        capsys, "capture", "exported", "--input", path, "--format", "jsonl", "--db", db
+    )
     assert code == 0 and "40 events" in out and "skipped" not in err
     shown = json.loads(run(capsys, "show", "exported", "--json", "--db", db)[1])
     assert [s["sourcetype"] for s in shown["sourcetypes"]] == ["access"]

@@ -109,9 +109,12 @@ def test_category_fields_and_host_metrics_on_three_indexers_equal_the_single_nod
     args = ["fields=shard", "exclude_fields=tier"]
     single = run_distributed("anchorcapture", ["name=f1", *args], [events], env=environment)
     spread = run_distributed(
-        "anchorcapture", ["name=f3", *args], split(events, 3, seed=4), env=environment,
+        "anchorcapture",
+        ["name=f3", *args],
+        split(events, 3, seed=4),
+        env=environment,
         chunk_size=1500,
-    )  # fmt: skip
+    )
     assert single.returncode == 0 and spread.returncode == 0, spread.stderr
     assert not [m for m in single.messages + spread.messages if m[0] == "ERROR"]
     memory = Memory(SQLiteStore(str(db)))

@@ -45,9 +45,14 @@ def test_every_command_has_a_script_and_searchbnf_naming_each_option():
         script = ROOT / "bin" / declared.get(name, "filename")
         assert script.exists() and cls.__name__ in script.read_text(), name
         syntax = bnf.get(f"{name}-command", "syntax")
-        options = {value.name or attr for klass in cls.__mro__ if klass.__module__.startswith("anchor")
-                   for attr, value in vars(klass).items() if type(value).__name__ == "Option"
-                   and not any(hasattr(base, attr) for base in SPLUNKLIB)}  # fmt: skip
+        options = {
+            value.name or attr
+            for klass in cls.__mro__
+            if klass.__module__.startswith("anchor")
+            for attr, value in vars(klass).items()
+            if type(value).__name__ == "Option"
+            and not any(hasattr(base, attr) for base in SPLUNKLIB)
+        }
         assert options or name == "anchorpattern", name
         for option in options:
             assert re.search(rf"\b{option}=", syntax), (name, option, syntax)
@@ -85,8 +90,11 @@ def test_the_commands_that_write_are_risky_and_the_readers_are_not():
     # commands.conf.spec: is_risky = <boolean>, valid with chunked = true; Splunk
     # Web warns before running a risky command that came from a link or URL.
     declared = conf("commands.conf")
-    risky = {name for name in declared.sections()
-             if declared.get(name, "is_risky", fallback="false") == "true"}  # fmt: skip
+    risky = {
+        name
+        for name in declared.sections()
+        if declared.get(name, "is_risky", fallback="false") == "true"
+    }
     assert risky == {"anchorcapture", "anchorfeedback", "anchormaintenance"}
 
 
@@ -97,12 +105,20 @@ def test_the_commands_that_write_are_risky_and_the_readers_are_not():
 # (read by 10.x, ignored by 9.x): "3.9", "3.13" or the internal "latest",
 # which the spec asks apps not to use. python3 means Python 3.7 on a 9.3/9.4
 # whose admin relaxed the global force_python3 default, so Anchor names 3.9.
-PYTHON_VERSION_VALUES = {"9.3": {"python3", "python3.9"}, "9.4": {"python3", "python3.9"},
-                         "10.0": {"python3", "python3.9"}, "10.1": {"python3", "python3.9"},
-                         "10.2": {"python3", "python3.9"}}  # fmt: skip
+PYTHON_VERSION_VALUES = {
+    "9.3": {"python3", "python3.9"},
+    "9.4": {"python3", "python3.9"},
+    "10.0": {"python3", "python3.9"},
+    "10.1": {"python3", "python3.9"},
+    "10.2": {"python3", "python3.9"},
+}
 PYTHON_REQUIRED_VALUES = {"3.9", "3.13"}
-PYTHON_STANZAS = {"commands.conf": None, "restmap.conf": "script:", "inputs.conf": "anchor_maintenance",
-                  "alert_actions.conf": None}  # fmt: skip
+PYTHON_STANZAS = {
+    "commands.conf": None,
+    "restmap.conf": "script:",
+    "inputs.conf": "anchor_maintenance",
+    "alert_actions.conf": None,
+}
 
 
 def python_stanzas():
@@ -126,8 +142,9 @@ def test_every_python_stanza_names_versions_valid_on_splunk_9_3_to_10_2():
         assert required and set(required) <= PYTHON_REQUIRED_VALUES, (where, required)
         # 9.3 and 9.4 only run 3.9; 10.x picks the highest listed it has.
         assert "3.9" in required and "3.13" in required, where
-    assert not any(k.startswith("python.") for s in conf("app.conf").sections()
-                   for k in conf("app.conf")[s])  # fmt: skip
+    assert not any(
+        k.startswith("python.") for s in conf("app.conf").sections() for k in conf("app.conf")[s]
+    )
 
 
 @pytest.mark.parametrize("spec", sorted((ROOT / "README").glob("*.spec")))

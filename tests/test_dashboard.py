@@ -36,8 +36,13 @@ VIZ_TYPES = {
     "splunk.singlevalue",
 }
 INPUT_TYPES = {"input.timerange", "input.dropdown", "input.text"}
-DEFAULTS = {"tr.earliest": "-7d@h", "tr.latest": "now", "anchor": "*", "sourcetype": "*",
-            "drift": "latest"}  # fmt: skip
+DEFAULTS = {
+    "tr.earliest": "-7d@h",
+    "tr.latest": "now",
+    "anchor": "*",
+    "sourcetype": "*",
+    "drift": "latest",
+}
 # Tokens the feedback form needs before its panel runs: the user sets each of them.
 USER_SET = {"fb_drift": '"d1"', "fb_signal": '"s1"', "outcome": '"confirmed"', "reason": '"x"'}
 
@@ -68,8 +73,10 @@ def fill(query):
 
 def test_the_definition_is_consistent(definition):
     sources, visuals, inputs = (
-        definition["dataSources"], definition["visualizations"], definition["inputs"],
-    )  # fmt: skip
+        definition["dataSources"],
+        definition["visualizations"],
+        definition["inputs"],
+    )
     assert definition["title"] == "Drift history"
     for name, viz in visuals.items():
         assert viz["type"] in VIZ_TYPES, name
@@ -203,8 +210,13 @@ def test_each_anchorshow_panel_runs_and_returns_what_the_rest_of_the_query_uses(
         if not query.startswith("| anchorshow"):
             continue
         args = shlex.split(query.split("|")[1])[1:]
-        result = run_command("anchorshow", args, [], env=env,
-                             searchinfo_overrides={"earliest_time": "0", "latest_time": "0"})  # fmt: skip
+        result = run_command(
+            "anchorshow",
+            args,
+            [],
+            env=env,
+            searchinfo_overrides={"earliest_time": "0", "latest_time": "0"},
+        )
         assert result.returncode == 0 and not result.messages, (name, result.stderr[-800:])
         assert result.records, name
         returned = set().union(*result.records)  # empty values are not sent, as in splunkd
@@ -225,8 +237,9 @@ def test_the_time_range_limits_drifts_and_feedback(memory_env):
     env, _ = memory_env
     future = {"earliest_time": "4102444800", "latest_time": "4102531200"}  # 2100-01-01
     for what in ("drifts", "feedback"):
-        result = run_command("anchorshow", [f"what={what}"], [], env=env,
-                             searchinfo_overrides=future)  # fmt: skip
+        result = run_command(
+            "anchorshow", [f"what={what}"], [], env=env, searchinfo_overrides=future
+        )
         assert result.returncode == 0 and result.records == [], what
     bad = run_command("anchorshow", ["what=everything"], [], env=env)
     assert any("what" in text for _, text in bad.messages) and not bad.records
@@ -298,8 +311,13 @@ def test_drift_rows_carry_windows_and_whether_each_signal_is_new(memory_env, dem
         }
     mine = next(r for r in rows.records if r["signal_id"] == first)
     assert "1 confirmed" in mine["judged"]
-    listed = run_command("anchorshow", ["what=drifts"], [], env=env,
-                         searchinfo_overrides={"earliest_time": "0", "latest_time": "0"})  # fmt: skip
+    listed = run_command(
+        "anchorshow",
+        ["what=drifts"],
+        [],
+        env=env,
+        searchinfo_overrides={"earliest_time": "0", "latest_time": "0"},
+    )
     newest = listed.records[0]
     assert newest["drift_id"] == again["drift_id"]
     assert float(newest["window_end"]) == pytest.approx(again["windows"]["current"]["end"])

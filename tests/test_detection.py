@@ -47,10 +47,16 @@ def window(seed, start, *, events=4000, status_500=0.005, slow_host=None, slow=1
 def lines(text, count, start, level="FATAL", seed=0):
     rng = random.Random(seed)
     return [
-        {"time": start + rng.random() * 7200, "host": "web-1", "sourcetype": "web",
-         "level": level, "message": text, "latency_ms": 80.0}
+        {
+            "time": start + rng.random() * 7200,
+            "host": "web-1",
+            "sourcetype": "web",
+            "level": level,
+            "message": text,
+            "latency_ms": 80.0,
+        }
         for _ in range(count)
-    ]  # fmt: skip
+    ]
 
 
 def ranked(anchor_records, current_records):
@@ -161,10 +167,19 @@ def test_four_new_fatal_lines_at_equal_windows_cannot_reach_the_level_and_are_no
 
 @pytest.mark.parametrize(
     "name, identifier",
-    [("request_id", True), ("requestId", True), ("build", True), ("version", True),
-     ("dest_port", True), ("bytes_total", True), ("paid", False), ("status", False),
-     ("latency_ms", False), ("valid", False)],
-)  # fmt: skip
+    [
+        ("request_id", True),
+        ("requestId", True),
+        ("build", True),
+        ("version", True),
+        ("dest_port", True),
+        ("bytes_total", True),
+        ("paid", False),
+        ("status", False),
+        ("latency_ms", False),
+        ("valid", False),
+    ],
+)
 def test_identifier_like_names(name, identifier):
     assert is_identifier(name) == identifier
 
@@ -186,8 +201,9 @@ def test_cli_field_options_reach_the_fingerprint(tmp_path):
     db = str(tmp_path / "m.db")
     done = run_cli("--db", db, "capture", "a", "--input", str(anchor), "--exclude-field", "status")
     assert done.returncode == 0, done.stderr
-    result = run_cli("--db", db, "compare", "a", "--input", str(current), "--json",
-                     "--exclude-field", "status")  # fmt: skip
+    result = run_cli(
+        "--db", db, "compare", "a", "--input", str(current), "--json", "--exclude-field", "status"
+    )
     assert result.returncode == 0, result.stderr
     assert not [s for s in json.loads(result.stdout)["signals"] if s["kind"] == "field"]
     run_cli("--db", db, "capture", "b", "--input", str(anchor))
@@ -195,17 +211,28 @@ def test_cli_field_options_reach_the_fingerprint(tmp_path):
     assert [s["signal_id"] for s in json.loads(result.stdout)["signals"]] == [
         "field:up:web:status=500"
     ]
-    bad = run_cli("--db", db, "capture", "c", "--input", str(anchor), "--field", "x",
-                  "--exclude-field", "x")  # fmt: skip
+    bad = run_cli(
+        "--db", db, "capture", "c", "--input", str(anchor), "--field", "x", "--exclude-field", "x"
+    )
     assert bad.returncode != 0 and "both named and excluded" in bad.stderr
 
 
 def _rate(signal_id, kind, change, base, cur, **extra):
     from anchor.diff import Signal
 
-    return Signal(signal_id=signal_id, kind=kind, change=change, sourcetype="inventory",
-                  severity="MEDIUM", baseline=base, current=cur, p_value=1e-6, effect=1.5,
-                  stat="events_per_hour", **extra)  # fmt: skip
+    return Signal(
+        signal_id=signal_id,
+        kind=kind,
+        change=change,
+        sourcetype="inventory",
+        severity="MEDIUM",
+        baseline=base,
+        current=cur,
+        p_value=1e-6,
+        effect=1.5,
+        stat="events_per_hour",
+        **extra,
+    )
 
 
 def test_a_burst_from_one_pod_is_one_finding_with_the_volume_rise():
@@ -225,11 +252,19 @@ def test_the_split_field_and_window_bounds_are_neither_categories_nor_metrics():
     from anchor.splunk.rows import split_fingerprints
 
     records = [
-        {"_time": str(T0 + i), "host": "h", "sourcetype": "web", "_raw": "GET / done",
-         "anchor_window": "before" if i % 2 else "after", "anchor_earliest": str(T0),
-         "anchor_latest": str(T0 + 100), "status": "200", "latency_ms": "12"}
+        {
+            "_time": str(T0 + i),
+            "host": "h",
+            "sourcetype": "web",
+            "_raw": "GET / done",
+            "anchor_window": "before" if i % 2 else "after",
+            "anchor_earliest": str(T0),
+            "anchor_latest": str(T0 + 100),
+            "status": "200",
+            "latency_ms": "12",
+        }
         for i in range(40)
-    ]  # fmt: skip
+    ]
     sides = split_fingerprints(records, None, "anchor_window", "before")
     for side in sides.values():
         summary = side.sourcetypes["web"]

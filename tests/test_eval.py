@@ -27,15 +27,23 @@ def scores():
 
 def test_the_suite_covers_the_stories_the_issue_names(scores):
     names = {s.scenario.split("/")[0] for s in scores}
-    assert {"three_causes", "night_window", "rolling_deploy", "latency_creep",
-            "sourcetype_stops", "no_change"} <= names  # fmt: skip
-    assert {"rare_fatal", "status_shift", "slow_host", "build_bump",
-            "unique_word_burst"} <= names  # fmt: skip
+    assert {
+        "three_causes",
+        "night_window",
+        "rolling_deploy",
+        "latency_creep",
+        "sourcetype_stops",
+        "no_change",
+    } <= names
+    assert {"rare_fatal", "status_shift", "slow_host", "build_bump", "unique_word_burst"} <= names
 
 
 def test_every_scenario_meets_its_targets(scores):
-    failed = [(s.scenario, s.found, s.false_high, s.duplicates, s.high, s.medium)
-              for s in scores if not s.passed]  # fmt: skip
+    failed = [
+        (s.scenario, s.found, s.false_high, s.duplicates, s.high, s.medium)
+        for s in scores
+        if not s.passed
+    ]
     assert not failed
 
 
@@ -45,9 +53,11 @@ def test_the_scoring_counts_misses_false_highs_and_duplicates():
         "made_up",
         [],
         [],
-        [run_cause("db latency", lambda s: s.get("sourcetype") == "db"),
-         run_cause("never found", lambda s: False)],
-    )  # fmt: skip
+        [
+            run_cause("db latency", lambda s: s.get("sourcetype") == "db"),
+            run_cause("never found", lambda s: False),
+        ],
+    )
     rows = [
         {"severity": "HIGH", "sourcetype": "web"},
         {"severity": "MEDIUM", "sourcetype": "x", "evidence": [{"sourcetype": "db"}]},

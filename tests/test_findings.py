@@ -15,20 +15,43 @@ from anchor.findings import group_signals
 def sig(signal_id: str, kind: str, change: str, sourcetype: str, severity="MEDIUM", **extra):
     values = {"baseline": 10.0, "current": 20.0, "p_value": 1e-6, "effect": 1.5, "q_value": 1e-5}
     values.update(extra)
-    return Signal(signal_id=signal_id, kind=kind, change=change, sourcetype=sourcetype,
-                  severity=severity, **values)  # fmt: skip
+    return Signal(
+        signal_id=signal_id,
+        kind=kind,
+        change=change,
+        sourcetype=sourcetype,
+        severity=severity,
+        **values,
+    )
 
 
 def metric(sourcetype: str, stat: str, base: float, cur: float, severity="MEDIUM"):
     change = "up" if cur > base else "down"
-    return sig(f"metric:{change}:{sourcetype}:latency_ms:{stat}", "metric", change, sourcetype,
-               severity, baseline=base, current=cur, field="latency_ms", stat=stat)  # fmt: skip
+    return sig(
+        f"metric:{change}:{sourcetype}:latency_ms:{stat}",
+        "metric",
+        change,
+        sourcetype,
+        severity,
+        baseline=base,
+        current=cur,
+        field="latency_ms",
+        stat=stat,
+    )
 
 
 def host(sourcetype: str, name: str, change: str, severity="HIGH"):
-    return sig(f"host:{change}:{sourcetype}:{name}", "host", change, sourcetype, severity,
-               host=name, stat="events_per_hour", baseline=0.0 if change == "appeared" else 50.0,
-               current=0.0 if change == "disappeared" else 50.0)  # fmt: skip
+    return sig(
+        f"host:{change}:{sourcetype}:{name}",
+        "host",
+        change,
+        sourcetype,
+        severity,
+        host=name,
+        stat="events_per_hour",
+        baseline=0.0 if change == "appeared" else 50.0,
+        current=0.0 if change == "disappeared" else 50.0,
+    )
 
 
 def members(finding: Signal) -> set[str]:
@@ -37,9 +60,13 @@ def members(finding: Signal) -> set[str]:
 
 def test_quantiles_of_one_metric_are_one_finding_led_by_the_strongest():
     found = group_signals(
-        [metric("db", "p50", 8, 30, "HIGH"), metric("db", "p95", 20, 60), metric("db", "p99", 40, 90)],
+        [
+            metric("db", "p50", 8, 30, "HIGH"),
+            metric("db", "p95", 20, 60),
+            metric("db", "p99", 40, 90),
+        ],
         {},
-    )  # fmt: skip
+    )
     assert len(found) == 1
     assert found[0].stat == "p50" and found[0].severity == "HIGH"
     assert len(found[0].evidence) == 3
@@ -47,9 +74,14 @@ def test_quantiles_of_one_metric_are_one_finding_led_by_the_strongest():
 
 
 def test_a_silent_host_is_one_finding_across_its_sourcetypes():
-    found = group_signals([host("web:access", "web-03", "disappeared"),
-                           host("web:app", "web-03", "disappeared"),
-                           host("web:app", "web-01", "up", "LOW")], {})  # fmt: skip
+    found = group_signals(
+        [
+            host("web:access", "web-03", "disappeared"),
+            host("web:app", "web-03", "disappeared"),
+            host("web:app", "web-01", "up", "LOW"),
+        ],
+        {},
+    )
     assert len(found) == 2
     assert members(found[0]) == {
         "host:disappeared:web:access:web-03",
@@ -70,10 +102,20 @@ def test_a_fleet_rollover_is_one_finding_at_most_medium():
 
 
 def test_hosts_gone_while_the_sourcetype_fell_are_not_a_rollover():
-    signals = [host("checkout", "checkout-old-1", "disappeared"),
-               host("checkout", "checkout-new-1", "appeared", "MEDIUM"),
-               sig("volume:down:checkout", "volume", "down", "checkout", "HIGH",
-                   baseline=100.0, current=20.0, stat="events_per_hour")]  # fmt: skip
+    signals = [
+        host("checkout", "checkout-old-1", "disappeared"),
+        host("checkout", "checkout-new-1", "appeared", "MEDIUM"),
+        sig(
+            "volume:down:checkout",
+            "volume",
+            "down",
+            "checkout",
+            "HIGH",
+            baseline=100.0,
+            current=20.0,
+            stat="events_per_hour",
+        ),
+    ]
     found = group_signals(signals, {})
     assert all(f.stat != "hosts_replaced" for f in found)
     assert any(f.host == "checkout-old-1" and f.severity == "HIGH" for f in found)
@@ -92,20 +134,53 @@ def test_a_fleet_wide_creep_is_one_finding_but_a_clearly_larger_rise_stays_apart
 
 
 def test_a_new_error_template_takes_the_error_rate_volume_and_latency_rise_of_its_sourcetype():
-    template = sig("template:appeared:payments:abc", "template", "appeared", "payments", "HIGH",
-                   baseline=0.0, current=60.0, stat="events_per_hour", error_share=1.0,
-                   template="PaymentGatewayTimeout after <NUM>ms")  # fmt: skip
+    template = sig(
+        "template:appeared:payments:abc",
+        "template",
+        "appeared",
+        "payments",
+        "HIGH",
+        baseline=0.0,
+        current=60.0,
+        stat="events_per_hour",
+        error_share=1.0,
+        template="PaymentGatewayTimeout after <NUM>ms",
+    )
     signals = [
         template,
-        sig("error_rate:up:payments", "error_rate", "up", "payments", "HIGH", baseline=1.0,
-            current=30.0, stat="error_pct"),
-        sig("volume:up:payments", "volume", "up", "payments", "MEDIUM", baseline=100.0,
-            current=160.0, stat="events_per_hour"),
+        sig(
+            "error_rate:up:payments",
+            "error_rate",
+            "up",
+            "payments",
+            "HIGH",
+            baseline=1.0,
+            current=30.0,
+            stat="error_pct",
+        ),
+        sig(
+            "volume:up:payments",
+            "volume",
+            "up",
+            "payments",
+            "MEDIUM",
+            baseline=100.0,
+            current=160.0,
+            stat="events_per_hour",
+        ),
         metric("payments", "p95", 200, 3000, "HIGH"),
         # Another service's error rate is another cause: not folded.
-        sig("error_rate:up:auth", "error_rate", "up", "auth", "HIGH", baseline=1.0,
-            current=20.0, stat="error_pct"),
-    ]  # fmt: skip
+        sig(
+            "error_rate:up:auth",
+            "error_rate",
+            "up",
+            "auth",
+            "HIGH",
+            baseline=1.0,
+            current=20.0,
+            stat="error_pct",
+        ),
+    ]
     found = group_signals(signals, {})
     payments = next(f for f in found if f.sourcetype == "payments")
     assert payments.kind == "template" and payments.template.startswith("PaymentGateway")
@@ -115,11 +190,28 @@ def test_a_new_error_template_takes_the_error_rate_volume_and_latency_rise_of_it
 
 def test_a_volume_rise_that_a_small_template_cannot_explain_is_its_own_finding():
     signals = [
-        sig("template:appeared:web:x", "template", "appeared", "web", "MEDIUM", baseline=0.0,
-            current=5.0, stat="events_per_hour", error_share=0.0),
-        sig("volume:up:web", "volume", "up", "web", "HIGH", baseline=100.0, current=300.0,
-            stat="events_per_hour"),
-    ]  # fmt: skip
+        sig(
+            "template:appeared:web:x",
+            "template",
+            "appeared",
+            "web",
+            "MEDIUM",
+            baseline=0.0,
+            current=5.0,
+            stat="events_per_hour",
+            error_share=0.0,
+        ),
+        sig(
+            "volume:up:web",
+            "volume",
+            "up",
+            "web",
+            "HIGH",
+            baseline=100.0,
+            current=300.0,
+            stat="events_per_hour",
+        ),
+    ]
     assert len(group_signals(signals, {})) == 2
 
 
@@ -168,8 +260,15 @@ def anchored(tmp_path):
 def test_jsonl_on_stdin_is_sniffed_and_a_missing_sourcetype_is_reported_without_timestamps(
     anchored,
 ):
-    result = run_cli("compare", "base", "--input", "-", "--json", db=anchored,
-                     stdin=_events(["web"], timed=False))  # fmt: skip
+    result = run_cli(
+        "compare",
+        "base",
+        "--input",
+        "-",
+        "--json",
+        db=anchored,
+        stdin=_events(["web"], timed=False),
+    )
     assert result.returncode == 0, result.stderr
     signals = json.loads(result.stdout)["signals"]
     assert [(s["kind"], s["change"], s["sourcetype"]) for s in signals] == [
@@ -178,8 +277,9 @@ def test_jsonl_on_stdin_is_sniffed_and_a_missing_sourcetype_is_reported_without_
 
 
 def test_input_with_none_of_the_anchors_sourcetypes_exits_4_and_records_nothing(anchored):
-    result = run_cli("compare", "base", "--input", "-", db=anchored,
-                     stdin=_events(["other"], timed=False))  # fmt: skip
+    result = run_cli(
+        "compare", "base", "--input", "-", db=anchored, stdin=_events(["other"], timed=False)
+    )
     assert result.returncode == 5  # none of the anchor's sourcetypes: its own exit status
     assert "none of the anchor's sourcetypes" in result.stderr
     assert "search, web" in result.stderr
@@ -192,17 +292,34 @@ def test_feedback_on_an_evidence_id_is_accepted(tmp_path):
     anchor, current = tmp_path / "a.jsonl", tmp_path / "c.jsonl"
     anchor.write_text(_events(["web:access", "web:app"], count=200))
     # host h1 goes silent in both sourcetypes, h2 keeps logging.
-    lines = [json.dumps({"time": 1772445600 + 86400 + n * 60, "host": "h2", "sourcetype": st,
-                         "message": f"request ok id={n}"})
-             for n in range(200) for st in ("web:access", "web:app")]  # fmt: skip
+    lines = [
+        json.dumps(
+            {
+                "time": 1772445600 + 86400 + n * 60,
+                "host": "h2",
+                "sourcetype": st,
+                "message": f"request ok id={n}",
+            }
+        )
+        for n in range(200)
+        for st in ("web:access", "web:app")
+    ]
     anchor.write_text(
         anchor.read_text()
         + "\n".join(
-            json.dumps({"time": 1772445600 + n * 60 + 1, "host": "h2", "sourcetype": st,
-                        "message": f"request ok id={n}"})
-            for n in range(200) for st in ("web:access", "web:app")
-        ) + "\n"
-    )  # fmt: skip
+            json.dumps(
+                {
+                    "time": 1772445600 + n * 60 + 1,
+                    "host": "h2",
+                    "sourcetype": st,
+                    "message": f"request ok id={n}",
+                }
+            )
+            for n in range(200)
+            for st in ("web:access", "web:app")
+        )
+        + "\n"
+    )
     current.write_text("\n".join(lines) + "\n")
     assert run_cli("capture", "base", "--input", str(anchor), db=db).returncode == 0
     result = run_cli("compare", "base", "--input", str(current), "--json", db=db)
@@ -240,8 +357,10 @@ def test_a_missing_sourcetype_too_small_to_call_gone_is_still_named_in_the_notes
     anchor += [
         {"time": start + n * 3600, "sourcetype": "cron", "message": "tick"} for n in range(48)
     ]
-    current = [{"time": start + 3 * 86400 + n * 60, "sourcetype": "web", "message": "ok"}
-               for n in range(60)]  # fmt: skip
+    current = [
+        {"time": start + 3 * 86400 + n * 60, "sourcetype": "web", "message": "ok"}
+        for n in range(60)
+    ]
     result = compare_fingerprints(fp(anchor), fp(current))
     assert not [s for s in result.signals if s.sourcetype == "cron"]
     assert any("cron" in note and "too few" in note for note in result.notes)

@@ -30,8 +30,11 @@ from anchor.synthetic import generate, write_jsonl
 
 pytestmark = pytest.mark.fuzz
 EXAMPLES = int(os.environ.get("ANCHOR_FUZZ_EXAMPLES", "40"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -41,10 +44,17 @@ JSON = st.recursive(
 )
 RECORD = st.fixed_dictionaries(
     {},
-    optional={"_time": JSON | st.sampled_from(["2025-11-24T10:00:00Z", "1e17", "-1e12", "9999-12-31T00:00:00Z"]),
-              "_raw": st.text(max_size=40) | st.just("[" * 5000), "host": JSON, "sourcetype": JSON,
-              "latency_ms": JSON, "level": JSON, "count": JSON},
-)  # fmt: skip
+    optional={
+        "_time": JSON
+        | st.sampled_from(["2025-11-24T10:00:00Z", "1e17", "-1e12", "9999-12-31T00:00:00Z"]),
+        "_raw": st.text(max_size=40) | st.just("[" * 5000),
+        "host": JSON,
+        "sourcetype": JSON,
+        "latency_ms": JSON,
+        "level": JSON,
+        "count": JSON,
+    },
+)
 LINES = st.lists(
     st.one_of(RECORD.map(json.dumps), JSON.map(json.dumps), st.text(max_size=60)), max_size=30
 ).map("\n".join)
@@ -132,7 +142,9 @@ def export_document(tmp_path_factory):
         user="u",
         now=T0 + 2 * 86400 + 120,
     )
-    return json.loads(gzip.decompress(maintenance.build_export(memory.store, T0 + 3 * 86400))), str(incident)  # fmt: skip
+    return json.loads(gzip.decompress(maintenance.build_export(memory.store, T0 + 3 * 86400))), str(
+        incident
+    )
 
 
 def _paths(value, prefix=()):
@@ -186,9 +198,16 @@ def test_a_restore_either_refuses_or_leaves_a_memory_every_command_can_use(
     except InputError:
         assert all(list(memory.store.scan(name)) == [] for name in COLLECTIONS)
         return
-    for argv in (("list",), ("history",), ("learned",), ("blind-spots",), ("show", "base"),
-                 ("maintenance", "decay"), ("maintenance", "compact"),
-                 ("compare", "base", "--input", incident, "--no-llm", "--json")):  # fmt: skip
+    for argv in (
+        ("list",),
+        ("history",),
+        ("learned",),
+        ("blind-spots",),
+        ("show", "base"),
+        ("maintenance", "decay"),
+        ("maintenance", "compact"),
+        ("compare", "base", "--input", incident, "--no-llm", "--json"),
+    ):
         assert _run(db, *argv) in (0, 2), argv
 
 
@@ -200,20 +219,36 @@ def test_verify_answers_arbitrary_bytes_with_an_input_error(data):
 
 
 # -- REST parameters -------------------------------------------------------------------------
-NUMBERS = st.one_of(st.text(max_size=12), st.sampled_from(["²", "1e400", "-5", "9" * 5000, "nan", "0x10", "٣"]),
-                    st.integers().map(str), st.floats().map(str))  # fmt: skip
+NUMBERS = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["²", "1e400", "-5", "9" * 5000, "nan", "0x10", "٣"]),
+    st.integers().map(str),
+    st.floats().map(str),
+)
 
 
 @FUZZ
-@given(name=st.sampled_from(["limit", "since", "until", "k"]), value=NUMBERS,
-       path=st.sampled_from(["drifts", "weights", "blind_spots", "drifts/0123456789ab/recall"]))  # fmt: skip
+@given(
+    name=st.sampled_from(["limit", "since", "until", "k"]),
+    value=NUMBERS,
+    path=st.sampled_from(["drifts", "weights", "blind_spots", "drifts/0123456789ab/recall"]),
+)
 def test_rest_query_parameters_are_parsed_or_refused_with_400(name, value, path):
     from anchor.splunk import rest
 
-    request = rest.parse_request({"method": "GET", "path_info": path, "query": [[name, value]],
-                                  "session": {"authtoken": "t", "user": "u"}})  # fmt: skip
-    for parse in (rest._limit, lambda r: rest._epoch(r, name),
-                  lambda r: rest._whole(r.query.get(name, "5"), name, 1, 20)):  # fmt: skip
+    request = rest.parse_request(
+        {
+            "method": "GET",
+            "path_info": path,
+            "query": [[name, value]],
+            "session": {"authtoken": "t", "user": "u"},
+        }
+    )
+    for parse in (
+        rest._limit,
+        lambda r: rest._epoch(r, name),
+        lambda r: rest._whole(r.query.get(name, "5"), name, 1, 20),
+    ):
         try:
             parsed = parse(request)
         except rest.RestError as error:
@@ -234,8 +269,14 @@ def test_rest_compare_bodies_get_400_or_a_guarded_search(monkeypatch, body):
     sent = []
     # A fake for splunkd's search endpoint (no splunkd runs here): it records the query.
     monkeypatch.setattr(search, "run_oneshot", lambda *args, **kwargs: sent.append(args[3]) or [])
-    answer = rest.handle({"method": "POST", "path_info": "compare", "payload": json.dumps(body),
-                          "session": {"authtoken": "t", "user": "u"}})  # fmt: skip
+    answer = rest.handle(
+        {
+            "method": "POST",
+            "path_info": "compare",
+            "payload": json.dumps(body),
+            "session": {"authtoken": "t", "user": "u"},
+        }
+    )
     assert answer["status"] in (200, 400), answer
     for query in sent:
         assert check_spl(query, also_allow={"anchorcompare"}).allowed

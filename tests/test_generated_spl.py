@@ -33,9 +33,10 @@ def hostile_events(start: float, hours: int, *, incident: bool, seed: int) -> li
             "sourcetype": HOSTILE_SOURCETYPE,
             "host": HOSTILE_HOST if incident and n % 3 == 0 else f"web-{n % 4}",
             HOSTILE_METRIC: rng.gauss(900 if slow else 100, 10),
-            "_raw": "request served user=alice" if not incident or n % 5 else
-                    'ERROR TimeoutError in `sh` "```" | collect index=main backend=db',
-        }  # fmt: skip
+            "_raw": "request served user=alice"
+            if not incident or n % 5
+            else 'ERROR TimeoutError in `sh` "```" | collect index=main backend=db',
+        }
         if incident and n % 5 == 0:
             record["level"] = "ERROR"
         events.append(record)

@@ -25,8 +25,18 @@ from anchor.store import SQLiteStore  # noqa: E402
 
 
 def lines(count: int, start: float = T0, **extra) -> list[str]:
-    return [json.dumps({"_time": start + n * 30, "sourcetype": "app", "host": f"h{n % 3}",
-                        "_raw": f"request ok user=u{n % 7}", **extra}) for n in range(count)]  # fmt: skip
+    return [
+        json.dumps(
+            {
+                "_time": start + n * 30,
+                "sourcetype": "app",
+                "host": f"h{n % 3}",
+                "_raw": f"request ok user=u{n % 7}",
+                **extra,
+            }
+        )
+        for n in range(count)
+    ]
 
 
 def one_error_line(result) -> bool:
@@ -36,9 +46,11 @@ def one_error_line(result) -> bool:
 
 def test_corrupt_and_truncated_gzip_inputs_are_one_line_and_store_nothing(tmp_path):
     data = gzip.compress("\n".join(lines(3000)).encode())
-    files = {"truncated": data[: len(data) // 2],
-             "corrupt": data[:40] + bytes(b ^ 0x33 for b in data[40:400]) + data[400:],
-             "not gzip": b"plain text, not gzip"}  # fmt: skip
+    files = {
+        "truncated": data[: len(data) // 2],
+        "corrupt": data[:40] + bytes(b ^ 0x33 for b in data[40:400]) + data[400:],
+        "not gzip": b"plain text, not gzip",
+    }
     db = tmp_path / "m.db"
     for name, content in files.items():
         path = tmp_path / f"{name.replace(' ', '_')}.jsonl.gz"
@@ -68,8 +80,10 @@ def test_a_nested_json_raw_field_is_kept_as_text():
 
 def test_out_of_range_times_are_skipped_with_a_count_and_listing_still_works(tmp_path):
     path = tmp_path / "times.jsonl"
-    bad = [json.dumps({"_time": t, "_raw": "request ok", "sourcetype": "app"})
-           for t in (1e17, -1e12, "9999-12-31T23:59:59Z")]  # fmt: skip
+    bad = [
+        json.dumps({"_time": t, "_raw": "request ok", "sourcetype": "app"})
+        for t in (1e17, -1e12, "9999-12-31T23:59:59Z")
+    ]
     path.write_text("\n".join([*lines(100), *bad]))
     db = tmp_path / "m.db"
     result = run_cli("capture", "times", "--input", str(path), db=db)
@@ -123,9 +137,17 @@ def test_cli_names_with_a_trailing_newline_are_refused(tmp_path):
 def test_terminal_output_carries_no_control_characters(tmp_path):
     calm, noisy = tmp_path / "calm.jsonl", tmp_path / "noisy.jsonl"
     calm.write_text("\n".join(lines(2000)))
-    hostile = [json.dumps({"_time": T0 + 86400 + n * 5, "sourcetype": "app", "host": "h\x1b[2J",
-                           "_raw": f"ERROR \x1b]0;pwned\x07 boom \x1b[31mred\u202e{n % 2}"})
-               for n in range(600)]  # fmt: skip
+    hostile = [
+        json.dumps(
+            {
+                "_time": T0 + 86400 + n * 5,
+                "sourcetype": "app",
+                "host": "h\x1b[2J",
+                "_raw": f"ERROR \x1b]0;pwned\x07 boom \x1b[31mred\u202e{n % 2}",
+            }
+        )
+        for n in range(600)
+    ]
     # A new sourcetype whose name carries escapes: names are always shown in the table.
     hostile += [
         json.dumps(
@@ -156,12 +178,26 @@ def test_slack_messages_escape_log_derived_mentions_and_links():
     from anchor.operations import DriftReport
 
     evil = "<!channel> <https://evil.example|click> & more"
-    signal = Signal("template:appeared:app:1", "template", "appeared", "app<!here>", "HIGH",
-                    None, 5.0, 0.001, 1.0, template=evil)  # fmt: skip
+    signal = Signal(
+        "template:appeared:app:1",
+        "template",
+        "appeared",
+        "app<!here>",
+        "HIGH",
+        None,
+        5.0,
+        0.001,
+        1.0,
+        template=evil,
+    )
     story = Narrative(summary=f"New template {evil}", hypothesis=f"maybe {evil}", drill_in_spl=None)
     report = DriftReport("0123456789ab", "healthy", [signal], story, [], [])
-    message = build_message(report, parse_settings({"webhook_format": "slack", "max_signals": "3"}),
-                            search_name="s <!everyone>", link=None)  # fmt: skip
+    message = build_message(
+        report,
+        parse_settings({"webhook_format": "slack", "max_signals": "3"}),
+        search_name="s <!everyone>",
+        link=None,
+    )
     texts = [message["text"]] + [
         block.get("text", {}).get("text") or block["elements"][0]["text"]
         for block in message["blocks"]

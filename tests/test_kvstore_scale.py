@@ -89,10 +89,12 @@ def test_dashboard_reads_stay_small(big, tmp_path, view, most_requests):
     splunkd, _, _, _, ca = big
     start, sent = len(splunkd.requests), splunkd.answered_bytes
     result = run_command(
-        "anchorshow", [f"what={view}", "limit=100"], [],
+        "anchorshow",
+        [f"what={view}", "limit=100"],
+        [],
         env={"ANCHOR_SPLUNKD_CA": ca, "ANCHOR_STORE": ""},
         searchinfo_overrides={"splunkd_uri": splunkd.uri, "session_key": splunkd.session_key},
-    )  # fmt: skip
+    )
     assert not [m for m in result.messages if m[0] == "ERROR"], result.messages
     assert 1 <= len(result.records) <= 100
     requests = _kv_requests(splunkd, start)

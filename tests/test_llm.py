@@ -197,9 +197,16 @@ def test_cli_deep_investigates_with_the_offline_tools(fake, demo_files, tmp_path
     top = plain["signals"][0]["signal_id"]
     fake.script = [
         ("tools", [("list_recent_drifts", {}), ("run_spl", {"query": "index=web | stats count"})]),
-        ("json", {"summary": "Payments broke.", "hypothesis": None, "drill_in_spl": None,
-                  "cited_signals": [top]}),
-    ]  # fmt: skip
+        (
+            "json",
+            {
+                "summary": "Payments broke.",
+                "hypothesis": None,
+                "drill_in_spl": None,
+                "cited_signals": [top],
+            },
+        ),
+    ]
     env = cli_env(ANCHOR_LLM_API_KEY=KEY, ANCHOR_LLM_URL=fake.url, ANCHOR_LLM_MODEL="qwen-max")
     result = run_cli(*args, "--deep", db=db, env=env)
     assert result.returncode == 0, result.stderr

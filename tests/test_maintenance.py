@@ -235,10 +235,18 @@ def test_one_dispatch_drift_retention_reads_the_same_from_cli_command_and_input(
     def seeded(name):
         db = tmp_path / f"{name}.db"
         memory = Memory(SQLiteStore(str(db)))
-        memory.store.put_many("anchor_drifts", [
-            {"_key": f"d{age}", "drift_id": f"d{age}", "anchor": "a", "created": now - age * DAY}
-            for age in (1, 10, 100, 200)
-        ])  # fmt: skip
+        memory.store.put_many(
+            "anchor_drifts",
+            [
+                {
+                    "_key": f"d{age}",
+                    "drift_id": f"d{age}",
+                    "anchor": "a",
+                    "created": now - age * DAY,
+                }
+                for age in (1, 10, 100, 200)
+            ],
+        )
         return db, memory
 
     db, memory = seeded("cli")
@@ -259,8 +267,14 @@ def test_one_dispatch_drift_retention_reads_the_same_from_cli_command_and_input(
         '<param name="actions">retention</param></stanza></configuration></input>'
     )
     script = Path(__file__).resolve().parent.parent / "bin" / "anchor_maintenance.py"
-    result = subprocess.run([sys.executable, str(script)], input=config, capture_output=True,
-                            text=True, timeout=120, env={**env, "PATH": "/usr/bin:/bin"})  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        input=config,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 0, result.stderr
     assert sorted(d["_key"] for d in memory.drifts()) == ["d1", "d10"]
 

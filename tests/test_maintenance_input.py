@@ -174,8 +174,11 @@ def test_oss_destination_needs_stored_credentials_and_exports_to_oss(tmp_path, d
 def _kv_run(tmp_path, splunkd, actions="decay,compact,retention,export"):
     """Run the input as splunkd would, against the fake splunkd's KV Store (no developer store)."""
     home = tmp_path / "splunk"
-    env = {"PATH": "/usr/bin:/bin", "SPLUNK_HOME": str(home),
-           "ANCHOR_SPLUNKD_CA": splunkd.ca_file(tmp_path)}  # fmt: skip
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SPLUNK_HOME": str(home),
+        "ANCHOR_SPLUNKD_CA": splunkd.ca_file(tmp_path),
+    }
     splunkd.conf.setdefault("retention", {"drift_days": "90", "drift_max_count": "100000"})
     config = (
         f"<input><server_uri>{splunkd.uri}</server_uri><session_key>{splunkd.session_key}</session_key>"
@@ -224,10 +227,20 @@ def test_retention_reads_anchor_conf_and_deletes_old_drifts_only(tmp_path):
         splunkd.conf["retention"] = {"drift_days": "30", "drift_max_count": "3"}
         drifts = splunkd.data["anchor_drifts"]
         for i, age in enumerate([1, 2, 3, 4, 45, 60]):
-            drifts[f"d{i}"] = {"_key": f"d{i}", "drift_id": f"d{i}", "anchor": "a",
-                               "created": now - age * 86400}  # fmt: skip
-        splunkd.data["anchor_feedback"]["f"] = {"_key": "f", "drift_id": "d5", "signal_id": "s",
-                                                "outcome": "confirmed", "user": "u", "time": now}  # fmt: skip
+            drifts[f"d{i}"] = {
+                "_key": f"d{i}",
+                "drift_id": f"d{i}",
+                "anchor": "a",
+                "created": now - age * 86400,
+            }
+        splunkd.data["anchor_feedback"]["f"] = {
+            "_key": "f",
+            "drift_id": "d5",
+            "signal_id": "s",
+            "outcome": "confirmed",
+            "user": "u",
+            "time": now,
+        }
         result, log, _ = _kv_run(tmp_path, splunkd, actions="retention")
         assert result.returncode == 0, result.stderr
         assert sorted(drifts) == ["d0", "d1", "d2"], log

@@ -30,17 +30,26 @@ from anchor import operations  # noqa: E402
 from anchor.memory import Memory  # noqa: E402
 from anchor.splunk.kvstore import open_kvstore  # noqa: E402
 
-READ_TOOLS = ["list_anchors", "show_anchor", "list_drifts", "show_drift", "recall_similar",
-              "learned_weights", "blind_spots"]  # fmt: skip
+READ_TOOLS = [
+    "list_anchors",
+    "show_anchor",
+    "list_drifts",
+    "show_drift",
+    "recall_similar",
+    "learned_weights",
+    "blind_spots",
+]
 WRITE_TOOLS = ["capture", "compare", "feedback"]
 
 
 def session_run(args, script, env=None):
     """Start ``python -m anchor <args>`` and run ``script(session)`` in an MCP client session."""
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "anchor", *args], cwd=str(ROOT),
+        command=sys.executable,
+        args=["-m", "anchor", *args],
+        cwd=str(ROOT),
         env={"PYTHONPATH": str(LIB), "PATH": os.environ.get("PATH", ""), **(env or {})},
-    )  # fmt: skip
+    )
     outcome = {}
 
     async def main():
@@ -119,7 +128,7 @@ def test_local_memory_every_tool_and_bad_arguments(demo_files, tmp_path):
         ]
         return seen
 
-    seen = session_run(["--db", str(db), "mcp", "--user", "assistant"], script)  # fmt: skip
+    seen = session_run(["--db", str(db), "mcp", "--user", "assistant"], script)
     assert [a["name"] for a in seen["anchors"]["anchors"]] == ["healthy"]
     assert {s["sourcetype"] for s in seen["anchor"]["sourcetypes"]} >= {"payments", "checkout"}
     # At most the limit asked for; findings fold related signals, so the demo gives fewer.
@@ -147,8 +156,9 @@ def test_local_memory_every_tool_and_bad_arguments(demo_files, tmp_path):
 def test_read_only_mode_offers_no_writing_tool(tmp_path):
     async def script(session):
         names = [t.name for t in (await session.list_tools()).tools]
-        refused = await session.call_tool("feedback", {"drift_id": "a", "signal_id": "b",
-                                                       "outcome": "confirmed"})  # fmt: skip
+        refused = await session.call_tool(
+            "feedback", {"drift_id": "a", "signal_id": "b", "outcome": "confirmed"}
+        )
         return names, refused
 
     names, refused = session_run(["--db", str(tmp_path / "ro.db"), "mcp", "--read-only"], script)
@@ -170,9 +180,16 @@ def test_splunk_backend_goes_through_the_rest_endpoint(demo_fingerprints, tmp_pa
         async def script(session):
             drifts = content(await session.call_tool("list_drifts", {"limit": 3}))
             drift = content(await session.call_tool("show_drift", {"drift_id": first.drift_id}))
-            given = content(await session.call_tool("feedback", {
-                "drift_id": first.drift_id, "signal_id": first.signals[0].signal_id,
-                "outcome": "confirmed"}))  # fmt: skip
+            given = content(
+                await session.call_tool(
+                    "feedback",
+                    {
+                        "drift_id": first.drift_id,
+                        "signal_id": first.signals[0].signal_id,
+                        "outcome": "confirmed",
+                    },
+                )
+            )
             compared = content(
                 await session.call_tool(
                     "compare", {"anchor": "healthy", "search": "index=web", "limit": 3}

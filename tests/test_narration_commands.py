@@ -38,15 +38,19 @@ def events(demo_files):
 def setup(tmp_path, events):
     healthy, _ = events
     db = tmp_path / "memory.db"
-    with FakeSplunkd(user="bob", capabilities=ANCHOR_USER) as splunkd, FakeLLM() as llm, \
-            pytest.MonkeyPatch.context() as mp:  # fmt: skip
+    with (
+        FakeSplunkd(user="bob", capabilities=ANCHOR_USER) as splunkd,
+        FakeLLM() as llm,
+        pytest.MonkeyPatch.context() as mp,
+    ):
         env = {"ANCHOR_STORE": f"sqlite:{db}", "ANCHOR_SPLUNKD_CA": splunkd.ca_file(tmp_path)}
         mp.setenv("ANCHOR_SPLUNKD_CA", env["ANCHOR_SPLUNKD_CA"])  # the handler runs in this process
         splunkd.add_token("system-token", "splunk-system-user", SYSTEM)
         splunkd.system_token = "system-token"
         info = {"splunkd_uri": splunkd.uri, "session_key": splunkd.session_key, "username": "bob"}
-        captured = run_command("anchorcapture", ["name=healthy"], healthy, env=env,
-                               searchinfo_overrides=info)  # fmt: skip
+        captured = run_command(
+            "anchorcapture", ["name=healthy"], healthy, env=env, searchinfo_overrides=info
+        )
         assert captured.records and captured.records[0]["anchor"] == "healthy", captured.stderr
         splunkd.conf["llm"] = {"url": llm.url, "model": "qwen-plus", "timeout_s": "2"}
         splunkd.passwords["llm_api_key"] = KEY
@@ -57,9 +61,14 @@ def compare(setup, events, *args, block=None):
     _, _, env, info, _ = setup
     if block:
         env = {**env, "ANCHOR_BLOCK_IMPORTS": block}
-    return run_command("anchorcompare", ["anchor=healthy", *args], events[1], env=env,
-                       searchinfo_overrides=info,
-                       wrapper=str(ROOT / "tests" / "blocked_import.py") if block else None)  # fmt: skip
+    return run_command(
+        "anchorcompare",
+        ["anchor=healthy", *args],
+        events[1],
+        env=env,
+        searchinfo_overrides=info,
+        wrapper=str(ROOT / "tests" / "blocked_import.py") if block else None,
+    )
 
 
 def top_signals(result, n=1):
@@ -82,9 +91,17 @@ def plain_run_signal(setup, events):
 def test_narrate_true_puts_the_llm_narrative_on_the_rank_1_row_and_in_the_drift(setup, events):
     _, llm, _, _, db = setup
     top = plain_run_signal(setup, events)
-    llm.script = [("json", {"summary": "Payments are timing out.", "hypothesis": "Likely the gateway.",
-                            "drill_in_spl": 'sourcetype="payments" | timechart count by host',
-                            "cited_signals": [top]})]  # fmt: skip
+    llm.script = [
+        (
+            "json",
+            {
+                "summary": "Payments are timing out.",
+                "hypothesis": "Likely the gateway.",
+                "drill_in_spl": 'sourcetype="payments" | timechart count by host',
+                "cited_signals": [top],
+            },
+        )
+    ]
     result = compare(setup, events, "narrate=true")
     first, second = result.records[0], result.records[1]
     assert first["narrative_source"] == "llm", result.stderr
@@ -126,13 +143,27 @@ def test_deep_true_runs_guarded_searches_as_the_user_and_reports_its_steps(setup
     top = plain_run_signal(setup, events)
     splunkd.search_results = [{"host": f"web-{n}", "count": str(n)} for n in range(80)]
     llm.script = [
-        ("tools", [("run_spl", {"query": "index=* | delete"}),
-                   ("run_spl", {"query": 'sourcetype="payments" | stats count by host',
-                                "earliest": "-2h"})]),
+        (
+            "tools",
+            [
+                ("run_spl", {"query": "index=* | delete"}),
+                (
+                    "run_spl",
+                    {"query": 'sourcetype="payments" | stats count by host', "earliest": "-2h"},
+                ),
+            ],
+        ),
         ("tools", [("list_recent_drifts", {"limit": 3})]),
-        ("json", {"summary": "Gateway timeouts on every payments host.", "hypothesis": None,
-                  "drill_in_spl": None, "cited_signals": [top]}),
-    ]  # fmt: skip
+        (
+            "json",
+            {
+                "summary": "Gateway timeouts on every payments host.",
+                "hypothesis": None,
+                "drill_in_spl": None,
+                "cited_signals": [top],
+            },
+        ),
+    ]
     result = compare(setup, events, "deep=true")
     first = result.records[0]
     assert first["narrative_source"] == "llm", (first["fallback_reason"], result.stderr)
@@ -145,8 +176,11 @@ def test_deep_true_runs_guarded_searches_as_the_user_and_reports_its_steps(setup
     assert search["path"] == "/servicesNS/bob/anchor/search/jobs"
     assert search["search"] == 'search sourcetype="payments" | stats count by host | head 50'
     assert (search["count"], search["max_time"], search["earliest_time"]) == ("50", "30", "-2h")
-    tool_result = next(m for m in llm.requests[1]["body"]["messages"] if m["role"] == "tool"
-                       and m["content"].startswith("{"))  # fmt: skip
+    tool_result = next(
+        m
+        for m in llm.requests[1]["body"]["messages"]
+        if m["role"] == "tool" and m["content"].startswith("{")
+    )
     assert len(json.loads(tool_result["content"])["rows"]) == 50
     drift = Memory(SQLiteStore(str(db))).drift(first["drift_id"])
     assert [s["status"] for s in drift["narrative"]["steps"]] == ["refused", "ok", "ok"]
@@ -155,8 +189,13 @@ def test_deep_true_runs_guarded_searches_as_the_user_and_reports_its_steps(setup
 
 def test_getinfo_accepts_the_new_options_and_rejects_bad_values(setup, events):
     _, _, env, info, _ = setup
-    bad = run_command("anchorcompare", ["anchor=healthy", "deep=maybe"], events[1][:10], env=env,
-                      searchinfo_overrides=info)  # fmt: skip
+    bad = run_command(
+        "anchorcompare",
+        ["anchor=healthy", "deep=maybe"],
+        events[1][:10],
+        env=env,
+        searchinfo_overrides=info,
+    )
     text = " ".join(message for _, message in bad.messages)
     assert "deep" in text and not bad.records
 
@@ -166,8 +205,17 @@ def test_an_anchor_user_without_storage_passwords_access_gets_the_llm_narrative(
     with pytest.raises(StoreError, match="403"):  # splunkd refuses bob's read of the key
         read_secret(splunkd.uri, splunkd.session_key, "llm_api_key")
     top = plain_run_signal(setup, events)
-    llm.script = [("json", {"summary": "Checkout errors.", "hypothesis": None, "drill_in_spl": None,
-                            "cited_signals": [top]})]  # fmt: skip
+    llm.script = [
+        (
+            "json",
+            {
+                "summary": "Checkout errors.",
+                "hypothesis": None,
+                "drill_in_spl": None,
+                "cited_signals": [top],
+            },
+        )
+    ]
     splunkd.requests.clear()
     result = compare(setup, events, "narrate=true")
     assert result.records[0]["narrative_source"] == "llm", result.records[0]["fallback_reason"]
@@ -203,10 +251,14 @@ def test_when_narration_cannot_even_load_the_drift_is_still_recorded(setup, even
 
 def test_an_import_error_inside_a_command_is_a_one_line_search_error(setup, events):
     _, _, env, info, _ = setup
-    result = run_command("anchormaintenance", ["action=decay", "dry_run=true"], [],
-                         env={**env, "ANCHOR_BLOCK_IMPORTS": "anchor.maintenance"},
-                         searchinfo_overrides=info,
-                         wrapper=str(ROOT / "tests" / "blocked_import.py"))  # fmt: skip
+    result = run_command(
+        "anchormaintenance",
+        ["action=decay", "dry_run=true"],
+        [],
+        env={**env, "ANCHOR_BLOCK_IMPORTS": "anchor.maintenance"},
+        searchinfo_overrides=info,
+        wrapper=str(ROOT / "tests" / "blocked_import.py"),
+    )
     errors = [text for level, text in result.messages if level == "ERROR"]
     assert errors and "could not load a library" in errors[0] and "\n" not in errors[0], errors
     assert "Traceback" not in errors[0] and not result.records

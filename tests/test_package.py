@@ -104,22 +104,40 @@ PROBE = ROOT / "tests" / "old_openssl_probe.py"
 # commands import only for some options (narrate=true, deep=true, the REST
 # compare and settings endpoints, maintenance actions).
 ENTRY_POINTS = {
-    "bin/anchor_drift_alert.py", "bin/anchor_maintenance.py", "bin/anchor_rest.py",
-    "bin/anchorcapture.py", "bin/anchorcompare.py", "bin/anchorfeedback.py",
-    "bin/anchormaintenance.py", "bin/anchorpattern.py", "bin/anchorshow.py",
-    "anchor_maintenance.py --scheme", "anchor_rest.AnchorRestHandler.handle",
-    "anchor.splunk.narration", "anchor.investigate", "anchor.llm", "anchor.narrate",
-    "anchor.splunk.settings", "anchor.splunk.search", "anchor.splunk.maintenance_input",
-    "anchor.maintenance", "anchor.oss", "anchor.report", "requests", "urllib3",
-}  # fmt: skip
+    "bin/anchor_drift_alert.py",
+    "bin/anchor_maintenance.py",
+    "bin/anchor_rest.py",
+    "bin/anchorcapture.py",
+    "bin/anchorcompare.py",
+    "bin/anchorfeedback.py",
+    "bin/anchormaintenance.py",
+    "bin/anchorpattern.py",
+    "bin/anchorshow.py",
+    "anchor_maintenance.py --scheme",
+    "anchor_rest.AnchorRestHandler.handle",
+    "anchor.splunk.narration",
+    "anchor.investigate",
+    "anchor.llm",
+    "anchor.narrate",
+    "anchor.splunk.settings",
+    "anchor.splunk.search",
+    "anchor.splunk.maintenance_input",
+    "anchor.maintenance",
+    "anchor.oss",
+    "anchor.report",
+    "requests",
+    "urllib3",
+}
 
 
 def probe(app):
     # -I -S: no user site, no site-packages: only the standard library and the package.
     result = subprocess.run(
-        [sys.executable, "-I", "-S", str(PROBE), str(app)], capture_output=True, text=True,
+        [sys.executable, "-I", "-S", str(PROBE), str(app)],
+        capture_output=True,
+        text=True,
         timeout=300,
-    )  # fmt: skip
+    )
     assert result.stdout.strip(), result.stderr[-3000:]
     return result.returncode, json.loads(result.stdout.strip().splitlines()[-1])
 

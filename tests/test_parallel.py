@@ -105,8 +105,7 @@ def test_cli_capture_and_patterns_with_jobs_match_one_job(inputs, tmp_path):
         db = tmp_path / f"jobs{jobs}.db"
         capture = run_cli("capture", "base", "--input", str(big), "--jobs", jobs, db=db)
         assert capture.returncode == 0, capture.stderr
-        compare = run_cli("compare", "base", "--input", inputs[2], "--json", "--jobs", jobs,
-                          db=db)  # fmt: skip
+        compare = run_cli("compare", "base", "--input", inputs[2], "--json", "--jobs", jobs, db=db)
         assert compare.returncode == 0, compare.stderr
         signals = json.loads(compare.stdout)["signals"]
         # The summary line ends with the elapsed time, which differs run to run.

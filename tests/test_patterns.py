@@ -177,13 +177,21 @@ def test_the_digit_blind_header_peel_equals_peeling_the_line_itself():
 
     from anchor.patterns import header, split_raw, split_template, template_of
 
-    headers = st.sampled_from([
-        "", "2024-03-09T17:45:01.123Z ", "2015-10-18 18:01:47,978 ", "Jun 14 15:16:01 ",
-        "03-17 16:13:38.811  1702  2395 D ", "081109 203615 148 ", "[Sun Dec 04 04:47:44 2005] ",
-        "20171223-22:15:29:606|Step_LSC|30002312|",
-    ])  # fmt: skip
-    words = st.sampled_from(list("0123456789abc:[]|.-_ ") + ["INFO ", "error: ", "[main] ",
-                                                            "Worker.run: ", "pid 42 "])  # fmt: skip
+    headers = st.sampled_from(
+        [
+            "",
+            "2024-03-09T17:45:01.123Z ",
+            "2015-10-18 18:01:47,978 ",
+            "Jun 14 15:16:01 ",
+            "03-17 16:13:38.811  1702  2395 D ",
+            "081109 203615 148 ",
+            "[Sun Dec 04 04:47:44 2005] ",
+            "20171223-22:15:29:606|Step_LSC|30002312|",
+        ]
+    )
+    words = st.sampled_from(
+        list("0123456789abc:[]|.-_ ") + ["INFO ", "error: ", "[main] ", "Worker.run: ", "pid 42 "]
+    )
 
     @settings(max_examples=400, deadline=None)
     @given(headers, st.lists(words, max_size=25).map("".join), st.integers(1, 40))
@@ -206,8 +214,26 @@ def test_the_fast_json_line_reader_agrees_with_json_loads():
 
     from anchor.events import _json_line
 
-    pieces = st.sampled_from(['{"a": 1}', "[1, 2]", '"x"', "1", " ", "\t", "\n", "}", "{", ",",
-                              '"b":', "NaN", "garbage", '{"a": "\\u00e9"}', "\u00a0", "null"])  # fmt: skip
+    pieces = st.sampled_from(
+        [
+            '{"a": 1}',
+            "[1, 2]",
+            '"x"',
+            "1",
+            " ",
+            "\t",
+            "\n",
+            "}",
+            "{",
+            ",",
+            '"b":',
+            "NaN",
+            "garbage",
+            '{"a": "\\u00e9"}',
+            "\u00a0",
+            "null",
+        ]
+    )
 
     @settings(max_examples=500, deadline=None)
     @given(st.lists(pieces, max_size=6).map("".join))

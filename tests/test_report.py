@@ -30,10 +30,19 @@ needs_chromium = pytest.mark.skipif(
 def chromium(*args: str) -> subprocess.CompletedProcess:
     assert CHROMIUM, "chromium is required in CI: apt-get install chromium"
     return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
-         "--v=0", *args],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+            "--v=0",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def console_errors(stderr: str) -> list[str]:
@@ -47,8 +56,10 @@ def written(demo_files, tmp_path_factory):
     incident = folder / "incident.jsonl"
     lines = demo_files["incident"].read_text().splitlines()
     sample = json.loads(lines[0])
-    extra = [json.dumps({**sample, "sourcetype": "payments", "level": "ERROR", "message": INJECTED})
-             for _ in range(300)]  # fmt: skip
+    extra = [
+        json.dumps({**sample, "sourcetype": "payments", "level": "ERROR", "message": INJECTED})
+        for _ in range(300)
+    ]
     incident.write_text("\n".join(lines + extra) + "\n")
     assert (
         run_cli("capture", "healthy", "--input", str(demo_files["healthy"]), db=db).returncode == 0
@@ -108,8 +119,17 @@ def judged(written):
     """The written drift after feedback (one reason carries markup) and a second, similar drift."""
     document, _, db = written
     first = document["signals"][0]["signal_id"]
-    given = run_cli("feedback", document["drift_id"], "1", "confirmed", "--user", "dana",
-                    "--reason", "<b>gateway</b> & co", db=db)  # fmt: skip
+    given = run_cli(
+        "feedback",
+        document["drift_id"],
+        "1",
+        "confirmed",
+        "--user",
+        "dana",
+        "--reason",
+        "<b>gateway</b> & co",
+        db=db,
+    )
     assert given.returncode == 0, given.stderr
     page = run_cli("report", document["drift_id"], "--html", "-", db=db)
     assert page.returncode == 0, page.stderr
@@ -156,8 +176,11 @@ def test_timelines_follow_the_data():
     from anchor.timeline import hourly_timeline
 
     def window(start, hours, per_hour):
-        events = [Event(start + h * 3600 + i * (3600 / per_hour), "h", "web", "s", "ok", None,
-                        {}, 1.0) for h in range(hours) for i in range(per_hour)]  # fmt: skip
+        events = [
+            Event(start + h * 3600 + i * (3600 / per_hour), "h", "web", "s", "ok", None, {}, 1.0)
+            for h in range(hours)
+            for i in range(per_hour)
+        ]
         return Fingerprint().add_all(events)
 
     anchor = window(0.0, 72, 60)

@@ -55,8 +55,15 @@ def test_split_compare_declares_the_split_field_and_the_window_bounds(env):
     args = ["split=anchor_window", "baseline=before", "metrics=latency_ms", "fields=status"]
     reduce, mapped = _declared("anchorcompare", args, environment)
     assert reduce == mapped
-    for name in (*BASE, "latency_ms", "anchor_window", "anchor_earliest", "anchor_latest",
-                 "anchor_partial", "anchor_side"):  # fmt: skip
+    for name in (
+        *BASE,
+        "latency_ms",
+        "anchor_window",
+        "anchor_earliest",
+        "anchor_latest",
+        "anchor_partial",
+        "anchor_side",
+    ):
         assert name in reduce
     plain, _ = _declared(
         "anchorcompare", ["anchor=x", "metrics=latency_ms", "fields=status"], environment
@@ -87,10 +94,12 @@ def test_wide_events_give_the_same_anchor_as_narrow_ones(env, incident):
     wide = widen(incident, 60)
     assert len(wide[0]) == 60 and len(incident[0]) < 20
     args = ["metrics=latency_ms", "fields=status"]
-    narrow_run = run_distributed("anchorcapture", ["name=narrow", *args], split(incident, 2),
-                                 env=environment)  # fmt: skip
-    wide_run = run_distributed("anchorcapture", ["name=wide", *args], split(wide, 2),
-                               env=environment)  # fmt: skip
+    narrow_run = run_distributed(
+        "anchorcapture", ["name=narrow", *args], split(incident, 2), env=environment
+    )
+    wide_run = run_distributed(
+        "anchorcapture", ["name=wide", *args], split(wide, 2), env=environment
+    )
     assert narrow_run.returncode == 0 and wide_run.returncode == 0, wide_run.stderr
     memory = Memory(SQLiteStore(str(db)))
     narrow_fp = memory.load_fingerprint(memory.anchor("narrow")).to_dict()

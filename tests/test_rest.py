@@ -48,8 +48,14 @@ def server(demo_fingerprints, tmp_path_factory):
         baseline, incident = demo_fingerprints
         operations.capture(memory, "healthy", baseline, user="admin", now=T0)
         first = operations.compare(memory, "healthy", incident, user="alice", now=T0 + 60)
-        operations.feedback(memory, first.drift_id, first.signals[1].signal_id, "false_positive",
-                            user="alice", now=T0 + 120)  # fmt: skip
+        operations.feedback(
+            memory,
+            first.drift_id,
+            first.signals[1].signal_id,
+            "false_positive",
+            user="alice",
+            now=T0 + 120,
+        )
         splunkd.conf["llm"] = {"url": "", "model": "", "timeout_s": "30"}
         splunkd.inputs["nightly"] = {"destination": "local", "local_dir": "exports"}
         yield splunkd, first
@@ -58,14 +64,21 @@ def server(demo_fingerprints, tmp_path_factory):
 
 def call(splunkd, method, path, *, query=(), body=None, token=None, system=True, raw_payload=None):
     document = {
-        "method": method, "path_info": path, "rest_path": f"/anchor/{path}",
-        "query": [list(pair) for pair in query], "form": [],
-        "payload": raw_payload if raw_payload is not None else (json.dumps(body) if body is not None else ""),
-        "session": {"user": {"admin-token": "admin", "reader-token": "rita"}.get(token, "alice"),
-                    "authtoken": token or splunkd.session_key},
+        "method": method,
+        "path_info": path,
+        "rest_path": f"/anchor/{path}",
+        "query": [list(pair) for pair in query],
+        "form": [],
+        "payload": raw_payload
+        if raw_payload is not None
+        else (json.dumps(body) if body is not None else ""),
+        "session": {
+            "user": {"admin-token": "admin", "reader-token": "rita"}.get(token, "alice"),
+            "authtoken": token or splunkd.session_key,
+        },
         "server": {"rest_uri": splunkd.uri, "hostname": "sh1"},
         "ns": {"app": "anchor", "user": "-"},
-    }  # fmt: skip
+    }
     if system:
         document["system_authtoken"] = "system-token"
     response = load_handler()("", "").handle(json.dumps(document))
@@ -127,8 +140,12 @@ def test_bad_requests_get_clear_errors(server, method, path, query, status, mess
 
 def test_feedback_checks_the_capability_and_records_as_the_caller(server):
     splunkd, first = server
-    target = {"drift_id": first.drift_id, "signal_id": first.signals[0].signal_id,
-              "outcome": "confirmed", "reason": "gateway"}  # fmt: skip
+    target = {
+        "drift_id": first.drift_id,
+        "signal_id": first.signals[0].signal_id,
+        "outcome": "confirmed",
+        "reason": "gateway",
+    }
     status, body = call(splunkd, "POST", "feedback", body=target, token="reader-token")
     assert status == 403 and "anchor_feedback" in body["error"]
     status, body = call(splunkd, "POST", "feedback", raw_payload="{not json")
@@ -144,8 +161,12 @@ def test_feedback_checks_the_capability_and_records_as_the_caller(server):
 def test_compare_runs_a_guarded_search_as_the_caller(server):
     splunkd, _ = server
     splunkd.search_results = [{"rank": "1", "signal_id": "x", "drift_id": "abc"}]
-    request = {"search": "index=web sourcetype=payments", "anchor": "healthy", "limit": 5,
-               "earliest": "-2h"}  # fmt: skip
+    request = {
+        "search": "index=web sourcetype=payments",
+        "anchor": "healthy",
+        "limit": 5,
+        "earliest": "-2h",
+    }
     status, body = call(splunkd, "POST", "compare", body=request)
     assert status == 200 and body["rows"] == splunkd.search_results
     sent = splunkd.searches[-1]
@@ -201,21 +222,47 @@ def test_settings_are_validated_before_anything_is_written(server):
         ({"llm": {"url": "https://x.example.com/v1", "model": "bad model!"}}, "model name"),
         ({"llm": {"url": "https://x.example.com/v1", "model": "m", "timeout_s": "0"}}, "timeout_s"),
         ({"webhook_url": "http://hooks.example.com/x"}, "must use https"),
-        ({"maintenance": {"destination": "oss", "oss_bucket": "b", "oss_endpoint": "http://oss"}}, "maintenance"),
-        ({"llm": {"url": "https://x.example.com/v1", "model": "m"}, "colour": "blue"}, "unknown setting"),
+        (
+            {
+                "maintenance": {
+                    "destination": "oss",
+                    "oss_bucket": "b",
+                    "oss_endpoint": "http://oss",
+                }
+            },
+            "maintenance",
+        ),
+        (
+            {"llm": {"url": "https://x.example.com/v1", "model": "m"}, "colour": "blue"},
+            "unknown setting",
+        ),
         ({"llm": {"url": "https://user:sk-secret@x.example.com/v1", "model": "m"}}, "credential"),
         ({"llm": {"url": "https://x.example.com/v1?key=sk-secret", "model": "m"}}, "'key'"),
-        ({"llm": {"url": "https://x.example.com/v1?api-version=1&access_token=t", "model": "m"}}, "access_token"),
-        ({"llm": {"url": "https://x.example.com/v1", "model": "m", "api_key": KEY, "temperature": 1}}, "unknown setting llm.temperature"),
-    ):  # fmt: skip
+        (
+            {"llm": {"url": "https://x.example.com/v1?api-version=1&access_token=t", "model": "m"}},
+            "access_token",
+        ),
+        (
+            {
+                "llm": {
+                    "url": "https://x.example.com/v1",
+                    "model": "m",
+                    "api_key": KEY,
+                    "temperature": 1,
+                }
+            },
+            "unknown setting llm.temperature",
+        ),
+    ):
         status, body = call(splunkd, "POST", "settings", body=bad, token="admin-token")
         assert status == 400 and message in body["error"], body
         assert "sk-secret" not in json.dumps(body)
     assert splunkd.writes == before
     status, body = call(splunkd, "POST", "settings", body={"llm": {}}, token="reader-token")
     assert status == 403
-    status, body = call(splunkd, "POST", "settings", body={"llm": {}}, token="admin-token",
-                        system=False)  # fmt: skip
+    status, body = call(
+        splunkd, "POST", "settings", body={"llm": {}}, token="admin-token", system=False
+    )
     assert status == 500 and "passSystemAuth" in body["error"]
 
 
@@ -223,18 +270,32 @@ def test_settings_are_saved_with_the_system_token_after_the_check(server):
     splunkd, _ = server
     new_key = "sk-rest-DISTINCTIVE-5150-rotated"
     update = {
-        "llm": {"url": "https://dashscope-intl.aliyuncs.com/compatible-mode/v1", "model": "qwen-plus",
-                "timeout_s": "20", "api_key": new_key},
+        "llm": {
+            "url": "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+            "model": "qwen-plus",
+            "timeout_s": "20",
+            "api_key": new_key,
+        },
         "webhook_url": HOOK,
-        "maintenance": {"destination": "oss", "oss_bucket": "anchor-backups",
-                        "oss_endpoint": "https://oss-cn-hangzhou.aliyuncs.com",
-                        "oss_access_key_id": "LTAI-id", "oss_access_key_secret": "oss-secret"},
-    }  # fmt: skip
+        "maintenance": {
+            "destination": "oss",
+            "oss_bucket": "anchor-backups",
+            "oss_endpoint": "https://oss-cn-hangzhou.aliyuncs.com",
+            "oss_access_key_id": "LTAI-id",
+            "oss_access_key_secret": "oss-secret",
+        },
+    }
     splunkd.writes.clear()
     status, body = call(splunkd, "POST", "settings", body=update, token="admin-token")
     assert status == 200, body
-    assert body["saved"] == ["llm", "maintenance", "llm_api_key", "webhook_url",
-                             "oss_access_key_id", "oss_access_key_secret"]  # fmt: skip
+    assert body["saved"] == [
+        "llm",
+        "maintenance",
+        "llm_api_key",
+        "webhook_url",
+        "oss_access_key_id",
+        "oss_access_key_secret",
+    ]
     assert {user for user, _, _ in splunkd.writes} == {"splunk-system-user"}
     assert splunkd.app_configured is True
     assert splunkd.conf["llm"]["model"] == "qwen-plus" and splunkd.conf["llm"]["timeout_s"] == "20"
@@ -263,8 +324,13 @@ def test_narrate_relays_only_anchors_own_conversations_for_callers_with_anchor_n
 
     splunkd, _ = server
     splunkd.conf["llm"] = {"url": "", "model": "", "timeout_s": "30"}
-    turn = {"messages": [{"role": "system", "content": SYSTEM_PROMPT},
-                         {"role": "user", "content": "{}"}], "json_mode": True}  # fmt: skip
+    turn = {
+        "messages": [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": "{}"},
+        ],
+        "json_mode": True,
+    }
     status, body = call(splunkd, "POST", "narrate", body=turn)  # alice: anchor_feedback only
     assert status == 403 and "anchor_narrate" in body["error"]
     splunkd.add_token("narrator-token", "nora", ("anchor_narrate",))

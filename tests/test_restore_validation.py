@@ -33,12 +33,28 @@ def export(tmp_path_factory):
     write_jsonl(str(healthy), generate(T0, 12, seed=1, rate_scale=0.1))
     write_jsonl(str(incident), generate(T0 + 86400, 2, scenario="incident", seed=2, rate_scale=0.1))
     memory = Memory(SQLiteStore(str(folder / "m.db")))
-    operations.capture(memory, "healthy", Fingerprint().add_all(read_events([str(healthy)])),
-                       user="alice", now=NOW - 3600)  # fmt: skip
-    report = operations.compare(memory, "healthy", Fingerprint().add_all(read_events([str(incident)])),
-                                user="alice", now=NOW - 1800)  # fmt: skip
-    operations.feedback(memory, report.drift_id, report.signals[0].signal_id, "confirmed",
-                        user="alice", now=NOW - 60)  # fmt: skip
+    operations.capture(
+        memory,
+        "healthy",
+        Fingerprint().add_all(read_events([str(healthy)])),
+        user="alice",
+        now=NOW - 3600,
+    )
+    report = operations.compare(
+        memory,
+        "healthy",
+        Fingerprint().add_all(read_events([str(incident)])),
+        user="alice",
+        now=NOW - 1800,
+    )
+    operations.feedback(
+        memory,
+        report.drift_id,
+        report.signals[0].signal_id,
+        "confirmed",
+        user="alice",
+        now=NOW - 60,
+    )
     return json.loads(gzip.decompress(maintenance.build_export(memory.store, NOW)))
 
 

@@ -22,8 +22,10 @@ from anchor.memory import Memory
 from anchor.store import SQLiteStore
 
 SOURCETYPES = ["auth", "checkout", "inventory", "payments"]
-WINDOW = {"earliest_time": f"{T0 + 3 * DAY + 10 * 3600:.0f}",
-          "latest_time": f"{T0 + 3 * DAY + 12 * 3600:.0f}"}  # fmt: skip
+WINDOW = {
+    "earliest_time": f"{T0 + 3 * DAY + 10 * 3600:.0f}",
+    "latest_time": f"{T0 + 3 * DAY + 12 * 3600:.0f}",
+}
 
 
 def threshold() -> float:
@@ -38,8 +40,9 @@ def silent(demo_files, tmp_path_factory):
     env = {"ANCHOR_STORE": f"sqlite:{db}"}
     healthy = splunk_events(demo_files["healthy"], limit=20000)
     assert run_command("anchorcapture", ["name=healthy"], healthy, env=env).records
-    result = run_command("anchorcompare", ["anchor=healthy"], [], env=env,
-                         searchinfo_overrides=WINDOW)  # fmt: skip
+    result = run_command(
+        "anchorcompare", ["anchor=healthy"], [], env=env, searchinfo_overrides=WINDOW
+    )
     return db, result
 
 

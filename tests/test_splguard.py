@@ -89,23 +89,26 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 COMMANDS = ["stats", "eval", "where", "table", "rex", "head", "search", "dedup", "sort"]
-TEXT = st.text(st.characters(blacklist_characters='"\\`', blacklist_categories=("Cc", "Cs")),
-               max_size=8)  # fmt: skip
+TEXT = st.text(
+    st.characters(blacklist_characters='"\\`', blacklist_categories=("Cc", "Cs")), max_size=8
+)
 QUOTED = st.lists(
     st.one_of(TEXT, st.sampled_from(['\\"', "\\\\", "``` ", "|", "[", "]", "'", "```|``` "])),
     max_size=5,
 ).map(lambda parts: '"' + "".join(parts) + '"')
 ESCAPED = st.sampled_from(["\\|", '\\"', "\\[", "\\]", "\\\\"])
-COMMENT = st.text(st.characters(blacklist_characters='"\\`', blacklist_categories=("Cc", "Cs")),
-                  max_size=10).map(lambda body: f"```{body}```")  # fmt: skip
+COMMENT = st.text(
+    st.characters(blacklist_characters='"\\`', blacklist_categories=("Cc", "Cs")), max_size=10
+).map(lambda body: f"```{body}```")
 WORD = st.from_regex(r"[A-Za-z0-9_=().,*<>-]{1,8}", fullmatch=True)
 
 
 def pipelines(depth: int = 0):
     fragments = [WORD, QUOTED, ESCAPED, COMMENT]
     if depth < 2:
-        fragments.append(st.deferred(lambda: pipelines(depth + 1)).map(
-            lambda built: (f"[{built[0]}]", built[1])))  # fmt: skip
+        fragments.append(
+            st.deferred(lambda: pipelines(depth + 1)).map(lambda built: (f"[{built[0]}]", built[1]))
+        )
     fragment = st.one_of(*fragments)
 
     def stage(draw_args):
@@ -114,10 +117,17 @@ def pipelines(depth: int = 0):
         subs = [c for a in args if not isinstance(a, str) for c in a[1]]
         return f"{name} {text}", [name, *subs]
 
-    stages = st.lists(st.tuples(st.sampled_from(COMMANDS), st.lists(fragment, max_size=4)).map(stage),
-                      min_size=1, max_size=4)  # fmt: skip
-    return stages.map(lambda built: ("| " + " | ".join(s for s, _ in built),
-                                     [c for _, names in built for c in names]))  # fmt: skip
+    stages = st.lists(
+        st.tuples(st.sampled_from(COMMANDS), st.lists(fragment, max_size=4)).map(stage),
+        min_size=1,
+        max_size=4,
+    )
+    return stages.map(
+        lambda built: (
+            "| " + " | ".join(s for s, _ in built),
+            [c for _, names in built for c in names],
+        )
+    )
 
 
 @settings(max_examples=300, deadline=None)

@@ -70,16 +70,31 @@ def test_bad_input_is_a_store_error(store):
 
 
 def test_find_sorts_skips_limits_and_projects(store):
-    store.put_many("anchor_drifts", [
-        {"_key": f"d{i:02d}", "anchor": "ab"[i % 2], "created": float(i // 3), "big": "x" * 50}
-        for i in range(20)
-    ])  # fmt: skip
-    newest = list(store.find("anchor_drifts", {"anchor": "a"},
-                             sort=[("created", -1), ("_key", -1)], limit=4, fields=("created",)))  # fmt: skip
-    assert newest == [{"_key": "d18", "created": 6.0}, {"_key": "d16", "created": 5.0},
-                      {"_key": "d14", "created": 4.0}, {"_key": "d12", "created": 4.0}]  # fmt: skip
-    page = list(store.find("anchor_drifts", None, sort=[("created", 1)], skip=9, limit=3,
-                           fields=()))  # fmt: skip
+    store.put_many(
+        "anchor_drifts",
+        [
+            {"_key": f"d{i:02d}", "anchor": "ab"[i % 2], "created": float(i // 3), "big": "x" * 50}
+            for i in range(20)
+        ],
+    )
+    newest = list(
+        store.find(
+            "anchor_drifts",
+            {"anchor": "a"},
+            sort=[("created", -1), ("_key", -1)],
+            limit=4,
+            fields=("created",),
+        )
+    )
+    assert newest == [
+        {"_key": "d18", "created": 6.0},
+        {"_key": "d16", "created": 5.0},
+        {"_key": "d14", "created": 4.0},
+        {"_key": "d12", "created": 4.0},
+    ]
+    page = list(
+        store.find("anchor_drifts", None, sort=[("created", 1)], skip=9, limit=3, fields=())
+    )
     assert page == [{"_key": "d09"}, {"_key": "d10"}, {"_key": "d11"}]
     assert len(list(store.find("anchor_drifts", {"created": {"$gte": 2.0}}))) == 14
     store.delete_where("anchor_drifts", {"created": {"$lt": 3.0}})

@@ -33,27 +33,49 @@ def _name(common_name):
 
 def _builder(subject, issuer, key):
     now = datetime.datetime.now(datetime.timezone.utc)
-    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=30)))  # fmt: skip
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+    )
 
 
 def old_style_chain():
     """(server certificate, key, CA) in PEM; the server certificate has no Authority Key Identifier."""
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    usage = {k: False for k in ("digital_signature", "content_commitment", "key_encipherment",
-                                "data_encipherment", "key_agreement", "encipher_only",
-                                "decipher_only")}  # fmt: skip
-    ca = (_builder(_name("SplunkCommonCA"), _name("SplunkCommonCA"), ca_key)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(**usage, key_cert_sign=True, crl_sign=True), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))  # fmt: skip
-    server = (_builder(_name("SplunkServerDefaultCert"), _name("SplunkCommonCA"), key)
-              .add_extension(x509.SubjectAlternativeName(
-                  [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-              .sign(ca_key, hashes.SHA256()))  # fmt: skip
+    usage = {
+        k: False
+        for k in (
+            "digital_signature",
+            "content_commitment",
+            "key_encipherment",
+            "data_encipherment",
+            "key_agreement",
+            "encipher_only",
+            "decipher_only",
+        )
+    }
+    ca = (
+        _builder(_name("SplunkCommonCA"), _name("SplunkCommonCA"), ca_key)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(**usage, key_cert_sign=True, crl_sign=True), critical=True)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    server = (
+        _builder(_name("SplunkServerDefaultCert"), _name("SplunkCommonCA"), key)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     assert not [e for e in server.extensions if isinstance(e.value, x509.AuthorityKeyIdentifier)]
     pem = serialization.Encoding.PEM
     key_pem = key.private_bytes(

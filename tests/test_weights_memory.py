@@ -165,8 +165,16 @@ def test_the_weights_view_misses_no_feedback_written_while_it_was_derived(tmp_pa
     path = str(tmp_path / "view.db")
     _memory_with_drift(path).store.close()
     signal = "template:appeared:svc:abc"
-    late = {"_key": "fb-late", "drift_id": "drift1", "signal_id": signal, "outcome": "confirmed",
-            "user": "bob", "reason": "", "time": NOW, "anchor": "a"}  # fmt: skip
+    late = {
+        "_key": "fb-late",
+        "drift_id": "drift1",
+        "signal_id": signal,
+        "outcome": "confirmed",
+        "user": "bob",
+        "reason": "",
+        "time": NOW,
+        "anchor": "a",
+    }
     memory = Memory(_Interleaved(path, late))
     memory.record_feedback("drift1", signal, "confirmed", user="alice", now=NOW)
     [row] = memory.store.scan("anchor_weights")

@@ -124,8 +124,18 @@ def project(
     return [{k: v for k, v in record.items() if k in wanted} for record in records]
 
 
-_WIDE_VALUES = ("GET", "200", "10.1.4.17", "Mozilla/5.0 (X11; Linux x86_64)", "eu-west-1",
-                "/api/v2/orders?page=3", "0.0413", "tcp", "svc-payments", "true")  # fmt: skip
+_WIDE_VALUES = (
+    "GET",
+    "200",
+    "10.1.4.17",
+    "Mozilla/5.0 (X11; Linux x86_64)",
+    "eu-west-1",
+    "/api/v2/orders?page=3",
+    "0.0413",
+    "tcp",
+    "svc-payments",
+    "true",
+)
 
 
 def widen(records: Sequence[Mapping[str, Any]], width: int = 60) -> list[dict[str, Any]]:

@@ -20,10 +20,22 @@ def main() -> int:
     tools = Path(sys.argv[2])  # the inspect virtualenv's bin/
     report = package.with_suffix(".appinspect.json")
     subprocess.run(
-        [str(tools / "splunk-appinspect"), "inspect", str(package), "--mode", "precert",
-         "--included-tags", "cloud", "--data-format", "json", "--output-file", str(report)],
-        check=False, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            str(tools / "splunk-appinspect"),
+            "inspect",
+            str(package),
+            "--mode",
+            "precert",
+            "--included-tags",
+            "cloud",
+            "--data-format",
+            "json",
+            "--output-file",
+            str(report),
+        ],
+        check=False,
+        stdout=subprocess.DEVNULL,
+    )
     try:
         summary = json.loads(report.read_text())["summary"]
     except (OSError, ValueError, KeyError) as exc:
@@ -39,9 +51,11 @@ def main() -> int:
                 }
                 print(f"  {check['result']}: {check['name']}: {'; '.join(sorted(messages))[:300]}")
     slim = subprocess.run(
-        [str(tools / "slim"), "validate", str(package)], capture_output=True, text=True,
+        [str(tools / "slim"), "validate", str(package)],
+        capture_output=True,
+        text=True,
         env={**os.environ, "HOME": os.environ.get("HOME", str(ROOT))},
-    )  # fmt: skip
+    )
     slim_errors = [line for line in slim.stderr.splitlines() if "[ERROR]" in line]
     slim_warnings = [line for line in slim.stderr.splitlines() if "[WARNING]" in line]
     # app.conf must be clean: a setting slim does not know there (setup_view outside [ui])

@@ -25,8 +25,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_ID = "anchor"
-APP_ITEMS = ("app.manifest", "default", "metadata", "bin", "lib", "static", "appserver", "README",
-             "README.md", "LICENSE")  # fmt: skip
+APP_ITEMS = (
+    "app.manifest",
+    "default",
+    "metadata",
+    "bin",
+    "lib",
+    "static",
+    "appserver",
+    "README",
+    "README.md",
+    "LICENSE",
+)
 # Not part of the Splunk app: the MCP server needs an SDK the package does not ship.
 LIB_EXCLUDES = {"anchor/mcp_server.py"}
 COMPILED = re.compile(r"\.(pyc|pyo|so|pyd|dll|dylib|exe|o|a)$", re.IGNORECASE)
@@ -51,20 +61,43 @@ def vendor(target: Path) -> None:
     with tempfile.TemporaryDirectory() as wheels:
         # Build wheels first (splunk-sdk ships only an sdist), then insist every one is pure.
         subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--use-pep517",
-             "--no-binary", "charset-normalizer", "-r", str(ROOT / "requirements-vendor.txt"), "-w", wheels],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--no-deps",
+                "--use-pep517",
+                "--no-binary",
+                "charset-normalizer",
+                "-r",
+                str(ROOT / "requirements-vendor.txt"),
+                "-w",
+                wheels,
+            ],
             check=True,
             env={**os.environ, "CHARSET_NORMALIZER_USE_MYPYC": "0"},
-        )  # fmt: skip
+        )
         built = sorted(Path(wheels).glob("*.whl"))
         impure = [w.name for w in built if not w.name.endswith("-none-any.whl")]
         if impure:
             raise PackageError(f"refusing compiled wheels: {', '.join(impure)}")
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile",
-             "--target", str(target), *map(str, built)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--no-compile",
+                "--target",
+                str(target),
+                *map(str, built),
+            ],
             check=True,
-        )  # fmt: skip
+        )
     for extra in target.glob("bin"):
         shutil.rmtree(extra)
 

@@ -95,9 +95,24 @@ def drift_from_rows(rows: Sequence[Mapping[str, str]], *, now: float, user: str)
     for row in rows:
         if not row.get("signal_id"):
             continue
-        record = {k: _number(v) if k not in ("signal_id", "kind", "change", "sourcetype", "field",
-                                              "stat", "template", "host", "severity") else (v or None)
-                  for k, v in row.items() if k in SIGNAL_KEYS and k != "evidence"}  # fmt: skip
+        record = {
+            k: _number(v)
+            if k
+            not in (
+                "signal_id",
+                "kind",
+                "change",
+                "sourcetype",
+                "field",
+                "stat",
+                "template",
+                "host",
+                "severity",
+            )
+            else (v or None)
+            for k, v in row.items()
+            if k in SIGNAL_KEYS and k != "evidence"
+        }
         # A multivalue field arrives as its values joined by newlines: keep the
         # ids so feedback on any folded signal is accepted.
         folded = [i for i in str(row.get("evidence") or "").split("\n") if i]
@@ -146,15 +161,20 @@ def ensure_recorded(
         memory.drift(drift_id)
         return drift_id, False
     except NotFound:
-        memory.save_drift(drift_from_rows([r for r in with_id if r["drift_id"] == drift_id],
-                                          now=now, user=user))  # fmt: skip
+        memory.save_drift(
+            drift_from_rows([r for r in with_id if r["drift_id"] == drift_id], now=now, user=user)
+        )
         return drift_id, True
 
 
 def build_message(
-    report: operations.DriftReport, settings: AlertSettings, *, search_name: str,
-    link: Optional[str], report_link: Optional[str] = None,
-) -> dict[str, Any]:  # fmt: skip
+    report: operations.DriftReport,
+    settings: AlertSettings,
+    *,
+    search_name: str,
+    link: Optional[str],
+    report_link: Optional[str] = None,
+) -> dict[str, Any]:
     from anchor.narrate import describe
 
     top = report.signals[: settings.max_signals]
@@ -166,11 +186,13 @@ def build_message(
             "drift_id": report.drift_id,
             "anchor": report.anchor,
             "signals": [{**s.to_dict(), "description": describe(s)} for s in top],
-            "narrative": {k: getattr(story, k) for k in
-                          ("summary", "hypothesis", "drill_in_spl", "source", "cited_signals")},
+            "narrative": {
+                k: getattr(story, k)
+                for k in ("summary", "hypothesis", "drill_in_spl", "source", "cited_signals")
+            },
             "link": link,
             "report_link": report_link,
-        }  # fmt: skip
+        }
     # Log-derived text is escaped (& < >) so "<!channel>" or "<https://evil|click>" in a log
     # line reaches Slack as text, not as a mention or a disguised link.
     esc = slack_escape
@@ -214,9 +236,14 @@ def _retry_after(response: requests.Response, attempt: int) -> float:
 
 
 def deliver(
-    url: str, message: Mapping[str, Any], *, session: Optional[requests.Session] = None,
-    sleep: Callable[[float], None] = time.sleep, timeout: float = 10.0, attempts: int = ATTEMPTS,
-) -> Delivery:  # fmt: skip
+    url: str,
+    message: Mapping[str, Any],
+    *,
+    session: Optional[requests.Session] = None,
+    sleep: Callable[[float], None] = time.sleep,
+    timeout: float = 10.0,
+    attempts: int = ATTEMPTS,
+) -> Delivery:
     """POST ``message`` as JSON; retry 429/5xx/network failures; never raises, never logs the URL."""
     host = urlsplit(url).hostname or "?"
     http = session or requests.Session()
@@ -280,11 +307,16 @@ def run_alert(
         summary["delivery"] = "skipped"
         summary["reason"] = "no webhook_url in storage/passwords"
         return summary
-    message = build_message(report, settings, search_name=search_name, link=link,
-                            report_link=report_link)  # fmt: skip
+    message = build_message(
+        report, settings, search_name=search_name, link=link, report_link=report_link
+    )
     delivery = post(check_webhook_url(webhook_url), message)
-    summary.update(delivery=delivery.status, attempts=delivery.attempts,
-                   http_status=delivery.http_status, reason=delivery.reason)  # fmt: skip
+    summary.update(
+        delivery=delivery.status,
+        attempts=delivery.attempts,
+        http_status=delivery.http_status,
+        reason=delivery.reason,
+    )
     return summary
 
 

@@ -36,7 +36,7 @@ class Backend(Protocol):
         search: Optional[str] = None,
         earliest: Optional[str] = None,
         limit: int = 20,
-    ) -> Any: ...  # fmt: skip
+    ) -> Any: ...
     def feedback(self, drift_id: str, signal_id: str, outcome: str, reason: str = "") -> Any: ...
 
 
@@ -47,19 +47,42 @@ class MemoryBackend:
         self.memory, self.user = memory, user
 
     def list_anchors(self) -> Any:
-        keep = ("name", "created", "created_by", "events", "sourcetypes", "templates",
-                "window_start", "window_end")  # fmt: skip
+        keep = (
+            "name",
+            "created",
+            "created_by",
+            "events",
+            "sourcetypes",
+            "templates",
+            "window_start",
+            "window_end",
+        )
         return {"anchors": [{k: a.get(k) for k in keep} for a in self.memory.anchors()]}
 
     def show_anchor(self, name: str) -> Any:
         return operations.describe_anchor(self.memory, name)
 
-    def list_drifts(self, anchor: Optional[str] = None, limit: int = 20,
-                    since: Optional[float] = None, until: Optional[float] = None) -> Any:  # fmt: skip
-        keep = ("drift_id", "anchor", "created", "created_by", "events", "signal_count",
-                "top_severity", "top_signal", "summary")  # fmt: skip
-        drifts = operations.list_drifts(self.memory, anchor=anchor, since=since, until=until,
-                                        limit=limit)  # fmt: skip
+    def list_drifts(
+        self,
+        anchor: Optional[str] = None,
+        limit: int = 20,
+        since: Optional[float] = None,
+        until: Optional[float] = None,
+    ) -> Any:
+        keep = (
+            "drift_id",
+            "anchor",
+            "created",
+            "created_by",
+            "events",
+            "signal_count",
+            "top_severity",
+            "top_signal",
+            "summary",
+        )
+        drifts = operations.list_drifts(
+            self.memory, anchor=anchor, since=since, until=until, limit=limit
+        )
         return {"drifts": [{k: d.get(k) for k in keep} for d in drifts]}
 
     def show_drift(self, drift_id: str, anchor: Optional[str] = None) -> Any:
@@ -79,21 +102,36 @@ class MemoryBackend:
         self, name: str, paths: Sequence[str], metrics: Optional[Sequence[str]] = None
     ) -> Any:
         fingerprint, warnings = operations.read_fingerprint(paths, metrics=metrics)
-        head = operations.capture(self.memory, name, fingerprint, user=self.user, now=time.time(),
-                                  metrics=metrics)  # fmt: skip
+        head = operations.capture(
+            self.memory, name, fingerprint, user=self.user, now=time.time(), metrics=metrics
+        )
         keep = ("name", "events", "sourcetypes", "templates", "window_start", "window_end")
         return {**{k: head.get(k) for k in keep}, "warnings": warnings}
 
-    def compare(self, anchor: str, paths: Sequence[str] = (), search: Optional[str] = None,
-                earliest: Optional[str] = None, limit: int = 20) -> Any:  # fmt: skip
+    def compare(
+        self,
+        anchor: str,
+        paths: Sequence[str] = (),
+        search: Optional[str] = None,
+        earliest: Optional[str] = None,
+        limit: int = 20,
+    ) -> Any:
         if search:
             raise InputError("search= needs a Splunk backend; offline, give paths to exported logs")
         self.memory.anchor(anchor)  # an unknown anchor fails before any file is read
         fingerprint, warnings = operations.read_fingerprint(paths)
-        report = operations.compare(self.memory, anchor, fingerprint, user=self.user,
-                                    now=time.time(), limit=limit)  # fmt: skip
+        report = operations.compare(
+            self.memory, anchor, fingerprint, user=self.user, now=time.time(), limit=limit
+        )
         return {**report.to_dict(), "warnings": warnings}
 
     def feedback(self, drift_id: str, signal_id: str, outcome: str, reason: str = "") -> Any:
-        return operations.feedback(self.memory, drift_id, signal_id, outcome, user=self.user,
-                                   now=time.time(), reason=reason)  # fmt: skip
+        return operations.feedback(
+            self.memory,
+            drift_id,
+            signal_id,
+            outcome,
+            user=self.user,
+            now=time.time(),
+            reason=reason,
+        )

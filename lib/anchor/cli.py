@@ -199,22 +199,51 @@ def signals_table(signals: Sequence[Mapping[str, Any]], term: Optional[Terminal]
     """The ranked signals: 80 columns by default, everything (full ids too) with ``--wide``."""
     term = term or Terminal(80, False, False)
     if term.wide:
-        header = ["#", "SEV", "SCORE", "WEIGHT", "KIND", "CHANGE", "SOURCETYPE", "WHAT",
-                  "BASELINE", "CURRENT", "DELTA", "SIGNAL"]  # fmt: skip
+        header = [
+            "#",
+            "SEV",
+            "SCORE",
+            "WEIGHT",
+            "KIND",
+            "CHANGE",
+            "SOURCETYPE",
+            "WHAT",
+            "BASELINE",
+            "CURRENT",
+            "DELTA",
+            "SIGNAL",
+        ]
         rows = [
-            [s["rank"], s["severity"], f"{s['score']:.2f}", f"{s['weight']:.2f}", s["kind"],
-             s["change"], s["sourcetype"], (_detail(s) or "-") + _related(s),
-             with_unit(s["baseline"], unit(s)), with_unit(s["current"], unit(s)), _delta(s),
-             s["signal_id"]]
+            [
+                s["rank"],
+                s["severity"],
+                f"{s['score']:.2f}",
+                f"{s['weight']:.2f}",
+                s["kind"],
+                s["change"],
+                s["sourcetype"],
+                (_detail(s) or "-") + _related(s),
+                with_unit(s["baseline"], unit(s)),
+                with_unit(s["current"], unit(s)),
+                _delta(s),
+                s["signal_id"],
+            ]
             for s in signals
-        ]  # fmt: skip
+        ]
         return table(rows, header, term=term, flex=7, severity=1)
     header = ["#", "SEV", "SCORE", "WHAT", "BASELINE", "CURRENT", "DELTA"]
     rows = [
-        [s["rank"], s["severity"], f"{s['score']:.2f}", _what(s),
-         with_unit(s["baseline"], unit(s)), with_unit(s["current"], unit(s)), _delta(s)]
+        [
+            s["rank"],
+            s["severity"],
+            f"{s['score']:.2f}",
+            _what(s),
+            with_unit(s["baseline"], unit(s)),
+            with_unit(s["current"], unit(s)),
+            _delta(s),
+        ]
         for s in signals
-    ]  # fmt: skip
+    ]
     return table(rows, header, term=term, flex=3, severity=1)
 
 
@@ -440,10 +469,15 @@ def cmd_patterns(args, out, warn) -> int:
     # Templates are generalized over the whole input (see patterns/merge.py), so read it all first.
     lines = list(
         progress.wrap(
-            templates(args.input, fmt=args.format, sourcetype=args.sourcetype,
-                      jobs=_jobs(args), report=report)
+            templates(
+                args.input,
+                fmt=args.format,
+                sourcetype=args.sourcetype,
+                jobs=_jobs(args),
+                report=report,
+            )
         )
-    )  # fmt: skip
+    )
     for number, ((sourcetype, _), (pattern_id, template)) in enumerate(
         zip(lines, generalize_lines(lines)), 1
     ):
@@ -457,10 +491,15 @@ def cmd_patterns(args, out, warn) -> int:
         warn(line)
     # stdout is the data (one line per event): the summary goes to stderr.
     print(
-        summary_line("patterns", events=progress.count, sourcetypes=len(sourcetypes),
-                     templates=len(patterns), elapsed=progress.elapsed()),
+        summary_line(
+            "patterns",
+            events=progress.count,
+            sourcetypes=len(sourcetypes),
+            templates=len(patterns),
+            elapsed=progress.elapsed(),
+        ),
         file=sys.stderr,
-    )  # fmt: skip
+    )
     return 0
 
 
@@ -471,20 +510,41 @@ def _empty(out, what: str, db: str, hint: str) -> None:
 def cmd_list(args, out, warn) -> int:
     memory = _open(args.db, create=False)
     anchors = memory.anchors() if memory else []
-    keep = ("name", "created", "created_by", "events", "sourcetypes", "templates",
-            "window_start", "window_end", "metrics")  # fmt: skip
+    keep = (
+        "name",
+        "created",
+        "created_by",
+        "events",
+        "sourcetypes",
+        "templates",
+        "window_start",
+        "window_end",
+        "metrics",
+    )
     if _emit(args, out, [{k: a.get(k) for k in keep} for a in anchors]):
         return 0
     if not anchors:
         _empty(out, "anchors", args.db, "capture one with `anchor capture NAME --input FILE`")
         return 0
     rows = [
-        [a["name"], f"{a['events']:,.0f}", len(a["sourcetypes"]), a["templates"],
-         when(a["window_start"]), when(a["window_end"])]
+        [
+            a["name"],
+            f"{a['events']:,.0f}",
+            len(a["sourcetypes"]),
+            a["templates"],
+            when(a["window_start"]),
+            when(a["window_end"]),
+        ]
         for a in anchors
-    ]  # fmt: skip
-    out(table(rows, ["NAME", "EVENTS", "SOURCETYPES", "TEMPLATES", "FROM", "TO"], term=args.term,
-              flex=0))  # fmt: skip
+    ]
+    out(
+        table(
+            rows,
+            ["NAME", "EVENTS", "SOURCETYPES", "TEMPLATES", "FROM", "TO"],
+            term=args.term,
+            flex=0,
+        )
+    )
     return 0
 
 
@@ -496,20 +556,40 @@ def cmd_show(args, out, warn) -> int:
     out(f"anchor {anchor['name']!r} captured {when(anchor['created'])} by {anchor['created_by']}")
     out(window_line("window", window))
     rows = [
-        [s["sourcetype"], f"{s['events']:,.0f}", s["templates"], s["hosts"],
-         f"{s['error_pct']:.2f}%", ", ".join(s["metrics"]) or "-"]
+        [
+            s["sourcetype"],
+            f"{s['events']:,.0f}",
+            s["templates"],
+            s["hosts"],
+            f"{s['error_pct']:.2f}%",
+            ", ".join(s["metrics"]) or "-",
+        ]
         for s in anchor["sourcetypes"]
-    ]  # fmt: skip
-    out(table(rows, ["SOURCETYPE", "EVENTS", "TEMPLATES", "HOSTS", "ERRORS", "METRICS"],
-              term=args.term, flex=5))  # fmt: skip
+    ]
+    out(
+        table(
+            rows,
+            ["SOURCETYPE", "EVENTS", "TEMPLATES", "HOSTS", "ERRORS", "METRICS"],
+            term=args.term,
+            flex=5,
+        )
+    )
     return 0
 
 
 def cmd_history(args, out, warn) -> int:
     memory = _open(args.db, create=False)
     drifts = operations.list_drifts(memory, anchor=args.anchor, limit=args.limit) if memory else []
-    keep = ("drift_id", "created", "created_by", "anchor", "signal_count", "top_severity",
-            "top_signal", "summary")  # fmt: skip
+    keep = (
+        "drift_id",
+        "created",
+        "created_by",
+        "anchor",
+        "signal_count",
+        "top_severity",
+        "top_signal",
+        "summary",
+    )
     documents = [
         {**{k: d.get(k) for k in keep}, "windows": operations.drift_windows(memory, d)}
         for d in drifts
@@ -524,9 +604,15 @@ def cmd_history(args, out, warn) -> int:
         current = d["windows"]["current"]
         start, end = current.get("start"), current.get("end")
         span = f"+{duration(end - start)}" if start is not None and end is not None else ""
-        row = [d["drift_id"], when(d["created"])[5:16], d["anchor"], d["signal_count"],
-               d["top_severity"] or "-", f"{when(start)[5:16]} {span}".strip(),
-               f"{current['events']:,.0f}" if current.get("events") is not None else "-"]  # fmt: skip
+        row = [
+            d["drift_id"],
+            when(d["created"])[5:16],
+            d["anchor"],
+            d["signal_count"],
+            d["top_severity"] or "-",
+            f"{when(start)[5:16]} {span}".strip(),
+            f"{current['events']:,.0f}" if current.get("events") is not None else "-",
+        ]
         rows.append(row + [d["top_signal"] or "-"] if args.term.wide else row)
     header = ["DRIFT", "CREATED", "ANCHOR", "SIGNALS", "TOP", "COMPARED WINDOW", "EVENTS"]
     header += ["TOP SIGNAL"] if args.term.wide else []
@@ -544,12 +630,18 @@ def cmd_learned(args, out, warn) -> int:
         _empty(out, "feedback", args.db, "weights are learned from `anchor feedback`")
         return 0
     rows = [
-        [i["signal_id"], f"{i['weight']:.2f}", i["confirmed"], i["false_positive"],
-         when(i["last_feedback"])]
+        [
+            i["signal_id"],
+            f"{i['weight']:.2f}",
+            i["confirmed"],
+            i["false_positive"],
+            when(i["last_feedback"]),
+        ]
         for i in infos
-    ]  # fmt: skip
-    out(table(rows, ["SIGNAL", "WEIGHT", "CONFIRMED", "FALSE_POS", "LAST_FEEDBACK"],
-              term=args.term))  # fmt: skip
+    ]
+    out(
+        table(rows, ["SIGNAL", "WEIGHT", "CONFIRMED", "FALSE_POS", "LAST_FEEDBACK"], term=args.term)
+    )
     return 0
 
 
@@ -559,8 +651,12 @@ def cmd_blind_spots(args, out, warn) -> int:
     if _emit(args, out, spots):
         return 0
     if not spots:
-        _empty(out, "blind spots", args.db,
-               "no signal has been marked false positive more often than confirmed")  # fmt: skip
+        _empty(
+            out,
+            "blind spots",
+            args.db,
+            "no signal has been marked false positive more often than confirmed",
+        )
         return 0
     rows = [
         [s["signal_id"], f"{s['weight']:.2f}", s["false_positive"], s["confirmed"]] for s in spots
@@ -604,10 +700,16 @@ def cmd_recall(args, out, warn) -> int:
         out(f"no past drift shares a signal with drift {drift_id}")
         return 0
     rows = [
-        [f["drift_id"], f"{f['similarity']:.2f}", f["anchor"], when(f["created"])[:16],
-         f.get("outcome") or "-", f["top_signal"]]
+        [
+            f["drift_id"],
+            f"{f['similarity']:.2f}",
+            f["anchor"],
+            when(f["created"])[:16],
+            f.get("outcome") or "-",
+            f["top_signal"],
+        ]
         for f in found
-    ]  # fmt: skip
+    ]
     header = ["DRIFT", "SIMILARITY", "ANCHOR", "CREATED", "OUTCOME", "TOP SIGNAL"]
     out(table(rows, header, term=args.term, flex=5))
     return 0
@@ -651,8 +753,11 @@ def cmd_mcp(args, out, warn) -> int:
 
     url = args.splunk_url or os.environ.get("ANCHOR_SPLUNK_URL")
     if url:
-        backend: Any = SplunkBackend(url, os.environ.get("ANCHOR_SPLUNK_TOKEN", ""),
-                                     ca_file=os.environ.get("ANCHOR_SPLUNKD_CA"))  # fmt: skip
+        backend: Any = SplunkBackend(
+            url,
+            os.environ.get("ANCHOR_SPLUNK_TOKEN", ""),
+            ca_file=os.environ.get("ANCHOR_SPLUNKD_CA"),
+        )
     else:
         backend = MemoryBackend(_open(args.db, create=True), _user(args.user))
     serve_stdio(backend, read_only=args.read_only)
@@ -666,8 +771,12 @@ def cmd_maintenance(args, out, warn) -> int:
     dry_run = getattr(args, "dry_run", False)
 
     def show(result) -> int:
-        document = {"action": result.action, "detail": result.detail, "file": result.file,
-                    "dry_run": dry_run}  # fmt: skip
+        document = {
+            "action": result.action,
+            "detail": result.detail,
+            "file": result.file,
+            "dry_run": dry_run,
+        }
         if not _emit(args, out, document):
             out(result.detail)
             if result.action == "export":
@@ -677,8 +786,11 @@ def cmd_maintenance(args, out, warn) -> int:
     if args.action in ("decay", "compact", "retention"):
         memory = _open(args.db, create=False)
         if memory is None:
-            if not _emit(args, out, {"action": args.action, "detail": "no memory", "file": None,
-                                     "dry_run": dry_run}):  # fmt: skip
+            if not _emit(
+                args,
+                out,
+                {"action": args.action, "detail": "no memory", "file": None, "dry_run": dry_run},
+            ):
                 out(f"{args.action}: no memory at {args.db} yet; nothing to do")
             return 0
         retention = maintenance.DEFAULT_RETENTION
@@ -686,14 +798,19 @@ def cmd_maintenance(args, out, warn) -> int:
             retention = maintenance.parse_retention(
                 {"drift_days": args.days, "drift_max_count": args.max_count}
             )
-        return show(maintenance.run_step(memory, args.action, now=now, dry_run=dry_run,
-                                         retention=retention))  # fmt: skip
+        return show(
+            maintenance.run_step(memory, args.action, now=now, dry_run=dry_run, retention=retention)
+        )
     if args.action == "export":
-        return show(maintenance.run_step(
-            _require(args.db), "export", now=now,
-            destination=maintenance.LocalDestination(args.dest),
-            export_retention_days=args.retention_days,
-        ))  # fmt: skip
+        return show(
+            maintenance.run_step(
+                _require(args.db),
+                "export",
+                now=now,
+                destination=maintenance.LocalDestination(args.dest),
+                export_retention_days=args.retention_days,
+            )
+        )
     try:
         with open(args.file, "rb") as stream:
             data = stream.read()
@@ -882,8 +999,13 @@ def _args_drift(sub) -> None:
 
 
 def _args_purge(sub) -> None:
-    sub.add_argument("--older-than", type=float, required=True, metavar="DAYS",
-                     help="delete drifts recorded more than DAYS days ago (0 needs --yes)")  # fmt: skip
+    sub.add_argument(
+        "--older-than",
+        type=float,
+        required=True,
+        metavar="DAYS",
+        help="delete drifts recorded more than DAYS days ago (0 needs --yes)",
+    )
     sub.add_argument("--dry-run", action="store_true", help="count what would be deleted")
     sub.add_argument("--yes", action="store_true", help="confirm --older-than 0 (every drift)")
 
@@ -895,9 +1017,12 @@ def _args_recall(sub) -> None:
 
 def _args_report(sub) -> None:
     _args_drift(sub)
-    sub.add_argument("--html", metavar="FILE",
-                     help="write a self-contained HTML report to FILE ('-' for stdout); "
-                     "without it the drift is printed as compare prints it")  # fmt: skip
+    sub.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write a self-contained HTML report to FILE ('-' for stdout); "
+        "without it the drift is printed as compare prints it",
+    )
     sub.add_argument("--anchor", help="with latest: the newest drift against this anchor")
     _args_wide(sub)
 
@@ -908,8 +1033,11 @@ def _args_check_spl(sub) -> None:
 
 def _args_mcp(sub) -> None:
     sub.add_argument("--read-only", action="store_true", help="only the tools that write nothing")
-    sub.add_argument("--splunk-url", help="a search head (https://host:8089); token from "
-                     "$ANCHOR_SPLUNK_TOKEN; default: the local memory")  # fmt: skip
+    sub.add_argument(
+        "--splunk-url",
+        help="a search head (https://host:8089); token from "
+        "$ANCHOR_SPLUNK_TOKEN; default: the local memory",
+    )
     sub.add_argument("--user", help="who records feedback and captures (default: login name)")
 
 
@@ -973,47 +1101,119 @@ JSON_OBJECT = "print one JSON object"
 
 # The subcommands in the order `--help` lists them; add new ones here.
 COMMANDS = [
-    Command("capture", cmd_capture, "fingerprint a healthy window and store it as an anchor",
-            _args_capture, example="anchor capture healthy_week --input week.jsonl "
-            "--metrics latency_ms"),
-    Command("compare", cmd_compare, "compare a window against an anchor and rank what changed",
-            _args_compare, json=JSON_OBJECT,
-            example="anchor compare healthy_week --input last_hour.jsonl --fail-on HIGH"),
-    Command("diff", cmd_diff, "compare two inputs directly, no anchor needed", _args_diff,
-            json=JSON_OBJECT, example="anchor diff --baseline last-week.jsonl --input today.jsonl",
-            description="Compare the events of --input against those of --baseline (no stored "
-            "anchor needed) and rank what changed; the drift is recorded like a compare's, so "
-            "feedback, history and report work on it."),
-    Command("feedback", cmd_feedback, "record whether a signal mattered", _args_feedback,
-            json=JSON_OBJECT, example="anchor feedback latest 1 confirmed --reason 'gateway down'"),
-    Command("patterns", cmd_patterns, "print the template of each event", _args_patterns,
-            json="print one JSON object per event (JSON Lines)",
-            example="anchor patterns --input app.log | sort | uniq -c | sort -rn | head"),
+    Command(
+        "capture",
+        cmd_capture,
+        "fingerprint a healthy window and store it as an anchor",
+        _args_capture,
+        example="anchor capture healthy_week --input week.jsonl --metrics latency_ms",
+    ),
+    Command(
+        "compare",
+        cmd_compare,
+        "compare a window against an anchor and rank what changed",
+        _args_compare,
+        json=JSON_OBJECT,
+        example="anchor compare healthy_week --input last_hour.jsonl --fail-on HIGH",
+    ),
+    Command(
+        "diff",
+        cmd_diff,
+        "compare two inputs directly, no anchor needed",
+        _args_diff,
+        json=JSON_OBJECT,
+        example="anchor diff --baseline last-week.jsonl --input today.jsonl",
+        description="Compare the events of --input against those of --baseline (no stored "
+        "anchor needed) and rank what changed; the drift is recorded like a compare's, so "
+        "feedback, history and report work on it.",
+    ),
+    Command(
+        "feedback",
+        cmd_feedback,
+        "record whether a signal mattered",
+        _args_feedback,
+        json=JSON_OBJECT,
+        example="anchor feedback latest 1 confirmed --reason 'gateway down'",
+    ),
+    Command(
+        "patterns",
+        cmd_patterns,
+        "print the template of each event",
+        _args_patterns,
+        json="print one JSON object per event (JSON Lines)",
+        example="anchor patterns --input app.log | sort | uniq -c | sort -rn | head",
+    ),
     Command("list", cmd_list, "list anchors", _args_wide, json=JSON_ARRAY),
-    Command("show", cmd_show, "describe one anchor", _args_show, json=JSON_OBJECT,
-            example="anchor show healthy_week"),
-    Command("history", cmd_history, "list past drifts, newest first", _args_history,
-            json=JSON_ARRAY, example="anchor history --limit 10"),
-    Command("report", cmd_report, "print one recorded drift, or write it as an HTML report",
-            _args_report, json=JSON_OBJECT,
-            example="anchor report latest --html drift.html"),
-    Command("recall", cmd_recall, "past drifts most similar to one drift", _args_recall,
-            json=JSON_ARRAY, example="anchor recall latest"),
-    Command("learned", cmd_learned, "learned weights, most changed first", _args_wide,
-            json=JSON_ARRAY),
-    Command("blind-spots", cmd_blind_spots, "signals users keep marking false positive",
-            _args_wide, json=JSON_ARRAY),
-    Command("delete-drift", cmd_delete_drift, "delete one drift record", _args_drift,
-            json=JSON_OBJECT),
-    Command("purge-drifts", cmd_purge_drifts, "delete drifts older than N days", _args_purge,
-            json=JSON_OBJECT, example="anchor purge-drifts --older-than 90 --dry-run"),
-    Command("maintenance", None, "decay, compact, retention, export, verify or restore the memory",
-            _args_maintenance, example="anchor maintenance export --dest backups/"),
-    Command("check-spl", cmd_check_spl, "is this SPL read-only? exit 0 allowed, 3 rejected",
-            _args_check_spl, json=JSON_OBJECT,
-            example="anchor check-spl 'index=web | stats count by host'"),
+    Command(
+        "show",
+        cmd_show,
+        "describe one anchor",
+        _args_show,
+        json=JSON_OBJECT,
+        example="anchor show healthy_week",
+    ),
+    Command(
+        "history",
+        cmd_history,
+        "list past drifts, newest first",
+        _args_history,
+        json=JSON_ARRAY,
+        example="anchor history --limit 10",
+    ),
+    Command(
+        "report",
+        cmd_report,
+        "print one recorded drift, or write it as an HTML report",
+        _args_report,
+        json=JSON_OBJECT,
+        example="anchor report latest --html drift.html",
+    ),
+    Command(
+        "recall",
+        cmd_recall,
+        "past drifts most similar to one drift",
+        _args_recall,
+        json=JSON_ARRAY,
+        example="anchor recall latest",
+    ),
+    Command(
+        "learned", cmd_learned, "learned weights, most changed first", _args_wide, json=JSON_ARRAY
+    ),
+    Command(
+        "blind-spots",
+        cmd_blind_spots,
+        "signals users keep marking false positive",
+        _args_wide,
+        json=JSON_ARRAY,
+    ),
+    Command(
+        "delete-drift", cmd_delete_drift, "delete one drift record", _args_drift, json=JSON_OBJECT
+    ),
+    Command(
+        "purge-drifts",
+        cmd_purge_drifts,
+        "delete drifts older than N days",
+        _args_purge,
+        json=JSON_OBJECT,
+        example="anchor purge-drifts --older-than 90 --dry-run",
+    ),
+    Command(
+        "maintenance",
+        None,
+        "decay, compact, retention, export, verify or restore the memory",
+        _args_maintenance,
+        example="anchor maintenance export --dest backups/",
+    ),
+    Command(
+        "check-spl",
+        cmd_check_spl,
+        "is this SPL read-only? exit 0 allowed, 3 rejected",
+        _args_check_spl,
+        json=JSON_OBJECT,
+        example="anchor check-spl 'index=web | stats count by host'",
+    ),
     Command("mcp", cmd_mcp, "serve Anchor's tools to an AI assistant (MCP, stdio)", _args_mcp),
-]  # fmt: skip
+]
 
 EPILOG = """examples:
   anchor capture healthy_week --input week.jsonl --metrics latency_ms

@@ -89,9 +89,19 @@ CHANGES: tuple[str, ...] = get_args(Change)
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 # The fields of a folded signal in a finding's ``evidence`` (the JSON contract).
 EVIDENCE_FIELDS = (
-    "signal_id", "kind", "change", "sourcetype", "host", "field", "stat", "template",
-    "severity", "baseline", "current", "q_value",
-)  # fmt: skip
+    "signal_id",
+    "kind",
+    "change",
+    "sourcetype",
+    "host",
+    "field",
+    "stat",
+    "template",
+    "severity",
+    "baseline",
+    "current",
+    "q_value",
+)
 
 
 @dataclass
@@ -348,9 +358,18 @@ def _volume(
             return out.untested("volume")
         share_c = clock.hours_c / (clock.hours_a + clock.hours_c)
         severity = "HIGH" if count_c >= 100 else "MEDIUM"
-        out.add(Signal(signal_id=signal_id.format("appeared"), change="appeared",
-                       severity=severity, baseline=0.0, current=count_c / clock.hours_c,
-                       p_value=rate_test(0, count_c, share_c), effect=2.0, **common))  # fmt: skip
+        out.add(
+            Signal(
+                signal_id=signal_id.format("appeared"),
+                change="appeared",
+                severity=severity,
+                baseline=0.0,
+                current=count_c / clock.hours_c,
+                p_value=rate_test(0, count_c, share_c),
+                effect=2.0,
+                **common,
+            )
+        )
         return None
     p = rate_test(count_a, count_c, factor / (1.0 + factor))
     rate_a, rate_c = expected_c / clock.hours_c, count_c / clock.hours_c
@@ -358,22 +377,46 @@ def _volume(
         if expected_c < MIN_EXPECTED_GONE:
             return out.untested("volume")
         severity = "HIGH" if expected_c >= 50 else "MEDIUM"
-        out.add(Signal(signal_id=signal_id.format("disappeared"), change="disappeared",
-                       severity=severity, baseline=rate_a, current=0.0, p_value=p, effect=2.0,
-                       **common))  # fmt: skip
+        out.add(
+            Signal(
+                signal_id=signal_id.format("disappeared"),
+                change="disappeared",
+                severity=severity,
+                baseline=rate_a,
+                current=0.0,
+                p_value=p,
+                effect=2.0,
+                **common,
+            )
+        )
         return None
     ratio = count_c / expected_c
     if max(ratio, 1 / ratio) < VOLUME_RATIO_FLOOR:
         return out.untested("volume")
     change = "up" if ratio > 1 else "down"
-    out.add(Signal(signal_id=signal_id.format(change), change=change,
-                   severity=_ratio_severity(ratio, 2.5, 1.8), baseline=rate_a, current=rate_c,
-                   p_value=p, effect=_ratio_effect(ratio), **common))  # fmt: skip
+    out.add(
+        Signal(
+            signal_id=signal_id.format(change),
+            change=change,
+            severity=_ratio_severity(ratio, 2.5, 1.8),
+            baseline=rate_a,
+            current=rate_c,
+            p_value=p,
+            effect=_ratio_effect(ratio),
+            **common,
+        )
+    )
     return None
 
 
-def _coverage(name: str, a: Optional[SourcetypeSummary], c: Optional[SourcetypeSummary],
-              n_a: float, n_c: float, out: _Collector) -> None:  # fmt: skip
+def _coverage(
+    name: str,
+    a: Optional[SourcetypeSummary],
+    c: Optional[SourcetypeSummary],
+    n_a: float,
+    n_c: float,
+    out: _Collector,
+) -> None:
     """Without timestamps: a sourcetype that vanished or appeared, by its share of all events."""
     count_a, count_c = (a.count if a else 0.0), (c.count if c else 0.0)
     if count_a and count_c:
@@ -390,10 +433,20 @@ def _coverage(name: str, a: Optional[SourcetypeSummary], c: Optional[SourcetypeS
         if expected < MIN_EXPECTED_GONE:
             return out.untested("volume")
         change, severity, shown = "disappeared", "HIGH" if expected >= 50 else "MEDIUM", share_pct_a
-    out.add(Signal(signal_id=f"volume:{change}:{name}", kind="volume", change=change,
-                   sourcetype=name, severity=severity, baseline=share_pct_a, current=share_pct_c,
-                   p_value=rate_test(count_a, count_c, n_c / (n_a + n_c)),
-                   effect=_share_effect(shown), stat="share_pct"))  # fmt: skip
+    out.add(
+        Signal(
+            signal_id=f"volume:{change}:{name}",
+            kind="volume",
+            change=change,
+            sourcetype=name,
+            severity=severity,
+            baseline=share_pct_a,
+            current=share_pct_c,
+            p_value=rate_test(count_a, count_c, n_c / (n_a + n_c)),
+            effect=_share_effect(shown),
+            stat="share_pct",
+        )
+    )
     return None
 
 
@@ -467,10 +520,20 @@ def _counted(name: str, family: _Counts, describe, out: _Collector) -> None:
             effect = _share_effect(count_a / family.n_a * 100.0)
         else:
             effect = _ratio_effect(ratio)
-        out.add(Signal(signal_id=f"{kind}:{change}:{name}:{key}", kind=kind, change=change,
-                       sourcetype=name, severity=severity,
-                       baseline=0.0 if change == "appeared" else base, current=cur, p_value=p,
-                       effect=effect, **details))  # fmt: skip
+        out.add(
+            Signal(
+                signal_id=f"{kind}:{change}:{name}:{key}",
+                kind=kind,
+                change=change,
+                sourcetype=name,
+                severity=severity,
+                baseline=0.0 if change == "appeared" else base,
+                current=cur,
+                p_value=p,
+                effect=effect,
+                **details,
+            )
+        )
 
 
 def _share_agrees(family: _Counts, key: str, ratio: float) -> bool:
@@ -509,8 +572,9 @@ def _factors(a: SourcetypeSummary, c: SourcetypeSummary, clock: Optional[_Clock]
     return (lambda _key: sourcetype), clock.hours_c
 
 
-def _templates(name: str, a: SourcetypeSummary, c: SourcetypeSummary,
-               clock: Optional[_Clock], out: _Collector) -> None:  # fmt: skip
+def _templates(
+    name: str, a: SourcetypeSummary, c: SourcetypeSummary, clock: Optional[_Clock], out: _Collector
+) -> None:
     def describe(pattern_id: str) -> dict[str, Any]:
         entry = c.templates.get(pattern_id) or a.templates[pattern_id]
         errors_c = c.templates[pattern_id].errors if pattern_id in c.templates else 0.0
@@ -539,8 +603,18 @@ def _templates(name: str, a: SourcetypeSummary, c: SourcetypeSummary,
     new_errors = _new_errors(name, a, c, factor, out)
     counts_c = {k: v.count for k, v in c.templates.items() if k not in new_errors}
     shares = {k: v.count for k, v in a.templates.items() if k not in own and k in counts_c}
-    family = _Counts("template", counts_a, a.template_floor, counts_c, c.template_floor,
-                     factor, per_hour, a.count, c.count, shares)  # fmt: skip
+    family = _Counts(
+        "template",
+        counts_a,
+        a.template_floor,
+        counts_c,
+        c.template_floor,
+        factor,
+        per_hour,
+        a.count,
+        c.count,
+        shares,
+    )
     before = len(out.candidates)
     _counted(name, family, describe, out)
     for _, _, signal in out.candidates[before:]:
@@ -632,8 +706,9 @@ def _keeps_own_hours(hours: Optional[Sequence[float]], sourcetype: Sequence[floa
     return sum(rest) <= 0 or chi2_homogeneity(hours, rest) < OWN_HOURS_P
 
 
-def _hosts(name: str, a: SourcetypeSummary, c: SourcetypeSummary,
-           clock: Optional[_Clock], out: _Collector) -> None:  # fmt: skip
+def _hosts(
+    name: str, a: SourcetypeSummary, c: SourcetypeSummary, clock: Optional[_Clock], out: _Collector
+) -> None:
     def describe(host: str) -> dict[str, Any]:
         return {
             "host": host,
@@ -644,8 +719,18 @@ def _hosts(name: str, a: SourcetypeSummary, c: SourcetypeSummary,
     if len(a.hosts) <= 1 and len(c.hosts) <= 1 and set(a.hosts) == set(c.hosts):
         return
     factor, per_hour = _factors(a, c, clock)
-    family = _Counts("host", a.hosts, a.host_floor, c.hosts, c.host_floor, factor, per_hour,
-                     a.count, c.count, dict(a.hosts))  # fmt: skip
+    family = _Counts(
+        "host",
+        a.hosts,
+        a.host_floor,
+        c.hosts,
+        c.host_floor,
+        factor,
+        per_hour,
+        a.count,
+        c.count,
+        dict(a.hosts),
+    )
     _counted(name, family, describe, out)
 
 
@@ -662,10 +747,20 @@ def _error_rate(name: str, a: SourcetypeSummary, c: SourcetypeSummary, out: _Col
         severity = "HIGH" if gap >= 0.10 else "MEDIUM" if gap >= 0.03 else "LOW"
     else:
         severity = "MEDIUM" if -gap >= 0.10 else "LOW"
-    out.add(Signal(signal_id=f"error_rate:{change}:{name}", kind="error_rate", change=change,
-                   sourcetype=name, severity=severity, baseline=rate_a * 100.0,
-                   current=rate_c * 100.0, p_value=p, effect=1.0 + min(abs(gap) / 0.5, 1.0),
-                   stat="error_pct"))  # fmt: skip
+    out.add(
+        Signal(
+            signal_id=f"error_rate:{change}:{name}",
+            kind="error_rate",
+            change=change,
+            sourcetype=name,
+            severity=severity,
+            baseline=rate_a * 100.0,
+            current=rate_c * 100.0,
+            p_value=p,
+            effect=1.0 + min(abs(gap) / 0.5, 1.0),
+            stat="error_pct",
+        )
+    )
     return None
 
 
@@ -691,11 +786,21 @@ def _metrics(name: str, a: SourcetypeSummary, c: SourcetypeSummary, out: _Collec
             p = two_proportion(above_a * sa.count, sa.count, above_c * sc.count, sc.count)
             severity = "HIGH" if change_ratio >= 1.0 else "MEDIUM" if change_ratio >= 0.5 else "LOW"
             change = "up" if cur > base else "down"
-            out.add(Signal(signal_id=f"metric:{change}:{name}:{metric}:{stat}", kind="metric",
-                           change=change, sourcetype=name, severity=severity, baseline=base,
-                           current=cur, p_value=p,
-                           effect=1.0 + min(math.log2(1.0 + change_ratio), 4.0) / 4.0,
-                           field=metric, stat=stat))  # fmt: skip
+            out.add(
+                Signal(
+                    signal_id=f"metric:{change}:{name}:{metric}:{stat}",
+                    kind="metric",
+                    change=change,
+                    sourcetype=name,
+                    severity=severity,
+                    baseline=base,
+                    current=cur,
+                    p_value=p,
+                    effect=1.0 + min(math.log2(1.0 + change_ratio), 4.0) / 4.0,
+                    field=metric,
+                    stat=stat,
+                )
+            )
             fired = True
         if sa.count < 20 or sc.count < 20:
             out.untested("metric")
@@ -705,11 +810,21 @@ def _metrics(name: str, a: SourcetypeSummary, c: SourcetypeSummary, out: _Collec
             out.untested("metric")
             continue
         p = kolmogorov_sf(gap, sa.count, sc.count)
-        out.add(Signal(signal_id=f"metric:shifted:{name}:{metric}:distribution", kind="metric",
-                       change="shifted", sourcetype=name,
-                       severity="MEDIUM" if gap >= 0.3 else "LOW", baseline=sa.mean,
-                       current=sc.mean, p_value=p, effect=1.0 + min(gap, 1.0), field=metric,
-                       stat="distribution"))  # fmt: skip
+        out.add(
+            Signal(
+                signal_id=f"metric:shifted:{name}:{metric}:distribution",
+                kind="metric",
+                change="shifted",
+                sourcetype=name,
+                severity="MEDIUM" if gap >= 0.3 else "LOW",
+                baseline=sa.mean,
+                current=sc.mean,
+                p_value=p,
+                effect=1.0 + min(gap, 1.0),
+                field=metric,
+                stat="distribution",
+            )
+        )
 
 
 def _hourly(name: str, a: SourcetypeSummary, c: SourcetypeSummary, out: _Collector) -> None:
@@ -723,11 +838,21 @@ def _hourly(name: str, a: SourcetypeSummary, c: SourcetypeSummary, out: _Collect
         return out.untested("hourly_profile")
     p = chi2_homogeneity(a.hours, c.hours)
     hour = max(range(24), key=lambda h: (abs(gaps[h]), -h))
-    out.add(Signal(signal_id=f"hourly_profile:shifted:{name}", kind="hourly_profile",
-                   change="shifted", sourcetype=name, severity="MEDIUM" if tvd >= 0.3 else "LOW",
-                   baseline=shares_a[hour] * 100.0, current=shares_c[hour] * 100.0, p_value=p,
-                   effect=1.0 + min(tvd / 0.5, 1.0), field=f"hour={hour:02d}",
-                   stat="hour_share_pct"))  # fmt: skip
+    out.add(
+        Signal(
+            signal_id=f"hourly_profile:shifted:{name}",
+            kind="hourly_profile",
+            change="shifted",
+            sourcetype=name,
+            severity="MEDIUM" if tvd >= 0.3 else "LOW",
+            baseline=shares_a[hour] * 100.0,
+            current=shares_c[hour] * 100.0,
+            p_value=p,
+            effect=1.0 + min(tvd / 0.5, 1.0),
+            field=f"hour={hour:02d}",
+            stat="hour_share_pct",
+        )
+    )
     return None
 
 

@@ -125,8 +125,22 @@ _IDENTIFIER_NAMES = frozenset(
         "ip",
     }
 )
-_IDENTIFIER_SUFFIXES = ("_id", "_uuid", "_guid", "_port", "_version", "_build", "_seq",
-                        "_offset", "_total", "_ip", "_hash", "_sha", "_key", "_token")  # fmt: skip
+_IDENTIFIER_SUFFIXES = (
+    "_id",
+    "_uuid",
+    "_guid",
+    "_port",
+    "_version",
+    "_build",
+    "_seq",
+    "_offset",
+    "_total",
+    "_ip",
+    "_hash",
+    "_sha",
+    "_key",
+    "_token",
+)
 MAX_VALUE_CHARS = 100
 
 

@@ -55,8 +55,9 @@ def _text(doc: Mapping, name: str, *, optional: bool = False, limit: int = MAX_T
         _fail(f"{name} must be text")
 
 
-def _number(doc: Mapping, name: str, *, low: float = 0.0, high: float = math.inf,
-            optional: bool = False) -> None:  # fmt: skip
+def _number(
+    doc: Mapping, name: str, *, low: float = 0.0, high: float = math.inf, optional: bool = False
+) -> None:
     value = doc.get(name)
     if value is None and optional:
         return
@@ -266,8 +267,10 @@ def check_collections(collections: Mapping[str, Sequence[Any]]) -> None:
         d["_key"]: d for d in anchors if isinstance(d, dict) and d.get("kind") == "anchor_part"
     }
     checks: dict[str, Callable[[Mapping], None]] = {
-        DRIFTS: _drift, FEEDBACK: _feedback, WEIGHTS: _weight,
-    }  # fmt: skip
+        DRIFTS: _drift,
+        FEEDBACK: _feedback,
+        WEIGHTS: _weight,
+    }
     for name, docs in collections.items():
         for position, doc in enumerate(docs):
             try:

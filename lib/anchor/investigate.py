@@ -250,14 +250,20 @@ def deep_narrator(
     """A narrator that investigates with tools first; never raises."""
     from anchor.llm import LLMError, parse_json_object
 
-    def narrate(signals: Sequence[Signal], *, anchor_name: str, past: Sequence[Mapping[str, Any]] = (),
-                notes: Sequence[str] = ()) -> Narrative:  # fmt: skip
+    def narrate(
+        signals: Sequence[Signal],
+        *,
+        anchor_name: str,
+        past: Sequence[Mapping[str, Any]] = (),
+        notes: Sequence[str] = (),
+    ) -> Narrative:
         steps: list[dict] = []
         truncated = False
 
         def fallback(reason: str) -> Narrative:
-            story = offline_narrative(signals, anchor_name, past=past, notes=notes,
-                                      fallback_reason=reason)  # fmt: skip
+            story = offline_narrative(
+                signals, anchor_name, past=past, notes=notes, fallback_reason=reason
+            )
             story.steps, story.truncated = steps, truncated
             return story
 
@@ -296,8 +302,16 @@ def deep_narrator(
             return fallback(f"LLM {error.kind}: {error}")
         except ValueError as error:
             return fallback(f"LLM answer rejected: {error}")
-        return Narrative(summary, hypothesis, spl, source="llm", cited_signals=cited,
-                         model=answer.model or client.config.model, prompt_version=PROMPT_VERSION,
-                         steps=steps, truncated=truncated)  # fmt: skip
+        return Narrative(
+            summary,
+            hypothesis,
+            spl,
+            source="llm",
+            cited_signals=cited,
+            model=answer.model or client.config.model,
+            prompt_version=PROMPT_VERSION,
+            steps=steps,
+            truncated=truncated,
+        )
 
     return narrate

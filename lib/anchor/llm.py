@@ -75,8 +75,12 @@ class ChatResult:
 
 
 class LLMClient:
-    def __init__(self, config: LLMConfig, session: Optional[requests.Session] = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: LLMConfig,
+        session: Optional[requests.Session] = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.config = config
         self.session = session or requests.Session()
         self.sleep = sleep
@@ -130,8 +134,14 @@ class LLMClient:
         except ValueError:
             return 1.0
 
-    def chat(self, messages: Sequence[dict], *, json_mode: bool = False, tools: Optional[list] = None,
-             temperature: float = 0.2) -> ChatResult:  # fmt: skip
+    def chat(
+        self,
+        messages: Sequence[dict],
+        *,
+        json_mode: bool = False,
+        tools: Optional[list] = None,
+        temperature: float = 0.2,
+    ) -> ChatResult:
         body: dict[str, Any] = {
             "model": self.config.model,
             "messages": list(messages),

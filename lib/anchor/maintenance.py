@@ -443,9 +443,9 @@ def run_step(
             ("would remove", " [dry run: nothing written]") if dry_run else ("removed", "")
         )
         return StepResult(
-            action, f"compact: {verb} {removed} feedback entr(ies) no longer affecting any "
-            f"weight{suffix}",
-        )  # fmt: skip
+            action,
+            f"compact: {verb} {removed} feedback entr(ies) no longer affecting any weight{suffix}",
+        )
     if action == "retention":
         return StepResult(action, apply_retention(memory, now, retention, dry_run=dry_run))
     if action == "export":

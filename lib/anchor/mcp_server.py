@@ -22,8 +22,12 @@ _TEXT = {"type": "string", "minLength": 1}
 
 
 def _schema(properties: dict, required: tuple = ()) -> dict:
-    return {"type": "object", "properties": properties, "required": list(required),
-            "additionalProperties": False}  # fmt: skip
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(required),
+        "additionalProperties": False,
+    }
 
 
 @dataclass(frozen=True)
@@ -36,35 +40,90 @@ class ToolSpec:
 
 TOOLS = (
     ToolSpec("list_anchors", "List the stored anchors (healthy baselines).", _schema({}), False),
-    ToolSpec("show_anchor", "Describe one anchor: window, events and a summary per sourcetype.",
-             _schema({"name": _TEXT}, ("name",)), False),
-    ToolSpec("list_drifts", "Recorded drifts (comparisons), newest first.",
-             _schema({"anchor": _TEXT, "limit": {"type": "integer", "minimum": 1, "maximum": 200}}),
-             False),
-    ToolSpec("show_drift", "One drift: ranked signals and narrative. drift_id may be 'latest'.",
-             _schema({"drift_id": _TEXT}, ("drift_id",)), False),
-    ToolSpec("recall_similar", "Past drifts most similar to one drift.",
-             _schema({"drift_id": _TEXT, "k": {"type": "integer", "minimum": 1, "maximum": 20}},
-                     ("drift_id",)), False),
-    ToolSpec("learned_weights", "Signal weights learned from feedback, furthest from neutral first.",
-             _schema({"limit": {"type": "integer", "minimum": 1, "maximum": 1000}}), False),
-    ToolSpec("blind_spots", "Signals users mark false positive more often than confirmed.",
-             _schema({"limit": {"type": "integer", "minimum": 1, "maximum": 1000}}), False),
-    ToolSpec("capture", "Capture exported log files (JSONL, CSV or raw lines) as an anchor "
-             "(offline memory only; on Splunk use | anchorcapture).",
-             _schema({"name": _TEXT, "paths": {"type": "array", "items": _TEXT, "minItems": 1},
-                      "metrics": {"type": "array", "items": _TEXT}}, ("name", "paths")), True),
-    ToolSpec("compare", "Compare a window with an anchor and record the drift: paths to exported "
-             "logs offline, or a search (e.g. index=web) on Splunk.",
-             _schema({"anchor": _TEXT, "paths": {"type": "array", "items": _TEXT},
-                      "search": _TEXT, "earliest": _TEXT,
-                      "limit": {"type": "integer", "minimum": 1, "maximum": 1000}}, ("anchor",)),
-             True),
-    ToolSpec("feedback", "Record whether a signal of a drift mattered (re-weights future rankings).",
-             _schema({"drift_id": _TEXT, "signal_id": _TEXT,
-                      "outcome": {"type": "string", "enum": ["confirmed", "false_positive"]},
-                      "reason": {"type": "string"}}, ("drift_id", "signal_id", "outcome")), True),
-)  # fmt: skip
+    ToolSpec(
+        "show_anchor",
+        "Describe one anchor: window, events and a summary per sourcetype.",
+        _schema({"name": _TEXT}, ("name",)),
+        False,
+    ),
+    ToolSpec(
+        "list_drifts",
+        "Recorded drifts (comparisons), newest first.",
+        _schema({"anchor": _TEXT, "limit": {"type": "integer", "minimum": 1, "maximum": 200}}),
+        False,
+    ),
+    ToolSpec(
+        "show_drift",
+        "One drift: ranked signals and narrative. drift_id may be 'latest'.",
+        _schema({"drift_id": _TEXT}, ("drift_id",)),
+        False,
+    ),
+    ToolSpec(
+        "recall_similar",
+        "Past drifts most similar to one drift.",
+        _schema(
+            {"drift_id": _TEXT, "k": {"type": "integer", "minimum": 1, "maximum": 20}},
+            ("drift_id",),
+        ),
+        False,
+    ),
+    ToolSpec(
+        "learned_weights",
+        "Signal weights learned from feedback, furthest from neutral first.",
+        _schema({"limit": {"type": "integer", "minimum": 1, "maximum": 1000}}),
+        False,
+    ),
+    ToolSpec(
+        "blind_spots",
+        "Signals users mark false positive more often than confirmed.",
+        _schema({"limit": {"type": "integer", "minimum": 1, "maximum": 1000}}),
+        False,
+    ),
+    ToolSpec(
+        "capture",
+        "Capture exported log files (JSONL, CSV or raw lines) as an anchor "
+        "(offline memory only; on Splunk use | anchorcapture).",
+        _schema(
+            {
+                "name": _TEXT,
+                "paths": {"type": "array", "items": _TEXT, "minItems": 1},
+                "metrics": {"type": "array", "items": _TEXT},
+            },
+            ("name", "paths"),
+        ),
+        True,
+    ),
+    ToolSpec(
+        "compare",
+        "Compare a window with an anchor and record the drift: paths to exported "
+        "logs offline, or a search (e.g. index=web) on Splunk.",
+        _schema(
+            {
+                "anchor": _TEXT,
+                "paths": {"type": "array", "items": _TEXT},
+                "search": _TEXT,
+                "earliest": _TEXT,
+                "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+            },
+            ("anchor",),
+        ),
+        True,
+    ),
+    ToolSpec(
+        "feedback",
+        "Record whether a signal of a drift mattered (re-weights future rankings).",
+        _schema(
+            {
+                "drift_id": _TEXT,
+                "signal_id": _TEXT,
+                "outcome": {"type": "string", "enum": ["confirmed", "false_positive"]},
+                "reason": {"type": "string"},
+            },
+            ("drift_id", "signal_id", "outcome"),
+        ),
+        True,
+    ),
+)
 
 
 def available_tools(read_only: bool) -> list[ToolSpec]:

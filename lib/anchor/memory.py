@@ -41,13 +41,32 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PART_CHARS = 4 * 1024 * 1024
 MAX_REASON_CHARS = 1000
 # What lists of drifts show (never the up-to-200 stored signals of each).
-DRIFT_SUMMARY_FIELDS = ("drift_id", "anchor", "created", "created_by", "events", "signal_count",
-                        "top_severity", "top_signal", "summary", "narrative",
-                        "windows", "window_start", "window_end")  # fmt: skip
+DRIFT_SUMMARY_FIELDS = (
+    "drift_id",
+    "anchor",
+    "created",
+    "created_by",
+    "events",
+    "signal_count",
+    "top_severity",
+    "top_signal",
+    "summary",
+    "narrative",
+    "windows",
+    "window_start",
+    "window_end",
+)
 # What recall compares: signal ids and their severities, nothing else.
 RECALL_FIELDS = ("drift_id", "anchor", "created", "top_signal", "signal_ids", "signal_severities")
-WEIGHT_FIELDS = ("signal_id", "weight", "confirmed", "false_positive", "last_feedback",
-                 "deviation", "updated")  # fmt: skip
+WEIGHT_FIELDS = (
+    "signal_id",
+    "weight",
+    "confirmed",
+    "false_positive",
+    "last_feedback",
+    "deviation",
+    "updated",
+)
 NEWEST_FIRST = (("created", -1), ("_key", -1))
 REFRESH_ATTEMPTS = 3
 
@@ -164,8 +183,7 @@ class Memory:
         created = {op: v for op, v in (("$gte", since), ("$lte", until)) if v is not None}
         if created:
             query["created"] = created
-        return self.store.find(DRIFTS, query or None, sort=NEWEST_FIRST, limit=limit,
-                               fields=fields)  # fmt: skip
+        return self.store.find(DRIFTS, query or None, sort=NEWEST_FIRST, limit=limit, fields=fields)
 
     def delete_drift(self, drift_id: str) -> None:
         self.drift(drift_id)
@@ -187,10 +205,16 @@ class Memory:
     def trim_drifts(self, keep: int) -> int:
         """Keep about the newest ``keep`` drifts (ties at the boundary go too); returns how many went."""
         first_dropped = next(
-            self.store.find(DRIFTS, {"created": {"$gt": 0}}, sort=NEWEST_FIRST, skip=keep,
-                            limit=1, fields=("created",)),
+            self.store.find(
+                DRIFTS,
+                {"created": {"$gt": 0}},
+                sort=NEWEST_FIRST,
+                skip=keep,
+                limit=1,
+                fields=("created",),
+            ),
             None,
-        )  # fmt: skip
+        )
         if first_dropped is None:
             return 0
         return self._delete_drifts_where({"created": {"$lte": first_dropped["created"]}})
@@ -252,8 +276,9 @@ class Memory:
         when = {op: v for op, v in (("$gte", since), ("$lte", until)) if v is not None}
         if when:
             query["time"] = when
-        return list(self.store.find(FEEDBACK, query or None, sort=(("time", -1), ("_key", -1)),
-                                    limit=limit))  # fmt: skip
+        return list(
+            self.store.find(FEEDBACK, query or None, sort=(("time", -1), ("_key", -1)), limit=limit)
+        )
 
     def weights(self, now: float) -> dict[str, WeightInfo]:
         """Every learned weight as of ``now``, from the ``anchor_weights`` view."""
@@ -289,8 +314,12 @@ class Memory:
 
     @staticmethod
     def weight_document(info: WeightInfo, now: float) -> dict[str, Any]:
-        return {"_key": weight_key(info.signal_id), **info.to_dict(),
-                "deviation": round(info.deviation, 9), "updated": now}  # fmt: skip
+        return {
+            "_key": weight_key(info.signal_id),
+            **info.to_dict(),
+            "deviation": round(info.deviation, 9),
+            "updated": now,
+        }
 
 
 def weight_key(signal_id: str) -> str:

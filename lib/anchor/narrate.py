@@ -273,19 +273,34 @@ def narration_payload(
 
     diffs = [
         {
-            "signal_id": s.signal_id, "kind": s.kind, "change": s.change, "severity": s.severity,
-            "sourcetype": s.sourcetype, "field": s.field, "stat": s.stat, "template": s.template,
-            "host": s.host, "baseline": s.baseline, "current": s.current, "delta_pct": s.delta_pct,
+            "signal_id": s.signal_id,
+            "kind": s.kind,
+            "change": s.change,
+            "severity": s.severity,
+            "sourcetype": s.sourcetype,
+            "field": s.field,
+            "stat": s.stat,
+            "template": s.template,
+            "host": s.host,
+            "baseline": s.baseline,
+            "current": s.current,
+            "delta_pct": s.delta_pct,
             "evidence": [e.signal_id for e in s.evidence[1:]],
         }
         for s in signals[:MAX_DIFFS]
-    ]  # fmt: skip
+    ]
     incidents = [
         {k: p.get(k) for k in ("drift_id", "similarity", "outcome", "reason", "signals")}
         for p in past[:3]
     ]
-    return json.dumps({"prompt_version": PROMPT_VERSION, "anchor_name": anchor_name, "diffs": diffs,
-                       "past_incidents": incidents})  # fmt: skip
+    return json.dumps(
+        {
+            "prompt_version": PROMPT_VERSION,
+            "anchor_name": anchor_name,
+            "diffs": diffs,
+            "past_incidents": incidents,
+        }
+    )
 
 
 def validate_narrative(
@@ -320,10 +335,16 @@ def validate_narrative(
 def unavailable_narrator(reason: str) -> Any:
     """The offline narrator, saying why the LLM was not used (for example: not configured)."""
 
-    def narrate(signals: Sequence[Signal], *, anchor_name: str, past: Sequence[Mapping[str, Any]] = (),
-                notes: Sequence[str] = ()) -> Narrative:  # fmt: skip
-        return offline_narrative(signals, anchor_name, past=past, notes=notes,
-                                 fallback_reason=reason)  # fmt: skip
+    def narrate(
+        signals: Sequence[Signal],
+        *,
+        anchor_name: str,
+        past: Sequence[Mapping[str, Any]] = (),
+        notes: Sequence[str] = (),
+    ) -> Narrative:
+        return offline_narrative(
+            signals, anchor_name, past=past, notes=notes, fallback_reason=reason
+        )
 
     return narrate
 
@@ -332,26 +353,51 @@ def llm_narrator(client: Any) -> Any:
     """A narrator that asks the LLM once and falls back to the offline one on any failure."""
     from anchor.llm import LLMError, parse_json_object
 
-    def narrate(signals: Sequence[Signal], *, anchor_name: str, past: Sequence[Mapping[str, Any]] = (),
-                notes: Sequence[str] = ()) -> Narrative:  # fmt: skip
+    def narrate(
+        signals: Sequence[Signal],
+        *,
+        anchor_name: str,
+        past: Sequence[Mapping[str, Any]] = (),
+        notes: Sequence[str] = (),
+    ) -> Narrative:
         if not signals:
             return offline_narrative(signals, anchor_name, past=past, notes=notes)
         try:
             answer = client.chat(
-                [{"role": "system", "content": SYSTEM_PROMPT},
-                 {"role": "user", "content": narration_payload(signals, anchor_name, past)}],
-                json_mode=True, temperature=0.2,
-            )  # fmt: skip
+                [
+                    {"role": "system", "content": SYSTEM_PROMPT},
+                    {"role": "user", "content": narration_payload(signals, anchor_name, past)},
+                ],
+                json_mode=True,
+                temperature=0.2,
+            )
             summary, hypothesis, spl, cited = validate_narrative(
                 parse_json_object(answer.content), signals
             )
         except LLMError as error:
-            return offline_narrative(signals, anchor_name, past=past, notes=notes,
-                                     fallback_reason=f"LLM {error.kind}: {error}")  # fmt: skip
+            return offline_narrative(
+                signals,
+                anchor_name,
+                past=past,
+                notes=notes,
+                fallback_reason=f"LLM {error.kind}: {error}",
+            )
         except ValueError as error:
-            return offline_narrative(signals, anchor_name, past=past, notes=notes,
-                                     fallback_reason=f"LLM answer rejected: {error}")  # fmt: skip
-        return Narrative(summary, hypothesis, spl, source="llm", cited_signals=cited,
-                         model=answer.model or client.config.model, prompt_version=PROMPT_VERSION)  # fmt: skip
+            return offline_narrative(
+                signals,
+                anchor_name,
+                past=past,
+                notes=notes,
+                fallback_reason=f"LLM answer rejected: {error}",
+            )
+        return Narrative(
+            summary,
+            hypothesis,
+            spl,
+            source="llm",
+            cited_signals=cited,
+            model=answer.model or client.config.model,
+            prompt_version=PROMPT_VERSION,
+        )
 
     return narrate

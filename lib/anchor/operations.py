@@ -350,9 +350,20 @@ def compare(
         if line is not None:
             timelines[name] = line
     report = DriftReport(
-        drift_id, anchor_name, shown, narrative, comparison.notes, past, store, now, windows,
-        len(ranked), top_severity(ranked), timelines, origin,
-    )  # fmt: skip
+        drift_id,
+        anchor_name,
+        shown,
+        narrative,
+        comparison.notes,
+        past,
+        store,
+        now,
+        windows,
+        len(ranked),
+        top_severity(ranked),
+        timelines,
+        origin,
+    )
     if store:
         memory.save_drift(
             {
@@ -416,8 +427,9 @@ def compare_adhoc(
     check_adhoc(baseline, current, save_as)
     if save_as is None:
         description = adhoc_description(label, baseline)
-        return compare(memory, description, current, user=user, now=now, baseline=baseline,
-                       **options)  # fmt: skip
+        return compare(
+            memory, description, current, user=user, now=now, baseline=baseline, **options
+        )
     capture(memory, save_as, baseline, user=user, now=now, metrics=metrics, search=search)
     return compare(memory, save_as, current, user=user, now=now, **options)
 
@@ -440,9 +452,10 @@ def feedback(
     drift = resolve_drift(memory, drift_id)
     drift_id, signal_id = drift["drift_id"], resolve_signal(drift, signal_id)
     earlier = [
-        e for e in memory.feedback({"drift_id": drift_id, "signal_id": signal_id})
+        e
+        for e in memory.feedback({"drift_id": drift_id, "signal_id": signal_id})
         if e.get("user") == user
-    ]  # fmt: skip
+    ]
     entry = memory.record_feedback(drift_id, signal_id, outcome, user=user, now=now, reason=reason)
     info = memory.weight(signal_id, now)
     replaced = max(earlier, key=lambda e: (e["time"], e["_key"])) if earlier else None
@@ -526,8 +539,9 @@ def list_drifts(
 
     Only ``fields`` of each are read (None: the whole drift, signals included).
     """
-    return list(memory.recent_drifts(anchor=anchor, since=since, until=until, limit=limit,
-                                     fields=fields))  # fmt: skip
+    return list(
+        memory.recent_drifts(anchor=anchor, since=since, until=until, limit=limit, fields=fields)
+    )
 
 
 def stored_report(memory: Memory, drift_id: str, *, anchor: Optional[str] = None) -> DriftReport:
@@ -560,8 +574,17 @@ def describe_anchor(memory: Memory, name: str) -> dict[str, Any]:
     """One anchor's record and a summary per sourcetype of its fingerprint."""
     head = memory.anchor(name)
     fingerprint = memory.load_fingerprint(head)
-    keep = ("name", "created", "created_by", "events", "templates", "window_start", "window_end",
-            "metrics", "search")  # fmt: skip
+    keep = (
+        "name",
+        "created",
+        "created_by",
+        "events",
+        "templates",
+        "window_start",
+        "window_end",
+        "metrics",
+        "search",
+    )
     return {
         **{k: head.get(k) for k in keep},
         "sourcetypes": [

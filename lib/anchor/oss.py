@@ -86,8 +86,13 @@ class ObjectInfo:
     last_modified: str
 
 
-def string_to_sign(method: str, headers: Mapping[str, str], bucket: str, key: str,
-                   params: Mapping[str, Optional[str]]) -> str:  # fmt: skip
+def string_to_sign(
+    method: str,
+    headers: Mapping[str, str],
+    bucket: str,
+    key: str,
+    params: Mapping[str, Optional[str]],
+) -> str:
     lower = {k.lower(): v for k, v in headers.items()}
     oss_headers = "".join(
         f"{k}:{lower[k]}\n" for k in sorted(k for k in lower if k.startswith("x-oss-"))
@@ -126,8 +131,16 @@ class OSSClient:
             return f"{self.config.endpoint}/{self.config.bucket}/{quote(key, safe='/')}"
         return f"{parts.scheme}://{self.config.bucket}.{parts.netloc}/{quote(key, safe='/')}"
 
-    def request(self, method: str, key: str = "", *, params: Optional[dict] = None, data: bytes = b"",
-                headers: Optional[dict] = None, idempotent: bool = True) -> requests.Response:  # fmt: skip
+    def request(
+        self,
+        method: str,
+        key: str = "",
+        *,
+        params: Optional[dict] = None,
+        data: bytes = b"",
+        headers: Optional[dict] = None,
+        idempotent: bool = True,
+    ) -> requests.Response:
         params = params or {}
         for attempt in range(self.RETRIES + 1):
             signed = dict(headers or {})
@@ -140,9 +153,14 @@ class OSSClient:
             )
             try:
                 response = self.session.request(
-                    method, self._url(key), params={k: v for k, v in params.items()}, data=data, headers=signed,
-                    timeout=60, verify=self.config.ca_bundle or True,
-                )  # fmt: skip
+                    method,
+                    self._url(key),
+                    params={k: v for k, v in params.items()},
+                    data=data,
+                    headers=signed,
+                    timeout=60,
+                    verify=self.config.ca_bundle or True,
+                )
             except requests.RequestException as exc:
                 if idempotent and attempt < self.RETRIES:
                     time.sleep(0.2 * 2**attempt)
@@ -166,28 +184,50 @@ class OSSClient:
             request_id = root.findtext("RequestId") or ""
         except ET.ParseError:
             pass
-        return OSSError(f"OSS {method} {key or '/'} answered {response.status_code} {code}: {message}".strip(),
-                        status=response.status_code, code=code, request_id=request_id)  # fmt: skip
+        return OSSError(
+            f"OSS {method} {key or '/'} answered {response.status_code} {code}: {message}".strip(),
+            status=response.status_code,
+            code=code,
+            request_id=request_id,
+        )
 
     def put_object(self, key: str, data: bytes, *, content_type: str = "application/gzip") -> None:
         if len(data) > self.config.multipart_threshold:
             return self._multipart(key, data, content_type)
         md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
-        self.request("PUT", key, data=data, headers={
-            "Content-Type": content_type, "Content-MD5": md5, "x-oss-server-side-encryption": "AES256"})  # fmt: skip
+        self.request(
+            "PUT",
+            key,
+            data=data,
+            headers={
+                "Content-Type": content_type,
+                "Content-MD5": md5,
+                "x-oss-server-side-encryption": "AES256",
+            },
+        )
         return None
 
     def _multipart(self, key: str, data: bytes, content_type: str) -> None:
-        started = self.request("POST", key, params={"uploads": ""}, idempotent=False, headers={
-            "Content-Type": content_type, "x-oss-server-side-encryption": "AES256"})  # fmt: skip
+        started = self.request(
+            "POST",
+            key,
+            params={"uploads": ""},
+            idempotent=False,
+            headers={"Content-Type": content_type, "x-oss-server-side-encryption": "AES256"},
+        )
         upload_id = ET.fromstring(started.content).findtext("UploadId") or ""
         try:
             parts = []
             for number, start in enumerate(range(0, len(data), self.config.part_size), 1):
                 chunk = data[start : start + self.config.part_size]
                 md5 = base64.b64encode(hashlib.md5(chunk).digest()).decode()
-                response = self.request("PUT", key, params={"partNumber": str(number), "uploadId": upload_id},
-                                        data=chunk, headers={"Content-MD5": md5})  # fmt: skip
+                response = self.request(
+                    "PUT",
+                    key,
+                    params={"partNumber": str(number), "uploadId": upload_id},
+                    data=chunk,
+                    headers={"Content-MD5": md5},
+                )
                 parts.append((number, response.headers.get("ETag", "")))
             body = (
                 "<CompleteMultipartUpload>"
@@ -197,8 +237,14 @@ class OSSClient:
                 )
                 + "</CompleteMultipartUpload>"
             )
-            self.request("POST", key, params={"uploadId": upload_id}, data=body.encode(),
-                         headers={"Content-Type": "application/xml"}, idempotent=False)  # fmt: skip
+            self.request(
+                "POST",
+                key,
+                params={"uploadId": upload_id},
+                data=body.encode(),
+                headers={"Content-Type": "application/xml"},
+                idempotent=False,
+            )
         except OSSError:
             with contextlib.suppress(OSSError):
                 self.request("DELETE", key, params={"uploadId": upload_id})
@@ -218,8 +264,13 @@ class OSSClient:
                 params["marker"] = marker
             root = ET.fromstring(self.request("GET", "", params=params).content)
             for item in root.findall("Contents"):
-                found.append(ObjectInfo(item.findtext("Key") or "", int(item.findtext("Size") or 0),
-                                        item.findtext("LastModified") or ""))  # fmt: skip
+                found.append(
+                    ObjectInfo(
+                        item.findtext("Key") or "",
+                        int(item.findtext("Size") or 0),
+                        item.findtext("LastModified") or "",
+                    )
+                )
             if (root.findtext("IsTruncated") or "false") != "true":
                 return found
             marker = root.findtext("NextMarker") or (found[-1].key if found else "")

@@ -152,8 +152,7 @@ def _read_part(
             data = raw.read(part.end - part.start)
         # Decoded as _open_text decodes a whole file (a part starts after a newline
         # byte, never inside a UTF-8 sequence), a few kilobytes at a time.
-        handle = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace",
-                                  newline="")  # fmt: skip
+        handle = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace", newline="")
     report = ReadReport()
     with handle:
         lines = _Counted(handle)
@@ -248,8 +247,9 @@ def read_fingerprint(
             events = observe(events)
         return Fingerprint().add_all(events)
     fingerprint = Fingerprint()
-    for partial in _run(parts, jobs, sourcetype or DEFAULT_SOURCETYPE, metrics,
-                        _fold_fingerprint, report, fields):  # fmt: skip
+    for partial in _run(
+        parts, jobs, sourcetype or DEFAULT_SOURCETYPE, metrics, _fold_fingerprint, report, fields
+    ):
         fingerprint.merge(Fingerprint.from_dict(partial))
     return fingerprint
 
@@ -270,6 +270,5 @@ def templates(
         for event in read_events(paths, fmt=fmt, sourcetype=sourcetype, report=report):
             yield _line_template(event)
         return
-    for chunk in _run(parts, jobs, sourcetype or DEFAULT_SOURCETYPE, None, _fold_templates,
-                      report):  # fmt: skip
+    for chunk in _run(parts, jobs, sourcetype or DEFAULT_SOURCETYPE, None, _fold_templates, report):
         yield from chunk

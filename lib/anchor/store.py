@@ -220,8 +220,11 @@ class SQLiteStore:
         fields: Optional[Sequence[str]] = None,
     ) -> Iterator[dict]:
         # Offline memories are small; filtering in process keeps one code path for both.
-        return iter(select(self.scan(collection, query), None, sort=sort, skip=skip, limit=limit,
-                           fields=fields))  # fmt: skip
+        return iter(
+            select(
+                self.scan(collection, query), None, sort=sort, skip=skip, limit=limit, fields=fields
+            )
+        )
 
     def delete_where(self, collection: str, query: Mapping[str, Any]) -> None:
         if not query:

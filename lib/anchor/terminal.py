@@ -133,8 +133,18 @@ def window_line(label: str, window: Optional[Mapping[str, Any]]) -> str:
 
 
 # Units by metric field name suffix: the conventions of most log schemas.
-_FIELD_UNITS = (("_ms", "ms"), ("_us", "us"), ("_ns", "ns"), ("_seconds", "s"), ("_secs", "s"),
-                ("_sec", "s"), ("_s", "s"), ("_bytes", "B"), ("_pct", "%"), ("_percent", "%"))  # fmt: skip
+_FIELD_UNITS = (
+    ("_ms", "ms"),
+    ("_us", "us"),
+    ("_ns", "ns"),
+    ("_seconds", "s"),
+    ("_secs", "s"),
+    ("_sec", "s"),
+    ("_s", "s"),
+    ("_bytes", "B"),
+    ("_pct", "%"),
+    ("_percent", "%"),
+)
 
 
 def unit(signal: Mapping[str, Any]) -> str:

@@ -59,21 +59,40 @@ class FakeLLM:
                     status, headers = step[1], {**step[2], "Content-Type": "application/json"}
                 else:
                     if kind == "tools":
-                        message = {"role": "assistant", "content": None, "tool_calls": [
-                            {"id": f"call_{len(fake.requests)}_{n}", "type": "function",
-                             "function": {"name": name, "arguments": args if isinstance(args, str)
-                                          else json.dumps(args)}}
-                            for n, (name, args) in enumerate(step[1])
-                        ]}  # fmt: skip
+                        message = {
+                            "role": "assistant",
+                            "content": None,
+                            "tool_calls": [
+                                {
+                                    "id": f"call_{len(fake.requests)}_{n}",
+                                    "type": "function",
+                                    "function": {
+                                        "name": name,
+                                        "arguments": args
+                                        if isinstance(args, str)
+                                        else json.dumps(args),
+                                    },
+                                }
+                                for n, (name, args) in enumerate(step[1])
+                            ],
+                        }
                         finish = "tool_calls"
                     else:
                         content = json.dumps(step[1]) if kind == "json" else step[1]
                         message, finish = {"role": "assistant", "content": content}, "stop"
-                    payload = json.dumps({
-                        "id": "chatcmpl-fake", "object": "chat.completion", "model": body.get("model"),
-                        "choices": [{"index": 0, "finish_reason": finish, "message": message}],
-                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-                    }).encode()  # fmt: skip
+                    payload = json.dumps(
+                        {
+                            "id": "chatcmpl-fake",
+                            "object": "chat.completion",
+                            "model": body.get("model"),
+                            "choices": [{"index": 0, "finish_reason": finish, "message": message}],
+                            "usage": {
+                                "prompt_tokens": 1,
+                                "completion_tokens": 1,
+                                "total_tokens": 2,
+                            },
+                        }
+                    ).encode()
                     status, headers = 200, {"Content-Type": "application/json"}
                 send(self, status, payload, headers)
 
@@ -81,14 +100,21 @@ class FakeLLM:
                 texts = body.get("input")
                 texts = [texts] if isinstance(texts, str) else texts
                 data = [
-                    {"object": "embedding", "index": n,
-                     "embedding": [float(t.lower().count(c)) for c in "etaoinshrd"]}
+                    {
+                        "object": "embedding",
+                        "index": n,
+                        "embedding": [float(t.lower().count(c)) for c in "etaoinshrd"],
+                    }
                     for n, t in enumerate(texts)
-                ]  # fmt: skip
+                ]
                 payload = json.dumps(
-                    {"object": "list", "data": data, "model": body.get("model"),
-                     "usage": {"prompt_tokens": 1, "total_tokens": 1}}
-                ).encode()  # fmt: skip
+                    {
+                        "object": "list",
+                        "data": data,
+                        "model": body.get("model"),
+                        "usage": {"prompt_tokens": 1, "total_tokens": 1},
+                    }
+                ).encode()
                 send(self, 200, payload, {"Content-Type": "application/json"})
 
         self._server = serve(Handler)

@@ -138,8 +138,10 @@ class FakeSplunkd:
         if self.server_cert is None:
             self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
         else:
-            with trustme.Blob(self.server_cert[0]).tempfile() as cert, \
-                    trustme.Blob(self.server_cert[1]).tempfile() as key:  # fmt: skip
+            with (
+                trustme.Blob(self.server_cert[0]).tempfile() as cert,
+                trustme.Blob(self.server_cert[1]).tempfile() as key,
+            ):
                 context.load_cert_chain(cert, key)
         fake = self
 
@@ -292,9 +294,11 @@ class FakeSplunkd:
         if path.endswith("/storage/passwords"):
             if "list_storage_passwords" not in capabilities:
                 return self._error(
-                    handler, 403, f"You (user={caller}) do not have permission to perform this "
+                    handler,
+                    403,
+                    f"You (user={caller}) do not have permission to perform this "
                     "operation (requires capability: list_storage_passwords).",
-                )  # fmt: skip
+                )
             return self._reply(
                 handler,
                 200,

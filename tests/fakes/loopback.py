@@ -9,8 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
 
 
-def serve(handler: type[BaseHTTPRequestHandler],
-          tls: Optional[ssl.SSLContext] = None) -> ThreadingHTTPServer:  # fmt: skip
+def serve(
+    handler: type[BaseHTTPRequestHandler], tls: Optional[ssl.SSLContext] = None
+) -> ThreadingHTTPServer:
     """Start ``handler`` on 127.0.0.1 (an ephemeral port) in a daemon thread; TLS if given."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
@@ -26,8 +27,12 @@ def stop(server: Optional[ThreadingHTTPServer]) -> None:
         server.server_close()
 
 
-def send(handler: BaseHTTPRequestHandler, status: int, body: bytes = b"",
-         headers: Optional[Mapping[str, str]] = None) -> None:  # fmt: skip
+def send(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes = b"",
+    headers: Optional[Mapping[str, str]] = None,
+) -> None:
     """One complete answer: status, headers, Content-Length and the body."""
     handler.send_response(status)
     for name, value in (headers or {}).items():

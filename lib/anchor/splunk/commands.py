@@ -66,8 +66,9 @@ class _AnchorCommand:
     def _fail(self, error: Exception) -> None:
         if isinstance(error, ImportError):
             # A broken install (a missing or incompatible library): one line, not a traceback.
-            error = AnchorError(f"Anchor could not load a library it needs ({error}); "
-                                "reinstall the app package")  # fmt: skip
+            error = AnchorError(
+                f"Anchor could not load a library it needs ({error}); reinstall the app package"
+            )
         self.write_error(str(error).splitlines()[0] if str(error) else type(error).__name__)
 
 
@@ -270,10 +271,16 @@ class AnchorCompareCommand(_ReportingAnchorCommand):
             )
             memory = self._memory(WRITE_CAPABILITY if self.save_baseline else None)
             yield from rows.compare_split_rows(
-                memory, self, baseline, current, user=self._user(), now=time.time(),
+                memory,
+                self,
+                baseline,
+                current,
+                user=self._user(),
+                now=time.time(),
                 save_baseline=self.save_baseline or None,
-                search=getattr(info, "search", None), narrator=self._narrator(memory),
-            )  # fmt: skip
+                search=getattr(info, "search", None),
+                narrator=self._narrator(memory),
+            )
         except (AnchorError, ImportError) as error:
             self._fail(error)
 
@@ -354,9 +361,11 @@ class AnchorShowCommand(_AnchorCommand, GeneratingCommand):
         try:
             info = self._searchinfo()
             yield from rows.show_rows(
-                self._memory(), self, span=rows.search_span(info.earliest_time, info.latest_time),
+                self._memory(),
+                self,
+                span=rows.search_span(info.earliest_time, info.latest_time),
                 now=time.time(),
-            )  # fmt: skip
+            )
         except (AnchorError, ImportError) as error:
             self._fail(error)
 
@@ -386,9 +395,14 @@ class AnchorMaintenanceCommand(_AnchorCommand, GeneratingCommand):
                 info = self._searchinfo()
                 retention = read_retention(info.splunkd_uri, info.session_key)
             yield from rows.maintenance_rows(
-                memory, self.action, dry_run=bool(self.dry_run), name=self.file,
-                folder=self.local_dir or "exports", now=time.time(), retention=retention,
-            )  # fmt: skip
+                memory,
+                self.action,
+                dry_run=bool(self.dry_run),
+                name=self.file,
+                folder=self.local_dir or "exports",
+                now=time.time(),
+                retention=retention,
+            )
         except (AnchorError, ImportError) as error:
             self._fail(error)
 

@@ -185,8 +185,13 @@ class KVStore(Store):
             return None
 
     def _save(self, collection: str, batch: Sequence[Mapping[str, Any]]) -> None:
-        _call("batch save", self.service.post, self._path(collection, "batch_save"),
-              headers=JSON_HEADERS, body=json.dumps(list(batch)))  # fmt: skip
+        _call(
+            "batch save",
+            self.service.post,
+            self._path(collection, "batch_save"),
+            headers=JSON_HEADERS,
+            body=json.dumps(list(batch)),
+        )
 
     def put_many(self, collection: str, docs: Sequence[Mapping[str, Any]]) -> None:
         check_collection(collection)
@@ -278,8 +283,12 @@ class KVStore(Store):
     def delete_where(self, collection: str, query: Mapping[str, Any]) -> None:
         if not query:
             raise StoreError("delete_where needs a query; refusing to empty a collection")
-        _call("delete", self.service.delete, self._path(collection),
-              query=json.dumps(query, separators=(",", ":")))  # fmt: skip
+        _call(
+            "delete",
+            self.service.delete,
+            self._path(collection),
+            query=json.dumps(query, separators=(",", ":")),
+        )
 
     def delete(self, collection: str, keys: Sequence[str]) -> None:
         for key in keys:

@@ -103,8 +103,13 @@ def validate_settings(params: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidSetting(
             f"interval {interval!r} is neither seconds (at least 60) nor a 5-field cron expression like '30 2 * * *'"
         )
-    return {"destination": destination, "local_dir": os.path.join(data_root(), folder),
-            "retention_days": retention, "actions": actions, "oss": oss}  # fmt: skip
+    return {
+        "destination": destination,
+        "local_dir": os.path.join(data_root(), folder),
+        "retention_days": retention,
+        "actions": actions,
+        "oss": oss,
+    }
 
 
 def _valid_interval(text: str) -> bool:
@@ -167,9 +172,13 @@ def read_retention(splunkd_uri: str, session_key: str) -> maintenance.DriftReten
 
 
 def run_maintenance(
-    settings: Mapping[str, Any], memory, now: float, log: logging.Logger, destination=None,
+    settings: Mapping[str, Any],
+    memory,
+    now: float,
+    log: logging.Logger,
+    destination=None,
     retention: Optional[Callable[[], maintenance.DriftRetention]] = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Run the configured steps in order; a failed step stops the run and is reported."""
     summary: dict[str, Any] = {"status": "ok"}
     destination = destination or maintenance.LocalDestination(settings["local_dir"])
@@ -177,10 +186,13 @@ def run_maintenance(
         try:
             limits = retention() if (action == "retention" and retention) else None
             step = maintenance.run_step(
-                memory, action, now=now, destination=destination,
+                memory,
+                action,
+                now=now,
+                destination=destination,
                 export_retention_days=settings["retention_days"],
                 retention=limits or maintenance.DEFAULT_RETENTION,
-            )  # fmt: skip
+            )
         except Exception as error:  # any failure is reported, never half-hidden
             log.error("action=%s status=failed reason=%s", action, str(error).replace("\n", " "))
             summary.update(status="failed", failed_action=action, reason=str(error))
@@ -248,8 +260,12 @@ class MaintenanceInput(Script):
         for name, params in inputs.inputs.items():
             summary = self._run_one(name, params, uri, token, log)
             if summary is not None:
-                event = Event(stanza=name, sourcetype=SOURCETYPE, time=f"{summary.pop('now'):.3f}",
-                              data=json.dumps({"input": name, **summary}, sort_keys=True))  # fmt: skip
+                event = Event(
+                    stanza=name,
+                    sourcetype=SOURCETYPE,
+                    time=f"{summary.pop('now'):.3f}",
+                    data=json.dumps({"input": name, **summary}, sort_keys=True),
+                )
                 ew.write_event(event)
 
     def _run_one(self, name, params, uri, token, log) -> Optional[dict[str, Any]]:
@@ -268,9 +284,13 @@ class MaintenanceInput(Script):
                     return {"now": now, "status": "skipped", "reason": why}
             destination = destination_for(settings, uri, token)
             summary = run_maintenance(
-                settings, open_memory(uri, token), now, log, destination,
+                settings,
+                open_memory(uri, token),
+                now,
+                log,
+                destination,
                 retention=lambda: read_retention(uri, token),
-            )  # fmt: skip
+            )
         except AnchorError as error:
             log.error("action=run status=failed input=%s reason=%s", name, error)
             summary = {"status": "failed", "reason": str(error)}

@@ -78,9 +78,15 @@ def oneshot_runner(splunkd_uri: str, session_key: str, user: str) -> SearchRunne
         capped = f"{query.strip()} | head {int(max_rows)}"
         require_safe_spl(capped)  # and the query as sent, cap included
         return run_oneshot(
-            splunkd_uri, session_key, user, capped,
-            earliest=earliest, latest=latest, max_rows=max_rows, max_seconds=max_seconds,
-        )  # fmt: skip
+            splunkd_uri,
+            session_key,
+            user,
+            capped,
+            earliest=earliest,
+            latest=latest,
+            max_rows=max_rows,
+            max_seconds=max_seconds,
+        )
 
     return run
 
@@ -117,16 +123,27 @@ class RelayClient:
         self.splunkd_uri, self.session_key, self.user = splunkd_uri, session_key, user
         self.config = RelayConfig()
 
-    def chat(self, messages: Sequence[dict], *, json_mode: bool = False, tools: Optional[list] = None,
-             temperature: float = 0.2) -> ChatResult:  # fmt: skip
+    def chat(
+        self,
+        messages: Sequence[dict],
+        *,
+        json_mode: bool = False,
+        tools: Optional[list] = None,
+        temperature: float = 0.2,
+    ) -> ChatResult:
         if tools is not None and tools is not TOOLS:
             raise LLMError("config", "only Anchor's investigation tools can be relayed")
-        body = {"messages": list(messages), "json_mode": json_mode, "tools": tools is not None,
-                "temperature": temperature}  # fmt: skip
+        body = {
+            "messages": list(messages),
+            "json_mode": json_mode,
+            "tools": tools is not None,
+            "temperature": temperature,
+        }
         try:
             service = connect(self.splunkd_uri, self.session_key, timeout=RELAY_SECONDS)
-            response = service.post(RELAY_PATH, owner=self.user, app=APP, headers=JSON_HEADERS,
-                                    body=json.dumps(body))  # fmt: skip
+            response = service.post(
+                RELAY_PATH, owner=self.user, app=APP, headers=JSON_HEADERS, body=json.dumps(body)
+            )
             data = json.loads(response.body.read().decode("utf-8"))
         except binding.HTTPError as exc:
             raise _relayed_error(exc) from None
@@ -139,8 +156,11 @@ class RelayClient:
                 "invalid_response",
                 "Anchor's narrate endpoint answered something other than an object",
             )
-        calls = [ToolCall(str(c.get("id", "")), str(c.get("name", "")), c.get("arguments"))
-                 for c in data.get("tool_calls") or [] if isinstance(c, dict)]  # fmt: skip
+        calls = [
+            ToolCall(str(c.get("id", "")), str(c.get("name", "")), c.get("arguments"))
+            for c in data.get("tool_calls") or []
+            if isinstance(c, dict)
+        ]
         self.config.model = str(data.get("model") or self.config.model)
         return ChatResult(data.get("content"), calls, data.get("finish_reason"), data.get("model"))
 

@@ -25,8 +25,15 @@ class SplunkBackend:
     refused except to a loopback address.
     """
 
-    def __init__(self, url: str, token: str, *, ca_file: Optional[str] = None,
-                 session: Optional[requests.Session] = None, timeout: float = 330.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        ca_file: Optional[str] = None,
+        session: Optional[requests.Session] = None,
+        timeout: float = 330.0,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InputError(f"Splunk URL {url!r} is not an http(s) URL such as https://sh1:8089")
@@ -40,15 +47,22 @@ class SplunkBackend:
         self.verify: Any = ca_file or True
         self.timeout = timeout
 
-    def _call(self, method: str, path: str, *, query: Optional[dict] = None,
-              body: Optional[dict] = None) -> Any:  # fmt: skip
+    def _call(
+        self, method: str, path: str, *, query: Optional[dict] = None, body: Optional[dict] = None
+    ) -> Any:
         params = {
             "output_mode": "json",
             **{k: v for k, v in (query or {}).items() if v is not None},
         }
         try:
-            response = self.http.request(method, self.base + path, params=params, json=body,
-                                         verify=self.verify, timeout=self.timeout)  # fmt: skip
+            response = self.http.request(
+                method,
+                self.base + path,
+                params=params,
+                json=body,
+                verify=self.verify,
+                timeout=self.timeout,
+            )
         except requests.RequestException as exc:
             raise AnchorError(f"cannot reach Splunk ({type(exc).__name__})") from None
         try:
@@ -88,13 +102,30 @@ class SplunkBackend:
             f"capture on Splunk runs as a search: ... | anchorcapture name={name} (not over REST)"
         )
 
-    def compare(self, anchor: str, paths: Sequence[str] = (), search: Optional[str] = None,
-                earliest: Optional[str] = None, limit: int = 20) -> Any:  # fmt: skip
+    def compare(
+        self,
+        anchor: str,
+        paths: Sequence[str] = (),
+        search: Optional[str] = None,
+        earliest: Optional[str] = None,
+        limit: int = 20,
+    ) -> Any:
         if paths or not search:
             raise InputError("on Splunk, compare takes search= (for example index=web), not paths")
-        return self._call("POST", "compare", body={"search": search, "anchor": anchor,
-                                                   "earliest": earliest, "limit": limit})  # fmt: skip
+        return self._call(
+            "POST",
+            "compare",
+            body={"search": search, "anchor": anchor, "earliest": earliest, "limit": limit},
+        )
 
     def feedback(self, drift_id: str, signal_id: str, outcome: str, reason: str = "") -> Any:
-        return self._call("POST", "feedback", body={"drift_id": drift_id, "signal_id": signal_id,
-                                                    "outcome": outcome, "reason": reason})  # fmt: skip
+        return self._call(
+            "POST",
+            "feedback",
+            body={
+                "drift_id": drift_id,
+                "signal_id": signal_id,
+                "outcome": outcome,
+                "reason": reason,
+            },
+        )

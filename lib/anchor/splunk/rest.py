@@ -157,9 +157,11 @@ def show_anchor(request: Request) -> Any:
 
 def list_drifts(request: Request) -> Any:
     return _backend(request).list_drifts(
-        anchor=request.query.get("anchor") or None, limit=_limit(request),
-        since=_epoch(request, "since"), until=_epoch(request, "until"),
-    )  # fmt: skip
+        anchor=request.query.get("anchor") or None,
+        limit=_limit(request),
+        since=_epoch(request, "since"),
+        until=_epoch(request, "until"),
+    )
 
 
 def show_drift(request: Request) -> Any:
@@ -197,9 +199,11 @@ def feedback(request: Request) -> Any:
         raise RestError(400, f"feedback needs {', '.join(missing)}")
     _require(request, FEEDBACK_CAPABILITY)
     return _backend(request).feedback(
-        str(body["drift_id"]), str(body["signal_id"]), str(body["outcome"]),
+        str(body["drift_id"]),
+        str(body["signal_id"]),
+        str(body["outcome"]),
         reason=str(body.get("reason") or ""),
-    )  # fmt: skip
+    )
 
 
 def compare(request: Request) -> Any:
@@ -224,15 +228,22 @@ def compare(request: Request) -> Any:
     if not isinstance(limit, bool) and isinstance(limit, int):
         limit = str(limit) if abs(limit) < 10**9 else ""  # str() of a huge int can itself fail
     limit = _whole(limit if isinstance(limit, str) else "", "limit", 1, MAX_LIMIT)
-    spl = checked_spl(f"{search} | anchorcompare anchor={spl_string(anchor)} alpha={alpha!r} limit={limit}",
-                      also_allow={"anchorcompare"})  # fmt: skip
+    spl = checked_spl(
+        f"{search} | anchorcompare anchor={spl_string(anchor)} alpha={alpha!r} limit={limit}",
+        also_allow={"anchorcompare"},
+    )
     if spl is None:  # the whole query is checked too, not only the caller's part of it
         raise RestError(400, "the compare search could not be built safely; simplify the search")
     rows = run_oneshot(
-        request.splunkd_uri, request.token, request.user, spl,
-        earliest=str(body.get("earliest") or "-60m"), latest=str(body.get("latest") or "now"),
-        max_rows=limit, max_seconds=COMPARE_SECONDS,
-    )  # fmt: skip
+        request.splunkd_uri,
+        request.token,
+        request.user,
+        spl,
+        earliest=str(body.get("earliest") or "-60m"),
+        latest=str(body.get("latest") or "now"),
+        max_rows=limit,
+        max_seconds=COMPARE_SECONDS,
+    )
     return {"search": spl, "rows": rows}
 
 
@@ -311,8 +322,11 @@ ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [
 
 
 def _route(request: Request) -> Handler:
-    shaped = [(m, p, h) for m, p, h in ROUTES if len(p) == len(request.path)
-              and all(a == "*" or a == b for a, b in zip(p, request.path))]  # fmt: skip
+    shaped = [
+        (m, p, h)
+        for m, p, h in ROUTES
+        if len(p) == len(request.path) and all(a == "*" or a == b for a, b in zip(p, request.path))
+    ]
     if not shaped:
         known = ", ".join(sorted({"/".join(p) for _, p, _ in ROUTES}))
         raise RestError(404, f"unknown endpoint {'/'.join(request.path)!r}; endpoints: {known}")

@@ -39,13 +39,38 @@ PARTIAL_PREFIX = "zjson1:"
 
 CAPTURE_FIELDS = ("anchor", "events", "sourcetypes", "templates", "window_start", "window_end")
 SIGNAL_FIELDS = (
-    "rank", "signal_id", "kind", "change", "sourcetype", "field", "stat", "template", "host",
-    "severity", "baseline", "current", "delta_pct", "p_value", "q_value", "weight", "score",
+    "rank",
+    "signal_id",
+    "kind",
+    "change",
+    "sourcetype",
+    "field",
+    "stat",
+    "template",
+    "host",
+    "severity",
+    "baseline",
+    "current",
+    "delta_pct",
+    "p_value",
+    "q_value",
+    "weight",
+    "score",
     "evidence",  # multivalue: the ids of the signals folded into this finding
-)  # fmt: skip
-NARRATIVE_FIELDS = ("summary", "hypothesis", "drill_in_spl", "narrative_source", "cited_signals",
-                    "narrative_model", "prompt_version", "fallback_reason", "investigation_steps",
-                    "investigation_truncated", "notes")  # fmt: skip
+)
+NARRATIVE_FIELDS = (
+    "summary",
+    "hypothesis",
+    "drill_in_spl",
+    "narrative_source",
+    "cited_signals",
+    "narrative_model",
+    "prompt_version",
+    "fallback_reason",
+    "investigation_steps",
+    "investigation_truncated",
+    "notes",
+)
 COMPARE_FIELDS = (*SIGNAL_FIELDS, "drift_id", "anchor", *NARRATIVE_FIELDS)
 
 
@@ -76,8 +101,15 @@ def metric_list(text: Optional[str]) -> Optional[list[str]]:
 
 # What the map phase reads of an event besides its metrics (see anchor.events),
 # and what the reduce reads of the map's output.
-EVENT_FIELDS = ("host", "source", "sourcetype", *TIME_FIELDS, *MESSAGE_FIELDS, *LEVEL_FIELDS,
-                WEIGHT_FIELD)  # fmt: skip
+EVENT_FIELDS = (
+    "host",
+    "source",
+    "sourcetype",
+    *TIME_FIELDS,
+    *MESSAGE_FIELDS,
+    *LEVEL_FIELDS,
+    WEIGHT_FIELD,
+)
 
 
 def required_fields(
@@ -468,54 +500,77 @@ def show_rows(
     what, limit = options.what, options.limit
     if what == "anchors":
         return [
-            {"_time": a["created"], "anchor": a["name"], "events": a["events"],
-             "sourcetypes": a["sourcetypes"], "templates": a["templates"],
-             "window_start": a["window_start"], "window_end": a["window_end"],
-             "created_by": a.get("created_by")}
-            for a in memory.anchors() if anchor is None or a["name"] == anchor
-        ][:limit]  # fmt: skip
+            {
+                "_time": a["created"],
+                "anchor": a["name"],
+                "events": a["events"],
+                "sourcetypes": a["sourcetypes"],
+                "templates": a["templates"],
+                "window_start": a["window_start"],
+                "window_end": a["window_end"],
+                "created_by": a.get("created_by"),
+            }
+            for a in memory.anchors()
+            if anchor is None or a["name"] == anchor
+        ][:limit]
     if what == "drifts":
         since, until = span if span else (None, None)
         drifts = operations.list_drifts(
             memory, anchor=anchor, since=since, until=until, limit=limit
         )
         return [
-            {"_time": d.get("created"), "drift_id": d["drift_id"], "anchor": d.get("anchor"),
-             "top_severity": d.get("top_severity") or "NONE", "top_signal": d.get("top_signal"),
-             "signal_count": d.get("signal_count"), "events": d.get("events"),
-             "summary": d.get("summary"),
-             "narrative_source": (d.get("narrative") or {}).get("source"),
-             "created_by": d.get("created_by"),
-             **window_fields(operations.drift_windows(memory, d))}
+            {
+                "_time": d.get("created"),
+                "drift_id": d["drift_id"],
+                "anchor": d.get("anchor"),
+                "top_severity": d.get("top_severity") or "NONE",
+                "top_signal": d.get("top_signal"),
+                "signal_count": d.get("signal_count"),
+                "events": d.get("events"),
+                "summary": d.get("summary"),
+                "narrative_source": (d.get("narrative") or {}).get("source"),
+                "created_by": d.get("created_by"),
+                **window_fields(operations.drift_windows(memory, d)),
+            }
             for d in drifts
-        ]  # fmt: skip
+        ]
     if what == "drift":
         report = operations.stored_report(memory, options.drift or "latest", anchor=anchor)
         report.signals = report.signals[:limit]
         seen = operations.finding_history(memory, report.drift_id, report.created)
         windows = window_fields(report.windows)
         return [
-            {"_time": report.created, **row, "signal_spl": signal_spl, **windows,
-             **seen.get(row.get("signal_id"), {})}
+            {
+                "_time": report.created,
+                **row,
+                "signal_spl": signal_spl,
+                **windows,
+                **seen.get(row.get("signal_id"), {}),
+            }
             for row, signal_spl in zip(
                 drift_rows(report),
                 [drill_in_spl(s) for s in report.signals] or [None],
             )
-        ]  # fmt: skip
+        ]
     if what == "weights":
-        return [{"_time": w["last_feedback"], **w}
-                for w in operations.learned_weights(memory, now)[:limit]]  # fmt: skip
+        return [
+            {"_time": w["last_feedback"], **w}
+            for w in operations.learned_weights(memory, now)[:limit]
+        ]
     if what == "blind_spots":
-        return [{"_time": w["last_feedback"], **w}
-                for w in operations.blind_spots(memory, now)[:limit]]  # fmt: skip
+        return [
+            {"_time": w["last_feedback"], **w} for w in operations.blind_spots(memory, now)[:limit]
+        ]
     if what == "feedback":
         since, until = span if span else (None, None)
         entries = memory.recent_feedback(since=since, until=until, limit=limit)
         return [
-            {"_time": e["time"], **{k: e.get(k) for k in
-                                   ("drift_id", "signal_id", "outcome", "user", "reason")}}
+            {
+                "_time": e["time"],
+                **{k: e.get(k) for k in ("drift_id", "signal_id", "outcome", "user", "reason")},
+            }
             for e in entries
-        ]  # fmt: skip
+        ]
     raise InputError(f"what must be one of {', '.join(SHOW_VIEWS)}, got {what!r}")
 
 
@@ -570,14 +625,26 @@ def maintenance_rows(
         except OSError as exc:
             raise InputError(f"cannot read export {name}: {exc.strerror or exc}") from exc
     result = maintenance.run_step(
-        memory, action, now=now, dry_run=dry_run, destination=destination, data=data,
-        source=name or "", retention=retention or maintenance.DEFAULT_RETENTION,
-    )  # fmt: skip
+        memory,
+        action,
+        now=now,
+        dry_run=dry_run,
+        destination=destination,
+        data=data,
+        source=name or "",
+        retention=retention or maintenance.DEFAULT_RETENTION,
+    )
     file = result.file
     if action == "export" and file:
         file = maintenance.export_name(now)  # the name verify/restore take, not the full path
-    row: dict[str, Any] = {"_time": now, "action": action, "dry_run": dry_run, "status": "ok",
-                           "detail": result.detail, "file": file}  # fmt: skip
+    row: dict[str, Any] = {
+        "_time": now,
+        "action": action,
+        "dry_run": dry_run,
+        "status": "ok",
+        "detail": result.detail,
+        "file": file,
+    }
     return [row]
 
 

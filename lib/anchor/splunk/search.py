@@ -39,10 +39,17 @@ def run_oneshot(
     service = connect(splunkd_uri, session_key, timeout=max_seconds + 10)
     try:
         response = service.post(
-            "search/jobs", owner=user, app=APP, search=as_search(query), exec_mode="oneshot",
-            output_mode="json", count=int(max_rows), earliest_time=earliest, latest_time=latest,
+            "search/jobs",
+            owner=user,
+            app=APP,
+            search=as_search(query),
+            exec_mode="oneshot",
+            output_mode="json",
+            count=int(max_rows),
+            earliest_time=earliest,
+            latest_time=latest,
             max_time=int(max_seconds),
-        )  # fmt: skip
+        )
         data = json.loads(response.body.read().decode("utf-8"))
     except binding.HTTPError as exc:
         raise AnchorError(f"the search failed: splunkd answered HTTP {exc.status}") from None

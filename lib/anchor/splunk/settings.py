@@ -28,8 +28,15 @@ LLM_PATH = "configs/conf-anchor/llm"
 INPUT_PATH = "data/inputs/anchor_maintenance/nightly"
 SECRETS = ("llm_api_key", "webhook_url", "oss_access_key_id", "oss_access_key_secret")
 LLM_KEYS = ("url", "model", "timeout_s", "api_key")
-MAINTENANCE_KEYS = ("destination", "local_dir", "oss_bucket", "oss_endpoint", "oss_prefix",
-                    "oss_access_key_id", "oss_access_key_secret")  # fmt: skip
+MAINTENANCE_KEYS = (
+    "destination",
+    "local_dir",
+    "oss_bucket",
+    "oss_endpoint",
+    "oss_prefix",
+    "oss_access_key_id",
+    "oss_access_key_secret",
+)
 
 
 @dataclass
