@@ -274,13 +274,3 @@ def test_the_time_budget_also_stops_the_loop(fake, world):
         fake, world, script, SpyRunner(), time_budget_s=250, clock=lambda: float(next(ticks))
     ).narrative
     assert story.truncated is True and len(story.steps) == 2
-
-
-def test_embeddings_wire_format(fake):
-    client = LLMClient(LLMConfig(fake.url, "text-embedding-v3", api_key=KEY))
-    vectors = client.embed(["error error", "ok"])
-    [request] = fake.requests
-    assert request["path"] == "/v1/embeddings"
-    assert request["body"] == {"model": "text-embedding-v3", "input": ["error error", "ok"]}
-    assert request["headers"]["Authorization"] == f"Bearer {KEY}"
-    assert len(vectors) == 2 and vectors[0] != vectors[1] and vectors[0][0] == 2.0

@@ -8,8 +8,9 @@ to the dashboard and a link to the drift's report (which is rendered from
 the stored drift, so it outlives the search's dispatch folder and goes when
 drift retention removes the drift). Reading Splunk's results file and
 building Splunk Web links is ``anchor.splunk.alert_action``'s job. Transient webhook failures (429, 5xx, timeouts, refused
-connections) are retried with backoff; the drift is recorded before any
-delivery is tried, so a dead endpoint never loses it. The webhook URL is a
+connections) are retried by the policy of ``anchor.httpclient`` (the POST
+included: a repeated message is better than a lost one); the drift is
+recorded before any delivery is tried, so a dead endpoint never loses it. The webhook URL is a
 secret: it is never logged or put in an error message, only its host.
 """
 
@@ -18,13 +19,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
 import requests
 
-from anchor import operations
+from anchor import httpclient, operations
 from anchor.diff import Signal
 from anchor.errors import InputError, NotFound
 from anchor.memory import Memory
@@ -33,8 +34,6 @@ from anchor.safetext import slack_escape
 
 FORMATS = ("slack", "generic")
 ATTEMPTS = 3
-MAX_RETRY_AFTER = 30.0
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 SIGNAL_KEYS = {f for f in Signal.__dataclass_fields__}
 
 
@@ -51,15 +50,11 @@ class Delivery:
     attempts: int = 0
     http_status: Optional[int] = None
     reason: str = ""
-    log: list[str] = field(default_factory=list)
 
 
 def check_webhook_url(url: str) -> str:
-    parts = urlsplit(url or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError("the webhook URL is not an http(s) URL: set webhook_url on the setup page")
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK:
-        raise InputError("the webhook URL must use https (plain http only to a loopback receiver)")
+    """``url`` if it may be posted to (``user:password@`` is allowed: the whole URL is a secret)."""
+    httpclient.check_url(url, "the webhook URL", credentials_ok=True)
     return url
 
 
@@ -228,48 +223,38 @@ def build_message(
     return {"text": f"{title}: {summary}"[:3000], "blocks": blocks}
 
 
-def _retry_after(response: requests.Response, attempt: int) -> float:
-    try:
-        return min(MAX_RETRY_AFTER, max(0.0, float(response.headers["Retry-After"])))
-    except (KeyError, ValueError):
-        return min(MAX_RETRY_AFTER, 0.5 * 2**attempt)
-
-
 def deliver(
     url: str,
     message: Mapping[str, Any],
     *,
-    session: Optional[requests.Session] = None,
     sleep: Callable[[float], None] = time.sleep,
     timeout: float = 10.0,
     attempts: int = ATTEMPTS,
 ) -> Delivery:
     """POST ``message`` as JSON; retry 429/5xx/network failures; never raises, never logs the URL."""
     host = urlsplit(url).hostname or "?"
-    http = session or requests.Session()
+    waits: list[float] = []
+
+    def pause(seconds: float) -> None:
+        waits.append(seconds)  # one wait per retry: how many attempts were made
+        sleep(seconds)
+
+    policy = httpclient.RetryPolicy(
+        attempts=attempts, backoff=0.5, methods=frozenset({"POST"}), sleep=pause
+    )
     result = Delivery("failed")
-    for attempt in range(attempts):
-        result.attempts = attempt + 1
-        wait = 0.5 * 2**attempt
-        try:
+    try:
+        with httpclient.session(policy) as http:
             response = http.post(url, json=message, timeout=timeout)
-        except requests.RequestException as exc:
-            result.reason = f"{type(exc).__name__} talking to {host}"
-            result.log.append(f"attempt={attempt + 1} host={host} error={type(exc).__name__}")
+    except requests.RequestException as exc:
+        result.reason = f"{type(exc).__name__} talking to {host}"
+    else:
+        result.http_status = response.status_code
+        if response.status_code < 300:
+            result.status = "delivered"
         else:
-            result.http_status = response.status_code
-            result.log.append(
-                f"attempt={attempt + 1} host={host} http_status={response.status_code}"
-            )
-            if response.status_code < 300:
-                result.status, result.reason = "delivered", ""
-                return result
             result.reason = f"{host} answered HTTP {response.status_code}"
-            if response.status_code != 429 and response.status_code < 500:
-                return result  # a permanent refusal: retrying cannot help
-            wait = _retry_after(response, attempt)
-        if attempt + 1 < attempts:
-            sleep(wait)
+    result.attempts = 1 + len(waits)
     return result
 
 

@@ -1,11 +1,12 @@
 """An OpenAI-compatible chat client over ``requests`` (DashScope, OpenAI, Ollama, vLLM...).
 
 Failures are classified: 400/401/403/404 are fatal (no retry); 408, 409,
-425, 429, 5xx, connection errors and timeouts are retried once with backoff
-(``Retry-After`` honoured, capped); everything raises ``LLMError`` so callers
-fall back to the offline narrator. The API key travels only in the
-``Authorization`` header: it is never in a message, a log line or a repr.
-TLS verification is always on.
+425, 429, 5xx, connection errors and timeouts are retried once, by the
+policy of ``anchor.httpclient`` (``Retry-After`` honoured, capped); a chat
+POST may be retried because it changes nothing on the server. Everything
+raises ``LLMError`` so callers fall back to the offline narrator. The API key
+travels only in the ``Authorization`` header: it is never in a message, a log
+line or a repr. TLS verification is always on.
 """
 
 from __future__ import annotations
@@ -17,16 +18,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
-from urllib.parse import urlsplit
 
 import requests
 
+from anchor import httpclient
 from anchor.errors import AnchorError
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9._:/-]{1,128}$")
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-RETRYABLE = {408, 409, 425, 429}
-MAX_RETRY_AFTER = 10.0
+RETRYABLE = frozenset({408, 409, 425}) | httpclient.TRANSIENT
 
 
 class LLMError(AnchorError):
@@ -44,14 +43,10 @@ class LLMConfig:
     max_retries: int = 1
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise LLMError("config", f"LLM URL {self.base_url!r} is not an http(s) URL")
-        if parts.scheme == "http" and parts.hostname not in LOOPBACK:
-            raise LLMError(
-                "config",
-                "LLM URL must use https (plain http only to a loopback server such as Ollama)",
-            )
+        try:
+            httpclient.check_url(self.base_url, "the LLM URL")
+        except httpclient.UnsafeURL as error:
+            raise LLMError("config", str(error)) from None
         if not MODEL_NAME.fullmatch(self.model or ""):
             raise LLMError(
                 "config", f"model name {self.model!r} is not valid ([A-Za-z0-9._:/-], at most 128)"
@@ -74,65 +69,18 @@ class ChatResult:
     model: Optional[str]
 
 
-class LLMClient:
-    def __init__(
-        self,
-        config: LLMConfig,
-        session: Optional[requests.Session] = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.config = config
-        self.session = session or requests.Session()
-        self.sleep = sleep
+@dataclass
+class ChatRequest:
+    """One chat turn, as ``chat`` received it."""
 
-    def _post(self, path: str, body: dict) -> dict:
-        headers = {"Content-Type": "application/json"}
-        if self.config.api_key:
-            headers["Authorization"] = f"Bearer {self.config.api_key}"
-        url = self.config.base_url + path
-        for attempt in range(self.config.max_retries + 1):
-            last = attempt == self.config.max_retries
-            try:
-                response = self.session.post(
-                    url, json=body, headers=headers, timeout=self.config.timeout_s
-                )
-            except requests.Timeout:
-                if last:
-                    raise LLMError(
-                        "timeout", f"the LLM did not answer within {self.config.timeout_s:g} s"
-                    ) from None
-                self.sleep(1.0)
-                continue
-            except requests.RequestException as exc:
-                if last:
-                    raise LLMError(
-                        "retryable", f"cannot reach the LLM endpoint ({type(exc).__name__})"
-                    ) from None
-                self.sleep(1.0)
-                continue
-            status = response.status_code
-            if status < 300:
-                try:
-                    return response.json()
-                except ValueError:
-                    raise LLMError(
-                        "invalid_response",
-                        "the LLM endpoint answered with something other than JSON",
-                    ) from None
-            if status in RETRYABLE or status >= 500:
-                if last:
-                    raise LLMError("retryable", f"the LLM endpoint answered HTTP {status}", status)
-                self.sleep(self._retry_after(response))
-                continue
-            raise LLMError("fatal", f"the LLM endpoint refused the request (HTTP {status})", status)
-        raise AssertionError("unreachable")
+    messages: list
+    json_mode: bool
+    tools: Optional[list]
+    temperature: float
 
-    @staticmethod
-    def _retry_after(response: requests.Response) -> float:
-        try:
-            return min(MAX_RETRY_AFTER, max(0.0, float(response.headers.get("Retry-After", "1"))))
-        except ValueError:
-            return 1.0
+
+class ChatClient:
+    """What narrators call: ``chat``; a subclass sends the turn (``send``)."""
 
     def chat(
         self,
@@ -142,15 +90,67 @@ class LLMClient:
         tools: Optional[list] = None,
         temperature: float = 0.2,
     ) -> ChatResult:
+        return self.send(ChatRequest(list(messages), json_mode, tools, temperature))
+
+    def send(self, request: ChatRequest) -> ChatResult:
+        raise NotImplementedError
+
+
+class LLMClient(ChatClient):
+    """The OpenAI-compatible ``POST /chat/completions``, with the retry policy mounted."""
+
+    def __init__(self, config: LLMConfig, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.config = config
+        policy = httpclient.RetryPolicy(
+            attempts=config.max_retries + 1,
+            backoff=1.0,
+            statuses=RETRYABLE,
+            methods=frozenset({"POST"}),
+            sleep=sleep,
+        )
+        self.session = httpclient.session(policy)
+
+    def _post(self, path: str, body: dict) -> dict:
+        headers = {"Content-Type": "application/json"}
+        if self.config.api_key:
+            headers["Authorization"] = f"Bearer {self.config.api_key}"
+        try:
+            response = self.session.post(
+                self.config.base_url + path,
+                json=body,
+                headers=headers,
+                timeout=self.config.timeout_s,
+            )
+        except requests.RequestException as exc:
+            if httpclient.is_timeout(exc):
+                raise LLMError(
+                    "timeout", f"the LLM did not answer within {self.config.timeout_s:g} s"
+                ) from None
+            raise LLMError(
+                "retryable", f"cannot reach the LLM endpoint ({type(exc).__name__})"
+            ) from None
+        status = response.status_code
+        if status < 300:
+            try:
+                return response.json()
+            except ValueError:
+                raise LLMError(
+                    "invalid_response", "the LLM endpoint answered with something other than JSON"
+                ) from None
+        if status in RETRYABLE:
+            raise LLMError("retryable", f"the LLM endpoint answered HTTP {status}", status)
+        raise LLMError("fatal", f"the LLM endpoint refused the request (HTTP {status})", status)
+
+    def send(self, request: ChatRequest) -> ChatResult:
         body: dict[str, Any] = {
             "model": self.config.model,
-            "messages": list(messages),
-            "temperature": temperature,
+            "messages": request.messages,
+            "temperature": request.temperature,
         }
-        if json_mode:
+        if request.json_mode:
             body["response_format"] = {"type": "json_object"}
-        if tools:
-            body["tools"] = tools
+        if request.tools:
+            body["tools"] = request.tools
             body["tool_choice"] = "auto"
         data = self._post("/chat/completions", body)
         try:
@@ -169,24 +169,6 @@ class LLMClient:
         return ChatResult(
             message.get("content"), calls, choice.get("finish_reason"), data.get("model")
         )
-
-    def embed(self, texts: Sequence[str], *, model: Optional[str] = None) -> list[list[float]]:
-        """Embedding vectors for ``texts``, in input order (``POST /embeddings``)."""
-        data = self._post(
-            "/embeddings", {"model": model or self.config.model, "input": list(texts)}
-        )
-        try:
-            items = sorted(data["data"], key=lambda item: item["index"])
-            vectors = [[float(x) for x in item["embedding"]] for item in items]
-        except (KeyError, TypeError, ValueError):
-            raise LLMError(
-                "invalid_response", "the embeddings answer has no data[].embedding"
-            ) from None
-        if len(vectors) != len(texts):
-            raise LLMError(
-                "invalid_response", f"asked for {len(texts)} embeddings, got {len(vectors)}"
-            )
-        return vectors
 
 
 def parse_json_object(text: Optional[str]) -> dict:

@@ -6,8 +6,11 @@ so the few calls Anchor needs are written here: PutObject (with
 upload for large objects (aborted on any failure, so no partial object is
 left), GetObject, ListObjects (paged) and DeleteObject, all signed with OSS's
 header signature (V1, HMAC-SHA1). The tests check every signature against
-``oss2`` for the same request. TLS verification is always on. The secret is
-never put in a message, a log line or a repr.
+``oss2`` for the same request. TLS verification is always on. Requests follow
+the policy of ``anchor.httpclient``: GET, PUT and DELETE are retried on 429,
+5xx and dropped connections; the multipart POSTs (initiate, complete) only
+when the connection was refused, since nothing was sent. The secret is never
+put in a message, a log line or a repr.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import contextlib
 import hashlib
 import hmac
 import re
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,13 +29,13 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from anchor import httpclient
 from anchor.errors import AnchorError
 
 SUBRESOURCES = frozenset(
     {"acl", "uploads", "uploadId", "partNumber", "location", "delete", "tagging"}
 )
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MIN_PART = 100 * 1024
 
 
@@ -64,13 +66,10 @@ class OSSConfig:
                 "not starting or ending with '-'"
             )
         endpoint = self.endpoint if "://" in self.endpoint else f"https://{self.endpoint}"
-        parts = urlsplit(endpoint)
-        if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in LOOPBACK):
-            raise OSSError(
-                "the OSS endpoint must use https (plain http is allowed only to a loopback test host)"
-            )
-        if not parts.hostname:
-            raise OSSError(f"invalid OSS endpoint {self.endpoint!r}")
+        try:
+            httpclient.check_url(endpoint, "the OSS endpoint")
+        except httpclient.UnsafeURL as error:
+            raise OSSError(str(error)) from None
         self.endpoint = endpoint.rstrip("/")
         if self.prefix.startswith("/"):
             raise OSSError("the OSS prefix must not start with '/'")
@@ -121,13 +120,14 @@ def sign(secret: str, text: str) -> str:
 class OSSClient:
     RETRIES = 2
 
-    def __init__(self, config: OSSConfig, session: Optional[requests.Session] = None) -> None:
+    def __init__(self, config: OSSConfig) -> None:
         self.config = config
-        self.session = session or requests.Session()
+        policy = httpclient.RetryPolicy(attempts=self.RETRIES + 1, backoff=0.2)
+        self.session = httpclient.session(policy, ca_bundle=config.ca_bundle)
 
     def _url(self, key: str) -> str:
         parts = urlsplit(self.config.endpoint)
-        if parts.hostname in LOOPBACK:  # test hosts: path-style addressing
+        if httpclient.is_loopback(self.config.endpoint):  # test hosts: path-style addressing
             return f"{self.config.endpoint}/{self.config.bucket}/{quote(key, safe='/')}"
         return f"{parts.scheme}://{self.config.bucket}.{parts.netloc}/{quote(key, safe='/')}"
 
@@ -139,40 +139,31 @@ class OSSClient:
         params: Optional[dict] = None,
         data: bytes = b"",
         headers: Optional[dict] = None,
-        idempotent: bool = True,
     ) -> requests.Response:
         params = params or {}
-        for attempt in range(self.RETRIES + 1):
-            signed = dict(headers or {})
-            signed["Date"] = formatdate(usegmt=True)
-            if self.config.security_token:
-                signed["x-oss-security-token"] = self.config.security_token
-            text = string_to_sign(method, signed, self.config.bucket, key, params)
-            signed["Authorization"] = (
-                f"OSS {self.config.access_key_id}:{sign(self.config.access_key_secret, text)}"
+        # Signed once: a retry resends the same Date, well within OSS's 15-minute allowance.
+        signed = dict(headers or {})
+        signed["Date"] = formatdate(usegmt=True)
+        if self.config.security_token:
+            signed["x-oss-security-token"] = self.config.security_token
+        text = string_to_sign(method, signed, self.config.bucket, key, params)
+        signed["Authorization"] = (
+            f"OSS {self.config.access_key_id}:{sign(self.config.access_key_secret, text)}"
+        )
+        try:
+            response = self.session.request(
+                method,
+                self._url(key),
+                params=dict(params),
+                data=data,
+                headers=signed,
+                timeout=60,
             )
-            try:
-                response = self.session.request(
-                    method,
-                    self._url(key),
-                    params={k: v for k, v in params.items()},
-                    data=data,
-                    headers=signed,
-                    timeout=60,
-                    verify=self.config.ca_bundle or True,
-                )
-            except requests.RequestException as exc:
-                if idempotent and attempt < self.RETRIES:
-                    time.sleep(0.2 * 2**attempt)
-                    continue
-                raise OSSError(f"OSS {method} {key or '/'} failed: {type(exc).__name__}") from None
-            if response.status_code >= 500 and idempotent and attempt < self.RETRIES:
-                time.sleep(0.2 * 2**attempt)
-                continue
-            if response.status_code >= 300:
-                raise self._error(method, key, response)
-            return response
-        raise AssertionError("unreachable")
+        except requests.RequestException as exc:
+            raise OSSError(f"OSS {method} {key or '/'} failed: {type(exc).__name__}") from None
+        if response.status_code >= 300:
+            raise self._error(method, key, response)
+        return response
 
     @staticmethod
     def _error(method: str, key: str, response: requests.Response) -> OSSError:
@@ -212,7 +203,6 @@ class OSSClient:
             "POST",
             key,
             params={"uploads": ""},
-            idempotent=False,
             headers={"Content-Type": content_type, "x-oss-server-side-encryption": "AES256"},
         )
         upload_id = ET.fromstring(started.content).findtext("UploadId") or ""
@@ -243,7 +233,6 @@ class OSSClient:
                 params={"uploadId": upload_id},
                 data=body.encode(),
                 headers={"Content-Type": "application/xml"},
-                idempotent=False,
             )
         except OSSError:
             with contextlib.suppress(OSSError):

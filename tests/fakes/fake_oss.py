@@ -18,18 +18,17 @@ import base64
 import hashlib
 import hmac
 import ssl
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from typing import Optional
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import trustme
 
-from fakes.loopback import send, serve, stop
+from fakes.loopback import LoopbackFake, send
 
 SIGNED_SUBRESOURCES = {"acl", "uploads", "uploadId", "partNumber", "location", "delete", "tagging"}
 
 
-class FakeOSS:
+class FakeOSS(LoopbackFake):
     def __init__(self, bucket: str, key_id: str, secret: str) -> None:
         self.bucket, self.key_id, self.secret = bucket, key_id, secret
         self.objects: dict[str, bytes] = {}
@@ -38,31 +37,15 @@ class FakeOSS:
         self.fail_next = 0
         self.fail_part: Optional[int] = None
         self.ca = trustme.CA()
-        self._server: Optional[ThreadingHTTPServer] = None
 
-    def __enter__(self) -> FakeOSS:
+    def tls_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ca.issue_cert("127.0.0.1").configure_cert(context)
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self):
-                fake._handle(self)
-
-            do_PUT = do_POST = do_DELETE = do_GET
-
-        self._server = serve(Handler, tls=context)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        stop(self._server)
+        return context
 
     @property
     def endpoint(self) -> str:
-        return f"https://127.0.0.1:{self._server.server_address[1]}"
+        return f"https://127.0.0.1:{self.port}"
 
     def ca_file(self, folder) -> str:
         path = f"{folder}/fake-oss-ca.pem"
@@ -100,7 +83,7 @@ class FakeOSS:
         digest = hmac.new(self.secret.encode(), text.encode(), hashlib.sha1).digest()
         return f"OSS {self.key_id}:{base64.b64encode(digest).decode()}"
 
-    def _handle(self, handler) -> None:
+    def handle(self, handler) -> None:
         method = handler.command
         parts = urlsplit(handler.path)
         params = dict(parse_qsl(parts.query, keep_blank_values=True))

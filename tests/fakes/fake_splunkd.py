@@ -72,19 +72,18 @@ from __future__ import annotations
 import json
 import ssl
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import trustme
 
 from anchor.store import matches, sort_documents
-from fakes.loopback import send, serve, stop
+from fakes.loopback import LoopbackFake, send
 
 COLLECTIONS = ("anchor_anchors", "anchor_drifts", "anchor_feedback", "anchor_weights")
 
 
-class FakeSplunkd:
+class FakeSplunkd(LoopbackFake):
     def __init__(
         self,
         *,
@@ -127,13 +126,14 @@ class FakeSplunkd:
         self.writes: list[tuple[str, str, dict[str, str]]] = []
         self.lock = threading.Lock()
         self.ca = trustme.CA()
-        self._server: Optional[ThreadingHTTPServer] = None
 
     def add_token(self, key: str, user: str, capabilities: tuple[str, ...] = ()) -> None:
         self.tokens[key] = (user, list(capabilities))
 
     # -- lifecycle ---------------------------------------------------------
-    def __enter__(self) -> FakeSplunkd:
+    methods = ("GET", "POST", "DELETE")
+
+    def tls_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         if self.server_cert is None:
             self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
@@ -143,30 +143,14 @@ class FakeSplunkd:
                 trustme.Blob(self.server_cert[1]).tempfile() as key,
             ):
                 context.load_cert_chain(cert, key)
-        fake = self
+        return context
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                fake._handle(self, "GET")
-
-            def do_POST(self) -> None:
-                fake._handle(self, "POST")
-
-            def do_DELETE(self) -> None:
-                fake._handle(self, "DELETE")
-
-        self._server = serve(Handler, tls=context)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        stop(self._server)
+    def handle(self, handler) -> None:
+        self._handle(handler, handler.command)
 
     @property
     def uri(self) -> str:
-        return f"https://127.0.0.1:{self._server.server_address[1]}"
+        return f"https://127.0.0.1:{self.port}"
 
     def ca_file(self, folder) -> str:
         path = f"{folder}/fake-splunkd-ca.pem"

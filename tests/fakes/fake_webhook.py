@@ -9,41 +9,27 @@ JSON body so tests can check what would have been posted.
 from __future__ import annotations
 
 import json
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 
-from fakes.loopback import send, serve, stop
+from fakes.loopback import LoopbackFake, send
 
 
-class FakeWebhook:
+class FakeWebhook(LoopbackFake):
+    methods = ("POST",)
+
     def __init__(self) -> None:
         self.script: list[tuple[int, dict[str, str]]] = []
         self.requests: list[dict[str, Any]] = []
-        self._server: Optional[ThreadingHTTPServer] = None
 
-    def __enter__(self) -> FakeWebhook:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                fake.requests.append(
-                    {"path": self.path, "headers": dict(self.headers), "body": json.loads(raw)}
-                )
-                status, headers = fake.script.pop(0) if fake.script else (200, {})
-                send(self, status, b"ok" if status < 300 else b"error", headers)
-
-        self._server = serve(Handler)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        stop(self._server)
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
+        raw = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+        self.requests.append(
+            {"path": handler.path, "headers": dict(handler.headers), "body": json.loads(raw)}
+        )
+        status, headers = self.script.pop(0) if self.script else (200, {})
+        send(handler, status, b"ok" if status < 300 else b"error", headers)
 
     @property
     def url(self) -> str:
-        return (
-            f"http://127.0.0.1:{self._server.server_address[1]}/services/T000/B000/XXXXSECRETPATH"
-        )
+        return f"http://127.0.0.1:{self.port}/services/T000/B000/XXXXSECRETPATH"

@@ -6,7 +6,7 @@ import ssl
 import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional
+from typing import Any, Optional, TypeVar
 
 
 def serve(
@@ -40,3 +40,41 @@ def send(
     handler.send_header("Content-Length", str(len(body)))
     handler.end_headers()
     handler.wfile.write(body)
+
+
+Fake = TypeVar("Fake", bound="LoopbackFake")
+
+
+class LoopbackFake:
+    """A fake server's lifecycle: ``with Fake(...) as fake:`` serves it on 127.0.0.1 until the
+    block ends. A subclass answers in ``handle`` (``handler.command`` is the method) and gives
+    ``tls_context`` to serve HTTPS."""
+
+    methods: tuple[str, ...] = ("GET", "POST", "PUT", "DELETE")
+    _server: Optional[ThreadingHTTPServer] = None
+
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
+        raise NotImplementedError
+
+    def tls_context(self) -> Optional[ssl.SSLContext]:
+        return None
+
+    def __enter__(self: Fake) -> Fake:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        for method in self.methods:
+            setattr(Handler, f"do_{method}", lambda handler: fake.handle(handler))
+        self._server = serve(Handler, tls=self.tls_context())
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        stop(self._server)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "use the fake in a with block"
+        return self._server.server_address[1]

@@ -5,8 +5,9 @@ session token, so KV Store's permissions apply to the user who runs the
 command. Reads are paged in ``_key`` order within the server's
 ``[kvstore]`` limits; writes go through ``batch_save`` in batches that
 respect ``max_documents_per_batch_save`` and ``max_size_per_batch_save_mb``.
-Keys are deterministic, so retrying a write is harmless; transient failures
-(5xx, dropped connections) are retried a bounded number of times.
+Keys are deterministic, so retrying a write (``batch_save`` is a POST) is
+harmless; transient failures (5xx, dropped connections) are retried with the
+backoff of ``anchor.httpclient``'s policy, a bounded number of times.
 
 TLS verification stays on, with the context of ``anchor.splunk.tls``:
 the system CAs plus the CA splunkd's server.conf names (``sslRootCAPath``),
@@ -18,21 +19,20 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 from splunklib import binding, client
 
+from anchor.httpclient import RetryPolicy, UnsafeURL, call_with_retries, check_url
 from anchor.splunk.tls import splunkd_context
 from anchor.store import SortSpec, Store, StoreError, check_collection
 
 APP = "anchor"
 OWNER = "nobody"
 RETRIES = 3
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+RETRY = RetryPolicy(attempts=RETRIES + 1, backoff=0.2)
 JSON_HEADERS = [("Content-Type", "application/json")]
 MB = 1024 * 1024
 # splunkd refuses a query whose answer exceeds max_size_per_result_mb with this text.
@@ -60,11 +60,10 @@ def tls_context(splunkd_uri: str) -> ssl.SSLContext:
 def connect(
     splunkd_uri: str, session_key: str, *, timeout: Optional[float] = None
 ) -> client.Service:
-    parts = urlsplit(splunkd_uri)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise StoreError(f"splunkd URI {splunkd_uri!r} is not an http(s) URL")
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK:
-        raise StoreError("refusing plain http to a remote splunkd: use https")
+    try:
+        parts = check_url(splunkd_uri, "the splunkd URI")
+    except UnsafeURL as error:
+        raise StoreError(str(error)) from None
     context = tls_context(splunkd_uri)
     return client.Service(
         handler=binding.handler(timeout=timeout, verify=True, context=context),
@@ -97,19 +96,14 @@ def _describe(error: Exception) -> str:
 
 def _call(action: str, function, *args, **kwargs):
     """Run one splunkd call, retrying transient failures; user errors fail at once."""
-    for attempt in range(RETRIES + 1):
-        try:
-            return function(*args, **kwargs)
-        except binding.HTTPError as error:
-            if error.status == 404:
-                raise
-            if not _transient(error) or attempt == RETRIES:
-                raise StoreError(f"KV Store {action} failed: {_describe(error)}") from None
-        except (OSError, socket.timeout) as error:
-            if not _transient(error) or attempt == RETRIES:
-                raise StoreError(f"KV Store {action} failed: {_describe(error)}") from None
-        time.sleep(min(0.2 * 2**attempt, 2.0))
-    raise AssertionError("unreachable")
+    try:
+        return call_with_retries(lambda: function(*args, **kwargs), RETRY, _transient)
+    except binding.HTTPError as error:
+        if error.status == 404:
+            raise
+        raise StoreError(f"KV Store {action} failed: {_describe(error)}") from None
+    except (OSError, socket.timeout) as error:
+        raise StoreError(f"KV Store {action} failed: {_describe(error)}") from None
 
 
 def splunkd_get(splunkd_uri: str, session_key: str, path: str, **query: Any) -> str:

@@ -17,7 +17,7 @@ the invoking user, after the SPL guard, with a row cap and a time cap.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -32,7 +32,7 @@ from anchor.investigate import (
     Toolbox,
     deep_narrator,
 )
-from anchor.llm import ChatResult, LLMConfig, LLMError, ToolCall
+from anchor.llm import ChatClient, ChatRequest, ChatResult, LLMConfig, LLMError, ToolCall
 from anchor.memory import Memory
 from anchor.narrate import SYSTEM_PROMPT, llm_narrator
 from anchor.operations import Narrator
@@ -116,28 +116,21 @@ class RelayConfig:
     model: str = ""  # the handler names the model in each answer
 
 
-class RelayClient:
+class RelayClient(ChatClient):
     """``LLMClient.chat`` over the app's ``POST narrate`` endpoint, as the invoking user."""
 
     def __init__(self, splunkd_uri: str, session_key: str, user: str) -> None:
         self.splunkd_uri, self.session_key, self.user = splunkd_uri, session_key, user
         self.config = RelayConfig()
 
-    def chat(
-        self,
-        messages: Sequence[dict],
-        *,
-        json_mode: bool = False,
-        tools: Optional[list] = None,
-        temperature: float = 0.2,
-    ) -> ChatResult:
-        if tools is not None and tools is not TOOLS:
+    def send(self, request: ChatRequest) -> ChatResult:
+        if request.tools is not None and request.tools is not TOOLS:
             raise LLMError("config", "only Anchor's investigation tools can be relayed")
         body = {
-            "messages": list(messages),
-            "json_mode": json_mode,
-            "tools": tools is not None,
-            "temperature": temperature,
+            "messages": request.messages,
+            "json_mode": request.json_mode,
+            "tools": request.tools is not None,
+            "temperature": request.temperature,
         }
         try:
             service = connect(self.splunkd_uri, self.session_key, timeout=RELAY_SECONDS)

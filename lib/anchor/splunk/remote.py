@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Optional
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
+from anchor import httpclient
 from anchor.errors import AnchorError, InputError
 
 API_PATH = "/servicesNS/-/anchor/anchor/"
@@ -21,8 +22,10 @@ API_PATH = "/servicesNS/-/anchor/anchor/"
 class SplunkBackend:
     """A search head's Anchor REST endpoint, with a Splunk authentication token.
 
-    TLS verification stays on (``ca_file`` adds a private CA); plain http is
-    refused except to a loopback address.
+    The policy of ``anchor.httpclient``: TLS verification stays on (``ca_file``
+    names a private CA), plain http only to a loopback address, reads (GET)
+    retried on 429, 5xx and dropped connections; a compare or feedback POST is
+    not repeated once sent.
     """
 
     def __init__(
@@ -31,20 +34,17 @@ class SplunkBackend:
         token: str,
         *,
         ca_file: Optional[str] = None,
-        session: Optional[requests.Session] = None,
         timeout: float = 330.0,
     ) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InputError(f"Splunk URL {url!r} is not an http(s) URL such as https://sh1:8089")
-        if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-            raise InputError("the Splunk URL must use https")
+        httpclient.check_url(url, "the Splunk URL")
         if not token:
             raise InputError("a Splunk authentication token is needed (ANCHOR_SPLUNK_TOKEN)")
         self.base = url.rstrip("/") + API_PATH
-        self.http = session or requests.Session()
-        self.http.headers["Authorization"] = f"Bearer {token}"
-        self.verify: Any = ca_file or True
+        self.http = httpclient.session(
+            httpclient.RetryPolicy(),
+            ca_bundle=ca_file,
+            headers={"Authorization": f"Bearer {token}"},
+        )
         self.timeout = timeout
 
     def _call(
@@ -60,7 +60,6 @@ class SplunkBackend:
                 self.base + path,
                 params=params,
                 json=body,
-                verify=self.verify,
                 timeout=self.timeout,
             )
         except requests.RequestException as exc:

@@ -24,12 +24,11 @@ import os
 import ssl
 from collections.abc import Iterator
 from typing import Optional
-from urllib.parse import urlsplit
 
+from anchor.httpclient import is_loopback
 from anchor.store import StoreError
 
 CA_SETTING = "ANCHOR_SPLUNKD_CA"
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def _conf_settings(path: str, stanza: str) -> dict[str, str]:
@@ -103,6 +102,6 @@ def splunkd_context(splunkd_uri: str) -> ssl.SSLContext:
             ) from None
     strict = getattr(ssl, "VERIFY_X509_STRICT", 0)
     context.verify_flags &= ~strict  # splunkd's own, often older, certificates: see above
-    if (urlsplit(splunkd_uri).hostname or "") in LOOPBACK:
+    if is_loopback(splunkd_uri):
         context.check_hostname = False  # the chain is still verified (CERT_REQUIRED)
     return context
