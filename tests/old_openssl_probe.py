@@ -7,8 +7,9 @@ version BEFORE anything else is imported, then this imports, from the
 package's own ``lib/``: every ``bin/*.py`` module (without running it), every
 module of the ``anchor`` package (which covers what commands import lazily,
 such as narration for ``narrate=true`` and the deep investigation), the
-vendored requests and urllib3, and runs the modular input's ``--scheme`` and
-one request through the REST handler. Prints a JSON report; exit 1 if
+vendored requests and urllib3, and runs the modular input's ``--scheme``,
+one request through the REST handler and one retried request through
+``anchor.httpclient`` (urllib3's ``Retry`` as the vendored 1.26 has it). Prints a JSON report; exit 1 if
 anything failed. A test helper, not part of the package.
 """
 
@@ -106,6 +107,38 @@ def main():
             raise AssertionError(f"the REST handler answered {answer}")
 
     attempt("anchor_rest.AnchorRestHandler.handle", rest)
+
+    def retried_request():
+        # The one HTTP policy on the vendored urllib3: a 503, a wait, then a 200.
+        import threading
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        from anchor import httpclient
+
+        answers = [503, 200]
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.send_response(answers.pop(0))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        waits = []
+        try:
+            http = httpclient.session(httpclient.RetryPolicy(sleep=waits.append))
+            status = http.get(f"http://127.0.0.1:{server.server_address[1]}/", timeout=30)
+        finally:
+            server.shutdown()
+            server.server_close()
+        if status.status_code != 200 or waits != [0.5] or answers:
+            raise AssertionError(f"retry: HTTP {status.status_code}, waits {waits}")
+
+    attempt("anchor.httpclient retried request", retried_request)
     urllib3 = sys.modules.get("urllib3")
     report = {
         "openssl": ssl.OPENSSL_VERSION,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import socket
 import ssl
+import subprocess
+import sys
 import time
 from email.utils import formatdate
 from typing import Optional
@@ -12,6 +14,7 @@ from typing import Optional
 import pytest
 import requests
 import trustme
+from conftest import cli_env
 from fakes.loopback import LoopbackFake, send
 
 from anchor import httpclient
@@ -233,3 +236,31 @@ def test_tls_is_verified_and_a_ca_bundle_is_trusted_when_given(tmp_path):
         assert waits == []  # a certificate that is not trusted is not retried
         trusted = httpclient.session(policy(waits), ca_bundle=str(bundle))
         assert trusted.get(server.url, timeout=5).status_code == 200
+
+
+def test_the_offline_cli_runs_without_requests(demo_files, tmp_path):
+    """requests is an optional dependency of the CLI: capture and compare never import it."""
+    program = (
+        "import runpy, sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('requests', 'urllib3'):\n"
+        "            raise ImportError(name + ' is blocked by the test')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "sys.argv = ['anchor'] + sys.argv[1:]\n"
+        "runpy.run_module('anchor', run_name='__main__', alter_sys=True)\n"
+    )
+    db, window = str(tmp_path / "offline.db"), str(demo_files["incident"])
+    for args in (
+        ["capture", "incident", "--input", window],
+        ["compare", "incident", "--input", window],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-c", program, "--db", db, *args],
+            capture_output=True,
+            text=True,
+            env=cli_env(),
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "blocked" not in result.stderr

@@ -124,6 +124,8 @@ ENTRY_POINTS = {
     "anchor.splunk.maintenance_input",
     "anchor.maintenance",
     "anchor.oss",
+    "anchor.httpclient",
+    "anchor.httpclient retried request",
     "anchor.report",
     "requests",
     "urllib3",
@@ -163,6 +165,12 @@ def test_the_probe_fails_when_the_package_vendors_urllib3_2(app_dir, tmp_path):
     shutil.copytree(Path(urllib3.__file__).parent, app / "lib" / "urllib3")
     status, report = probe(app)
     assert status == 1 and report["urllib3"] is None
-    assert set(report["failed"]) >= {"urllib3", "requests", "anchor.llm", "anchor.splunk.narration"}
+    assert set(report["failed"]) >= {
+        "urllib3",
+        "requests",
+        "anchor.llm",
+        "anchor.splunk.narration",
+        "anchor.httpclient retried request",
+    }
     for entry, error in report["failed"].items():
         assert "only supports OpenSSL 1.1.1+" in error, entry
