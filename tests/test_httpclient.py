@@ -15,11 +15,15 @@ import pytest
 import requests
 import trustme
 from conftest import cli_env
+from fakes.fake_oss import FakeOSS
+from fakes.fake_webhook import FakeWebhook
 from fakes.loopback import LoopbackFake, send
 
 from anchor import httpclient
+from anchor.alert import deliver
 from anchor.errors import InputError
 from anchor.httpclient import MAX_WAIT, RetryPolicy, UnsafeURL, check_url, parse_retry_after
+from anchor.oss import OSSClient, OSSConfig, OSSError
 
 
 class Scripted(LoopbackFake):
@@ -264,3 +268,43 @@ def test_the_offline_cli_runs_without_requests(demo_files, tmp_path):
         )
         assert result.returncode == 0, result.stderr[-2000:]
         assert "blocked" not in result.stderr
+
+
+def test_the_webhook_posts_by_the_policy_and_counts_its_attempts():
+    waits: list[float] = []
+    with FakeWebhook() as hook:
+        hook.script = [(429, {"Retry-After": "1"}), (503, {})]
+        sent = deliver(hook.url, {"text": "x"}, sleep=waits.append)
+        assert (sent.status, sent.attempts, sent.http_status) == ("delivered", 3, 200)
+        assert waits == [1.0, 1.0] and len(hook.requests) == 3
+        hook.script = [(404, {})]
+        refused = deliver(hook.url, {"text": "x"}, sleep=waits.append)
+        assert (refused.status, refused.attempts, refused.reason) == (
+            "failed",
+            1,
+            "127.0.0.1 answered HTTP 404",
+        )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    dead = deliver(f"http://127.0.0.1:{port}/SECRETPATH", {}, sleep=waits.append)
+    assert (dead.status, dead.attempts) == ("failed", 3) and "SECRETPATH" not in dead.reason
+
+
+def test_oss_does_not_repeat_a_multipart_post_once_sent(tmp_path):
+    with FakeOSS("anchor-backups", "AKID", "secret") as fake:
+        config = OSSConfig(
+            endpoint=fake.endpoint,
+            bucket="anchor-backups",
+            access_key_id="AKID",
+            access_key_secret="secret",
+            ca_bundle=fake.ca_file(tmp_path),
+            multipart_threshold=150 * 1024,
+            part_size=100 * 1024,
+        )
+        fake.fail_next = 1
+        with pytest.raises(OSSError, match="500 InternalError"):
+            OSSClient(config).put_object("anchor-memory/big.json.gz", bytes(200 * 1024))
+        assert [(method, params) for method, _, params in fake.requests] == [
+            ("POST", {"uploads": ""})
+        ]
