@@ -73,6 +73,7 @@ class ChatResult:
 class ChatRequest:
     """One chat turn, as ``chat`` received it."""
 
+    __slots__ = ("json_mode", "messages", "temperature", "tools")
     messages: list
     json_mode: bool
     tools: Optional[list]
