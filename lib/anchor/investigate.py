@@ -17,22 +17,28 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Optional
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional
 
+from anchor import operations
 from anchor.diff import Signal
 from anchor.errors import AnchorError
 from anchor.memory import Memory
 from anchor.narrate import (
     PROMPT_VERSION,
     SYSTEM_PROMPT,
+    ChatClient,
     Narrative,
+    Narrator,
     narration_payload,
     offline_narrative,
     validate_narrative,
 )
 from anchor.recall import signal_profile
 from anchor.splguard import ROW_CAP, check_spl, truncate_observation
+
+if TYPE_CHECKING:  # anchor.llm needs requests, an optional dependency: imported where used
+    from anchor.llm import ChatResult, ToolCall
 
 MAX_STEPS = 6
 SEARCH_SECONDS = 30.0
@@ -130,10 +136,13 @@ class Toolbox:
         return getattr(self, f"_{name}")(arguments, current)
 
     @staticmethod
-    def _text(arguments: Mapping[str, Any], key: str, *, required: bool = False) -> Optional[str]:
+    def _text(arguments: Mapping[str, Any], key: str) -> Optional[str]:
+        """The optional text argument ``key``, stripped; None when it was not given."""
+        return None if arguments.get(key) is None else Toolbox._required(arguments, key)
+
+    @staticmethod
+    def _required(arguments: Mapping[str, Any], key: str) -> str:
         value = arguments.get(key)
-        if value is None and not required:
-            return None
         if not isinstance(value, str) or not value.strip():
             raise ToolRefused(f"{key} must be a non-empty string")
         return value.strip()
@@ -146,8 +155,6 @@ class Toolbox:
         return max(1, min(top, value))
 
     def _recall_similar_drifts(self, arguments: Mapping, current: Sequence[Signal]) -> Any:
-        from anchor import operations
-
         k = self._count(arguments, "k", 3, 5)
         drift_id = self._text(arguments, "drift_id")
         if drift_id:
@@ -156,7 +163,7 @@ class Toolbox:
         return operations.past_incidents(self.memory, profile, exclude="", k=k)
 
     def _get_drift(self, arguments: Mapping, current: Sequence[Signal]) -> Any:
-        drift_id = self._text(arguments, "drift_id", required=True)
+        drift_id = self._required(arguments, "drift_id")
         drift = self.memory.drift(drift_id)
         fields = ("signal_id", "kind", "change", "severity", "sourcetype", "template", "host")
         feedback = sorted(self.memory.feedback({"drift_id": drift_id}), key=lambda e: e["time"])
@@ -172,8 +179,6 @@ class Toolbox:
         }
 
     def _list_recent_drifts(self, arguments: Mapping, current: Sequence[Signal]) -> Any:
-        from anchor import operations
-
         limit = self._count(arguments, "limit", 10, 20)
         anchor = self._text(arguments, "anchor")
         newest = operations.list_drifts(self.memory, anchor=anchor, limit=limit)
@@ -183,7 +188,7 @@ class Toolbox:
         ]
 
     def _run_spl(self, arguments: Mapping, current: Sequence[Signal]) -> Any:
-        query = self._text(arguments, "query", required=True)
+        query = self._required(arguments, "query")
         verdict = check_spl(query)
         if not verdict.allowed:
             raise ToolRefused(f"the SPL guard refused the query: {verdict.reason}")
@@ -200,9 +205,13 @@ def _short_arguments(arguments: Any) -> Any:
     return text if len(text) <= ARGUMENT_CHARS else text[:ARGUMENT_CHARS] + "...[truncated]"
 
 
-def _run_tool(toolbox: Toolbox, call: Any, number: int, current: Sequence[Signal]) -> dict:
+def _run_tool(toolbox: Toolbox, call: ToolCall, number: int, current: Sequence[Signal]) -> dict:
     """Run one tool call; the step record says what happened, the observation goes to the model."""
-    step = {"step": number, "tool": call.name, "arguments": _short_arguments(call.arguments)}
+    step: dict[str, Any] = {
+        "step": number,
+        "tool": call.name,
+        "arguments": _short_arguments(call.arguments),
+    }
     try:
         result = toolbox.call(call.name, call.arguments, current)
         step["status"] = "ok"
@@ -219,7 +228,7 @@ def _run_tool(toolbox: Toolbox, call: Any, number: int, current: Sequence[Signal
     return step
 
 
-def _assistant_message(answer: Any) -> dict:
+def _assistant_message(answer: ChatResult) -> dict:
     return {
         "role": "assistant",
         "content": answer.content,
@@ -239,16 +248,58 @@ def _assistant_message(answer: Any) -> dict:
     }
 
 
+@dataclass
+class _Investigation:
+    """The tool calls made so far, kept when the model fails midway."""
+
+    steps: list[dict] = field(default_factory=list)
+    truncated: bool = False  # the step or time budget ran out before the model answered
+
+
+def _investigate(
+    client: ChatClient,
+    toolbox: Toolbox,
+    signals: Sequence[Signal],
+    messages: list[dict],
+    done: _Investigation,
+    *,
+    max_steps: int,
+    time_budget_s: float,
+    clock: Callable[[], float],
+) -> ChatResult:
+    """Let the model call tools until it answers or a budget runs out; its final answer."""
+    started = clock()
+    while True:
+        budget = max_steps - len(done.steps)
+        if budget <= 0 or clock() - started > time_budget_s:
+            done.truncated = True
+            messages.append({"role": "user", "content": FINAL_REQUEST})
+            return client.chat(messages, json_mode=True)
+        answer = client.chat(messages, tools=TOOLS)
+        if not answer.tool_calls:
+            return answer
+        messages.append(_assistant_message(answer))
+        for index, call in enumerate(answer.tool_calls):
+            if index < budget:
+                step = _run_tool(toolbox, call, len(done.steps) + 1, signals)
+                done.steps.append(step)
+                content = step["observation"]
+            else:
+                done.truncated = True
+                content = "not run: the tool budget is used up"
+            messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
+
+
 def deep_narrator(
-    client: Any,
+    client: ChatClient,
     toolbox: Toolbox,
     *,
     max_steps: int = MAX_STEPS,
     time_budget_s: float = TIME_BUDGET_SECONDS,
     clock: Callable[[], float] = time.monotonic,
-) -> Any:
+) -> Narrator:
     """A narrator that investigates with tools first; never raises."""
-    from anchor.llm import LLMError, parse_json_object
+    from anchor.llm import LLMError, parse_json_object  # needs requests (optional)
 
     def narrate(
         signals: Sequence[Signal],
@@ -257,14 +308,13 @@ def deep_narrator(
         past: Sequence[Mapping[str, Any]] = (),
         notes: Sequence[str] = (),
     ) -> Narrative:
-        steps: list[dict] = []
-        truncated = False
+        done = _Investigation()
 
         def fallback(reason: str) -> Narrative:
             story = offline_narrative(
                 signals, anchor_name, past=past, notes=notes, fallback_reason=reason
             )
-            story.steps, story.truncated = steps, truncated
+            story.steps, story.truncated = done.steps, done.truncated
             return story
 
         if not signals:
@@ -273,28 +323,17 @@ def deep_narrator(
             {"role": "system", "content": DEEP_PROMPT},
             {"role": "user", "content": narration_payload(signals, anchor_name, past)},
         ]
-        started = clock()
         try:
-            while True:
-                budget = max_steps - len(steps)
-                if budget <= 0 or clock() - started > time_budget_s:
-                    truncated = True
-                    messages.append({"role": "user", "content": FINAL_REQUEST})
-                    answer = client.chat(messages, json_mode=True)
-                    break
-                answer = client.chat(messages, tools=TOOLS)
-                if not answer.tool_calls:
-                    break
-                messages.append(_assistant_message(answer))
-                for index, call in enumerate(answer.tool_calls):
-                    if index < budget:
-                        step = _run_tool(toolbox, call, len(steps) + 1, signals)
-                        steps.append(step)
-                        content = step["observation"]
-                    else:
-                        truncated = True
-                        content = "not run: the tool budget is used up"
-                    messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
+            answer = _investigate(
+                client,
+                toolbox,
+                signals,
+                messages,
+                done,
+                max_steps=max_steps,
+                time_budget_s=time_budget_s,
+                clock=clock,
+            )
             summary, hypothesis, spl, cited = validate_narrative(
                 parse_json_object(answer.content), signals
             )
@@ -310,8 +349,8 @@ def deep_narrator(
             cited_signals=cited,
             model=answer.model or client.config.model,
             prompt_version=PROMPT_VERSION,
-            steps=steps,
-            truncated=truncated,
+            steps=done.steps,
+            truncated=done.truncated,
         )
 
     return narrate

@@ -8,13 +8,17 @@ falls back to this one, so a compare never fails because of narration.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 from anchor.diff import Signal
-from anchor.splguard import checked_spl, spl_field, spl_string
+from anchor.splguard import check_spl, checked_spl, spl_field, spl_string
+
+if TYPE_CHECKING:  # anchor.llm needs requests, an optional dependency: imported where used
+    from anchor.llm import ChatResult
 
 PROMPT_VERSION = 1
 MAX_DIFFS = 15
@@ -47,6 +51,42 @@ class Narrative:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class Narrator(Protocol):
+    """Ranked signals and their context in, a Narrative out. A narrator must never
+    raise: the LLM ones fall back to the offline narrative themselves."""
+
+    def __call__(
+        self,
+        signals: Sequence[Signal],
+        *,
+        anchor_name: str,
+        past: Sequence[Mapping[str, Any]] = (),
+        notes: Sequence[str] = (),
+    ) -> Narrative: ...
+
+
+class ModelConfig(Protocol):
+    @property
+    def model(self) -> str: ...
+
+
+class ChatClient(Protocol):
+    """What a narrator asks of a model: ``anchor.llm.LLMClient``, or the search-time
+    relay to Anchor's narrate endpoint (``anchor.splunk.narration.RelayClient``)."""
+
+    @property
+    def config(self) -> ModelConfig: ...
+
+    def chat(
+        self,
+        messages: Sequence[dict],
+        *,
+        json_mode: bool = False,
+        tools: Optional[list] = None,
+        temperature: float = 0.2,
+    ) -> ChatResult: ...
 
 
 def _fmt(value: Optional[float]) -> str:
@@ -269,8 +309,6 @@ def _with_evidence(finding: Signal) -> str:
 def narration_payload(
     signals: Sequence[Signal], anchor_name: str, past: Sequence[Mapping[str, Any]]
 ) -> str:
-    import json
-
     diffs = [
         {
             "signal_id": s.signal_id,
@@ -307,8 +345,6 @@ def validate_narrative(
     data: Mapping[str, Any], signals: Sequence[Signal]
 ) -> tuple[str, Optional[str], Optional[str], list[str]]:
     """Check a model's answer; raise ``ValueError`` saying what is wrong."""
-    from anchor.splguard import check_spl
-
     summary = data.get("summary")
     if not isinstance(summary, str) or not summary.strip():
         raise ValueError("the answer has no summary")
@@ -332,7 +368,7 @@ def validate_narrative(
     return summary.strip(), hypothesis, spl, cited
 
 
-def unavailable_narrator(reason: str) -> Any:
+def unavailable_narrator(reason: str) -> Narrator:
     """The offline narrator, saying why the LLM was not used (for example: not configured)."""
 
     def narrate(
@@ -349,9 +385,9 @@ def unavailable_narrator(reason: str) -> Any:
     return narrate
 
 
-def llm_narrator(client: Any) -> Any:
+def llm_narrator(client: ChatClient) -> Narrator:
     """A narrator that asks the LLM once and falls back to the offline one on any failure."""
-    from anchor.llm import LLMError, parse_json_object
+    from anchor.llm import LLMError, parse_json_object  # needs requests (optional)
 
     def narrate(
         signals: Sequence[Signal],

@@ -25,7 +25,7 @@ from anchor.memory import (
     check_name,
     digest,
 )
-from anchor.narrate import Narrative, offline_narrative
+from anchor.narrate import Narrative, Narrator, offline_narrative
 from anchor.patterns.merge import generalize_fingerprint
 from anchor.recall import drift_profile, recall_similar, signal_profile
 from anchor.timeline import hourly_timeline
@@ -41,10 +41,6 @@ RECALL_K = 3
 # ids and severities only, so a compare's cost does not grow with history.
 RECALL_SCAN = 2000
 TIMELINES = 3  # top signals whose sourcetype gets an hourly timeline in the drift record
-
-# A narrator gets the ranked signals and context and returns a Narrative; it
-# must never raise (the LLM narrator falls back to the offline one itself).
-Narrator = Callable[..., Narrative]
 
 
 def read_fingerprint(
@@ -550,7 +546,7 @@ def stored_report(memory: Memory, drift_id: str, *, anchor: Optional[str] = None
     story = drift.get("narrative") or {"summary": drift.get("summary") or ""}
     known = set(Narrative.__dataclass_fields__)
     # A drift recorded without a full narrative (e.g. by an older version) still reads.
-    fields = {"hypothesis": None, "drill_in_spl": None}
+    fields: dict[str, Any] = {"hypothesis": None, "drill_in_spl": None}
     fields.update({k: v for k, v in story.items() if k in known})
     narrative = Narrative(**fields)
     signals = [Signal.from_record(s) for s in drift.get("signals", [])]
