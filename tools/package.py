@@ -40,7 +40,7 @@ APP_ITEMS = (
 # Not part of the Splunk app: the MCP server needs an SDK the package does not ship.
 LIB_EXCLUDES = {"anchor/mcp_server.py"}
 COMPILED = re.compile(r"\.(pyc|pyo|so|pyd|dll|dylib|exe|o|a)$", re.IGNORECASE)
-SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", "local"}
+SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".hypothesis", "local"}
 FIXED_MTIME = 1_700_000_000
 
 

@@ -90,7 +90,7 @@ def drift_from_rows(rows: Sequence[Mapping[str, str]], *, now: float, user: str)
     for row in rows:
         if not row.get("signal_id"):
             continue
-        record = {
+        record: dict[str, Any] = {
             k: _number(v)
             if k
             not in (

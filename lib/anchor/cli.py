@@ -19,7 +19,7 @@ import shlex
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Optional
+from typing import Any, Literal, NoReturn, Optional, overload
 
 from anchor import __version__, operations
 from anchor.diff import DEFAULT_ALPHA, SEVERITIES
@@ -56,7 +56,7 @@ class UsageError(AnchorError):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, like every other input error
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, like every other input error
         raise UsageError(
             f"{message} (see `anchor {self.prog.split(' ', 1)[-1]} --help`)".replace(
                 "anchor anchor", "anchor"
@@ -85,6 +85,10 @@ def _user(explicit: Optional[str] = None) -> str:
         return "unknown"
 
 
+@overload
+def _open(path: str, *, create: Literal[True]) -> Memory: ...
+@overload
+def _open(path: str, *, create: bool) -> Optional[Memory]: ...
 def _open(path: str, *, create: bool) -> Optional[Memory]:
     """The memory at ``path``; None when it does not exist and must not be created."""
     if path != ":memory:" and not os.path.exists(path):
@@ -579,7 +583,6 @@ def cmd_show(args, out, warn) -> int:
 
 def cmd_history(args, out, warn) -> int:
     memory = _open(args.db, create=False)
-    drifts = operations.list_drifts(memory, anchor=args.anchor, limit=args.limit) if memory else []
     keep = (
         "drift_id",
         "created",
@@ -590,10 +593,13 @@ def cmd_history(args, out, warn) -> int:
         "top_signal",
         "summary",
     )
-    documents = [
-        {**{k: d.get(k) for k in keep}, "windows": operations.drift_windows(memory, d)}
-        for d in drifts
-    ]
+    documents: list[dict[str, Any]] = []
+    if memory is not None:
+        drifts = operations.list_drifts(memory, anchor=args.anchor, limit=args.limit)
+        documents = [
+            {**{k: d.get(k) for k in keep}, "windows": operations.drift_windows(memory, d)}
+            for d in drifts
+        ]
     if _emit(args, out, documents):
         return 0
     if not documents:

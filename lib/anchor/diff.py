@@ -352,12 +352,12 @@ def _volume(
     factor = clock.factor(a.hours if a else None)
     expected_c = count_a * factor
     signal_id = f"volume:{{}}:{name}"
-    common = {"sourcetype": name, "kind": "volume", "stat": "events_per_hour"}
+    common: dict[str, Any] = {"sourcetype": name, "kind": "volume", "stat": "events_per_hour"}
     if count_a == 0:
         if count_c < MIN_NEW_EVENTS:
             return out.untested("volume")
         share_c = clock.hours_c / (clock.hours_a + clock.hours_c)
-        severity = "HIGH" if count_c >= 100 else "MEDIUM"
+        severity: Severity = "HIGH" if count_c >= 100 else "MEDIUM"
         out.add(
             Signal(
                 signal_id=signal_id.format("appeared"),
@@ -393,7 +393,7 @@ def _volume(
     ratio = count_c / expected_c
     if max(ratio, 1 / ratio) < VOLUME_RATIO_FLOOR:
         return out.untested("volume")
-    change = "up" if ratio > 1 else "down"
+    change: Change = "up" if ratio > 1 else "down"
     out.add(
         Signal(
             signal_id=signal_id.format(change),
@@ -424,6 +424,8 @@ def _coverage(
     if n_a <= 0 or n_c <= 0:  # a whole window empty and untimed: no share to compare
         return out.untested("volume")
     share_pct_a, share_pct_c = count_a / n_a * 100.0, count_c / n_c * 100.0
+    change: Change
+    severity: Severity
     if count_a == 0:
         change, severity, shown = "appeared", "HIGH" if count_c >= 100 else "MEDIUM", share_pct_c
         if count_c < MIN_NEW_EVENTS:
@@ -484,6 +486,8 @@ def _counted(name: str, family: _Counts, describe, out: _Collector) -> None:
             base, cur = count_a / family.n_a * 100.0, count_c / family.n_c * 100.0
         details = describe(key)
         appeared_severity = details.pop("appeared_severity")
+        change: Change
+        severity: Severity
         if count_a == 0:
             if count_c < MIN_NEW_EVENTS:
                 out.untested(kind)
@@ -591,7 +595,7 @@ def _templates(
     own: dict[str, float] = {}
     if clock is not None and clock.daily:
         for pattern_id, entry in a.templates.items():
-            if _keeps_own_hours(entry.hours, a.hours):
+            if entry.hours is not None and _keeps_own_hours(entry.hours, a.hours):
                 base, expected = clock.matched(entry.hours)
                 counts_a[pattern_id] = base
                 if base > 0:
@@ -618,9 +622,9 @@ def _templates(
     before = len(out.candidates)
     _counted(name, family, describe, out)
     for _, _, signal in out.candidates[before:]:
-        entry = c.templates.get(signal.pattern or "")
-        if entry is not None and entry.count > 0:
-            signal.error_share = entry.errors / entry.count
+        entry_c = c.templates.get(signal.pattern or "")
+        if entry_c is not None and entry_c.count > 0:
+            signal.error_share = entry_c.errors / entry_c.count
 
 
 def error_like(entry: TemplateEntry) -> bool:
@@ -669,6 +673,7 @@ def _new_errors(
             continue
         tested.add(pattern_id)
         mostly_errors = entry_c.errors >= count_c / 2
+        severity: Severity
         if mostly_errors:
             severity = "HIGH" if count_c >= 20 else "MEDIUM" if count_c >= 5 else "LOW"
         else:
@@ -742,7 +747,8 @@ def _error_rate(name: str, a: SourcetypeSummary, c: SourcetypeSummary, out: _Col
     if abs(gap) < ERROR_RATE_FLOOR or (rate_a > 0 and 1 / 1.5 < rate_c / rate_a < 1.5):
         return out.untested("error_rate")
     p = rate_test(a.errors, c.errors, c.count / (a.count + c.count))
-    change = "up" if gap > 0 else "down"
+    change: Change = "up" if gap > 0 else "down"
+    severity: Severity
     if change == "up":
         severity = "HIGH" if gap >= 0.10 else "MEDIUM" if gap >= 0.03 else "LOW"
     else:
@@ -784,8 +790,10 @@ def _metrics(name: str, a: SourcetypeSummary, c: SourcetypeSummary, out: _Collec
             above_a = sa.sketch.fraction_above(base)
             above_c = sc.sketch.fraction_above(base)
             p = two_proportion(above_a * sa.count, sa.count, above_c * sc.count, sc.count)
-            severity = "HIGH" if change_ratio >= 1.0 else "MEDIUM" if change_ratio >= 0.5 else "LOW"
-            change = "up" if cur > base else "down"
+            severity: Severity = (
+                "HIGH" if change_ratio >= 1.0 else "MEDIUM" if change_ratio >= 0.5 else "LOW"
+            )
+            change: Change = "up" if cur > base else "down"
             out.add(
                 Signal(
                     signal_id=f"metric:{change}:{name}:{metric}:{stat}",

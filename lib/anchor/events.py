@@ -344,7 +344,7 @@ def _metrics(
     source: Mapping[str, Any], names: Iterable[str], into: dict[str, float]
 ) -> dict[str, float]:
     for name in names:
-        value = source.get(name)
+        value: Any = source.get(name)  # the class test below narrows it; mypy cannot see that
         if value.__class__ is float:  # the common case, checked first
             if value - value == 0.0:  # finite
                 into[name] = value
@@ -579,7 +579,8 @@ def read_handle(
     return _raw(handle, path, sourcetype, report)
 
 
-_scan_value = json.JSONDecoder().scan_once
+# typeshed omits scan_once, which JSONDecoder.__init__ sets on every decoder.
+_scan_value = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def _json_line(line: str) -> Any:

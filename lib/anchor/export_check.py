@@ -15,7 +15,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from anchor.diff import CHANGES, KINDS, SEVERITIES, Signal, compare_fingerprints
 from anchor.errors import InputError
@@ -43,7 +43,7 @@ class _Bad(Exception):
     pass
 
 
-def _fail(why: str) -> None:
+def _fail(why: str) -> NoReturn:
     raise _Bad(why)
 
 

@@ -22,10 +22,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from anchor.fingerprint import FieldValues, MetricSummary, SourcetypeSummary
 from anchor.stats import rate_test, two_proportion
+
+if TYPE_CHECKING:  # diff imports this module: its types are for the checker only
+    from anchor.diff import Change, Severity
 
 MIN_EVENTS_PER_VALUE = 5
 MIN_FIELD_EVENTS = 30
@@ -44,7 +47,7 @@ class ValueMove:
     """One value of one field whose share changed."""
 
     value: str
-    change: str
+    change: Change
     base_pct: float
     cur_pct: float
     p_value: float
@@ -116,6 +119,7 @@ def _move(
     base, cur = count_a / n_a * 100.0, count_c / n_c * 100.0
     if abs(cur - base) < VALUE_SHARE_FLOOR:
         return None
+    change: Change
     if count_a == 0:
         if count_c < MIN_NEW_VALUE_EVENTS:
             return None
@@ -133,7 +137,7 @@ def _move(
     return ValueMove(value, change, base, cur, p, ratio, count_c)
 
 
-def value_severity(move: ValueMove) -> str:
+def value_severity(move: ValueMove) -> Severity:
     if move.change == "appeared":
         return "HIGH" if move.count_c >= 20 and move.cur_pct >= 1.0 else "MEDIUM"
     spread = max(move.ratio, 1.0 / move.ratio) if 0 < move.ratio < math.inf else math.inf
@@ -156,7 +160,7 @@ def value_effect(move: ValueMove) -> float:
 @dataclass
 class QuantileMove:
     stat: str
-    change: str
+    change: Change
     base: float
     cur: float
     p_value: float
@@ -227,7 +231,7 @@ def hosts_moved_alone(
     return moved, tested
 
 
-def host_severity(move: QuantileMove) -> str:
+def host_severity(move: QuantileMove) -> Severity:
     return "HIGH" if move.change_ratio >= 1.0 else "MEDIUM" if move.change_ratio >= 0.5 else "LOW"
 
 

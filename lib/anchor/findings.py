@@ -50,7 +50,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Optional
 
-from anchor.diff import Signal
+from anchor.diff import Severity, Signal
 from anchor.rank import SEVERITY_POINTS, score_signal
 
 MOSTLY_ERRORS = 0.5
@@ -58,7 +58,7 @@ VOLUME_SHARE_EXPLAINED = 0.5
 SIMILAR_METRIC_FACTOR = 1.5
 WITH_VOLUME_FACTOR = 2.0
 HOST_SHARE_OF_RISE = 0.5
-ROLLOVER_SEVERITY = "MEDIUM"
+ROLLOVER_SEVERITY: Severity = "MEDIUM"
 
 Group = list[Signal]
 
@@ -310,7 +310,7 @@ def _by_score(members: Group) -> Group:
     return sorted(members, key=lambda s: (-round(s.score, 9), s.q_value, s.signal_id))
 
 
-def _finding(lead: Signal, members: Group, cap: Optional[str] = None) -> Signal:
+def _finding(lead: Signal, members: Group, cap: Optional[Severity] = None) -> Signal:
     """The lead signal as a row, with every member (the lead first) as its evidence.
 
     Severity: the strongest member's (at most ``cap``). Weight: the member

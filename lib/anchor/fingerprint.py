@@ -333,11 +333,12 @@ class SourcetypeSummary:
         entry = self.templates.get(pattern_id)
         example = event.message[:EXAMPLE_CHARS]
         if entry is None:
+            hours = [0.0] * 24
             entry = self.templates[pattern_id] = TemplateEntry(
-                weight, weight if level == "error" else 0.0, template, example, [0.0] * 24
+                weight, weight if level == "error" else 0.0, template, example, hours
             )
             if hour is not None:
-                entry.hours[hour] += weight
+                hours[hour] += weight
             if len(self.templates) > TRACK_TEMPLATES:
                 # Merge word-valued variables first, so they are not dropped as rare templates.
                 generalize_summary(self)
@@ -368,13 +369,13 @@ class SourcetypeSummary:
             self._add_host_metrics(host, event.metrics, weight)
         if event.values:
             fields = self.fields
-            for name, value in event.values.items():
+            for name, text in event.values.items():
                 values = fields.get(name)
                 if values is None:
                     if len(fields) >= TRACK_FIELDS:
                         continue
                     values = fields[name] = FieldValues()
-                values.add(value, weight)
+                values.add(text, weight)
 
     def _add_host_metrics(self, host: str, metrics: Mapping[str, float], weight: float) -> None:
         mine = self.host_metrics.get(host)
@@ -675,4 +676,4 @@ def content_digest(fingerprint: Fingerprint) -> str:
 def fingerprint_events(
     events: Iterable[Event], span: Optional[Sequence[float]] = None
 ) -> Fingerprint:
-    return Fingerprint(tuple(span) if span else None).add_all(events)
+    return Fingerprint((span[0], span[1]) if span else None).add_all(events)

@@ -182,7 +182,7 @@ def parse_json_object(text: Optional[str]) -> dict:
         raise LLMError("invalid_response", "the model's answer holds no JSON object")
     try:
         value = json.loads(cleaned[start : end + 1])
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise LLMError("invalid_response", f"the model's JSON does not parse: {exc.msg}") from None
     if not isinstance(value, dict):
         raise LLMError("invalid_response", "the model's JSON is not an object")

@@ -81,23 +81,23 @@ def decay(memory: Memory, now: float, *, dry_run: bool = False) -> DecayReport:
     """
     report = DecayReport(dry_run=dry_run)
     derived = derive_weights(memory.feedback(), now)
-    rows = {row.get("signal_id"): row for row in memory.store.scan(WEIGHTS)}
+    rows: dict[str, dict] = {str(row.get("signal_id")): row for row in memory.store.scan(WEIGHTS)}
     writes = []
     for signal_id in sorted(set(rows) | set(derived)):
-        row = rows.get(signal_id)
+        row = rows.get(signal_id, {})  # empty: no row in the view yet
         info = derived.get(signal_id)
-        if row is not None and info is None:
+        if info is None:  # in the view only: no feedback derives its weight any more
             if row.get("updated") is None and row.get("last_feedback") is None:
-                report.legacy_without_time.append(str(signal_id))
+                report.legacy_without_time.append(signal_id)
             else:
                 report.unchanged += 1
             continue
-        updated = row.get("updated") if row else None
+        updated = row.get("updated")
         if updated is not None and now - float(updated) < GRACE_SECONDS:
             report.skipped_recent += 1
             continue
         document = Memory.weight_document(info, now)
-        if row is not None and row.get("weight") == document["weight"]:
+        if row and row.get("weight") == document["weight"]:
             report.unchanged += 1
             continue
         writes.append(document)
@@ -436,9 +436,9 @@ def run_step(
     export's bytes in ``data`` (``source`` names it in the detail).
     """
     if action == "decay":
-        return StepResult(action, decay(memory, now, dry_run=dry_run).summary())
+        return StepResult(action, decay(_opened(memory, action), now, dry_run=dry_run).summary())
     if action == "compact":
-        removed = compact(memory, now, dry_run=dry_run)
+        removed = compact(_opened(memory, action), now, dry_run=dry_run)
         verb, suffix = (
             ("would remove", " [dry run: nothing written]") if dry_run else ("removed", "")
         )
@@ -447,14 +447,23 @@ def run_step(
             f"compact: {verb} {removed} feedback entr(ies) no longer affecting any weight{suffix}",
         )
     if action == "retention":
-        return StepResult(action, apply_retention(memory, now, retention, dry_run=dry_run))
+        return StepResult(
+            action, apply_retention(_opened(memory, action), now, retention, dry_run=dry_run)
+        )
     if action == "export":
         if dry_run:
-            manifest = verify_export(build_export(memory.store, now), documents=False)["manifest"]
+            manifest = verify_export(
+                build_export(_opened(memory, action).store, now), documents=False
+            )["manifest"]
             return StepResult(action, "would export " + _counts(manifest))
         if destination is None:
             raise InputError("export needs a destination")
-        result = export(memory.store, destination, now=now, retention_days=export_retention_days)
+        result = export(
+            _opened(memory, action).store,
+            destination,
+            now=now,
+            retention_days=export_retention_days,
+        )
         return StepResult(
             action,
             f"exported {_counts(result.counts)} ({result.size} bytes); "
@@ -466,7 +475,7 @@ def run_step(
             raise InputError(f"{action} needs an export file: anchor-memory/<time>.json.gz")
         document = verify_export(data)
         if action == "restore" and not dry_run:
-            counts = restore_export(memory.store, data)
+            counts = restore_export(_opened(memory, action).store, data)
             return StepResult(action, "restored " + _counts(counts), file=source)
         detail = (
             f"verified {_counts(document['manifest'])}: {source or 'the file'} is a complete "
@@ -484,3 +493,10 @@ def _counts(counts: Mapping[str, Any]) -> str:
         f"{name}={entry['count'] if isinstance(entry, Mapping) else entry}"
         for name, entry in counts.items()
     )
+
+
+def _opened(memory: Optional[Memory], action: str) -> Memory:
+    """The memory a step writes or reads; only ``verify`` runs without one."""
+    if memory is None:
+        raise InputError(f"{action} needs an open memory")
+    return memory

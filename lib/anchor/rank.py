@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from anchor.diff import Signal
+from anchor.diff import Severity, Signal
 
-SEVERITY_POINTS = {"HIGH": 3.0, "MEDIUM": 2.0, "LOW": 1.0}
+SEVERITY_POINTS: dict[Severity, float] = {"HIGH": 3.0, "MEDIUM": 2.0, "LOW": 1.0}
 
 
 def score_signal(signal: Signal, weights: Mapping[str, float]) -> Signal:

@@ -214,7 +214,7 @@ def _command(stage: str, position: int, leading_pipe: bool, allowed: frozenset) 
     text = stage.strip()
     match = COMMAND.match(text)
     name = match.group().lower() if match else ""
-    plain = bool(match) and (match.end() == len(text) or text[match.end()].isspace())
+    plain = match is not None and (match.end() == len(text) or text[match.end()].isspace())
     if position == 0 and not leading_pipe and not (plain and name in allowed | DENIED.keys()):
         return "search"  # a leading stage without a command is an implied search
     if not plain:

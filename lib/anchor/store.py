@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Optional, Protocol
 
 from anchor.errors import AnchorError
@@ -106,7 +106,11 @@ def sort_documents(docs: list, sort: SortSpec) -> None:
     for field, direction in reversed(list(sort)):  # stable sorts, least significant first
         if direction not in (1, -1):
             raise StoreError(f"sort direction must be 1 or -1, got {direction!r}")
-        docs.sort(key=lambda d, f=field: _rank(d.get(f)), reverse=direction == -1)
+        docs.sort(key=_field_rank(field), reverse=direction == -1)
+
+
+def _field_rank(field: str) -> Callable[[Mapping[str, Any]], tuple]:
+    return lambda doc: _rank(doc.get(field))
 
 
 def _rank(value: Any) -> tuple:

@@ -94,7 +94,10 @@ def _type_of(core: str) -> str:
 
 @lru_cache(maxsize=CACHE_ENTRIES)
 def _masked(token: str) -> str:
-    head, core, tail = _EDGE.fullmatch(token).groups()
+    edges = _EDGE.fullmatch(token)
+    if edges is None:  # only a line break, which no token holds, escapes _EDGE
+        return token
+    head, core, tail = edges.groups()
     return f"{head}{_type_of(core)}{tail}" if core else token
 
 

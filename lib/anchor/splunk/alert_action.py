@@ -62,8 +62,9 @@ def dashboard_link(
     settings: AlertSettings, results_link: Optional[str], anchor: str
 ) -> Optional[str]:
     base = settings.dashboard_url
-    if not base and web_base(settings, results_link):
-        base = web_base(settings, results_link) + DASHBOARD_PATH
+    if not base:
+        web = web_base(settings, results_link)
+        base = web + DASHBOARD_PATH if web else None
     if not base:
         return None
     return f"{base}{'&' if '?' in base else '?'}form.anchor={quote(anchor)}"

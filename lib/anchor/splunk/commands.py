@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from splunklib.searchcommands import (
     Configuration,
@@ -49,6 +49,11 @@ class _Alpha(validators.Validator):
 
 class _AnchorCommand:
     """Shared plumbing: who is running, against which memory, and clean errors."""
+
+    if TYPE_CHECKING:  # from splunklib's SearchCommand, which every Anchor command derives from
+        metadata: Any
+
+        def write_error(self, message: str, *args: Any) -> None: ...
 
     def _searchinfo(self):
         return self.metadata.searchinfo
@@ -182,6 +187,8 @@ class AnchorCompareCommand(_ReportingAnchorCommand):
     """``anchorcompare anchor=<anchor> [alpha=0.01] [limit=20] [narrate=true] [deep=true]``,
     or ``anchorcompare split=<field> baseline=<value> [save_baseline=<name>] ...``."""
 
+    _split_reducer: Optional[rows.SplitReducer] = None  # a split-by comparison's reduce state
+
     anchor = Option(
         doc="**Syntax:** anchor=<string> **Description:** the anchor to compare against",
         require=False,
@@ -260,13 +267,14 @@ class AnchorCompareCommand(_ReportingAnchorCommand):
             yield from super().reduce(records)
             return
         try:
-            if not isinstance(self._reducer, rows.SplitReducer):
-                self._reducer = rows.SplitReducer(self.split, self.baseline)
-            self._reducer.add(records, rows.metric_list(self.metrics), self._field_choice())
+            if self._split_reducer is None:
+                self._split_reducer = rows.SplitReducer(self.split, self.baseline)
+            reducer = self._split_reducer
+            reducer.add(records, rows.metric_list(self.metrics), self._field_choice())
             if not self._finished:
                 return
             info = self._searchinfo()
-            baseline, current = self._reducer.finish(
+            baseline, current = reducer.finish(
                 rows.search_span(info.earliest_time, info.latest_time)
             )
             memory = self._memory(WRITE_CAPABILITY if self.save_baseline else None)

@@ -114,7 +114,7 @@ def _limit(request: Request, default: int = 100) -> int:
 
 def _epoch(request: Request, name: str) -> Optional[float]:
     text = request.query.get(name)
-    if text in (None, ""):
+    if not text:  # absent or empty
         return None
     try:
         value = float(text)

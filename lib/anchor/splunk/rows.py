@@ -545,7 +545,7 @@ def show_rows(
                 **row,
                 "signal_spl": signal_spl,
                 **windows,
-                **seen.get(row.get("signal_id"), {}),
+                **seen.get(str(row.get("signal_id")), {}),
             }
             for row, signal_spl in zip(
                 drift_rows(report),

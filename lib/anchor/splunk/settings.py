@@ -154,10 +154,10 @@ def validate_update(body: Any) -> SettingsUpdate:
         if key:
             update.secrets["llm_api_key"] = key
     if "webhook_url" in body:
-        url = _text(body, "webhook_url", "settings")
-        if url:
-            check_webhook_url(url)
-            update.secrets["webhook_url"] = url
+        webhook = _text(body, "webhook_url", "settings")
+        if webhook:
+            check_webhook_url(webhook)
+            update.secrets["webhook_url"] = webhook
     if "maintenance" in body:
         section = _only(body["maintenance"], MAINTENANCE_KEYS, "maintenance")
         plain = {k: _text(section, k, "maintenance") or "" for k in MAINTENANCE_KEYS[:5]}
