@@ -17,18 +17,23 @@ from anchor import operations
 from anchor.errors import InputError
 from anchor.memory import Memory
 
+# A JSON object, as both backends answer (the remote one parses it off the wire).
+JSONObject = dict[str, Any]
+
 
 class Backend(Protocol):
-    def list_anchors(self) -> Any: ...
-    def show_anchor(self, name: str) -> Any: ...
-    def list_drifts(self, anchor: Optional[str] = None, limit: int = 20) -> Any: ...
-    def show_drift(self, drift_id: str) -> Any: ...
-    def recall_similar(self, drift_id: str, k: int = 5) -> Any: ...
-    def learned_weights(self, limit: int = 50) -> Any: ...
-    def blind_spots(self, limit: int = 50) -> Any: ...
+    """What the assistant tools call: ``MemoryBackend`` here, ``SplunkBackend`` remotely."""
+
+    def list_anchors(self) -> JSONObject: ...
+    def show_anchor(self, name: str) -> JSONObject: ...
+    def list_drifts(self, anchor: Optional[str] = None, limit: int = 20) -> JSONObject: ...
+    def show_drift(self, drift_id: str) -> JSONObject: ...
+    def recall_similar(self, drift_id: str, k: int = 5) -> JSONObject: ...
+    def learned_weights(self, limit: int = 50) -> JSONObject: ...
+    def blind_spots(self, limit: int = 50) -> JSONObject: ...
     def capture(
         self, name: str, paths: Sequence[str], metrics: Optional[Sequence[str]] = None
-    ) -> Any: ...
+    ) -> JSONObject: ...
     def compare(
         self,
         anchor: str,
@@ -36,8 +41,10 @@ class Backend(Protocol):
         search: Optional[str] = None,
         earliest: Optional[str] = None,
         limit: int = 20,
-    ) -> Any: ...
-    def feedback(self, drift_id: str, signal_id: str, outcome: str, reason: str = "") -> Any: ...
+    ) -> JSONObject: ...
+    def feedback(
+        self, drift_id: str, signal_id: str, outcome: str, reason: str = ""
+    ) -> JSONObject: ...
 
 
 class MemoryBackend:
@@ -46,7 +53,7 @@ class MemoryBackend:
     def __init__(self, memory: Memory, user: str) -> None:
         self.memory, self.user = memory, user
 
-    def list_anchors(self) -> Any:
+    def list_anchors(self) -> JSONObject:
         keep = (
             "name",
             "created",
@@ -59,7 +66,7 @@ class MemoryBackend:
         )
         return {"anchors": [{k: a.get(k) for k in keep} for a in self.memory.anchors()]}
 
-    def show_anchor(self, name: str) -> Any:
+    def show_anchor(self, name: str) -> JSONObject:
         return operations.describe_anchor(self.memory, name)
 
     def list_drifts(
@@ -68,7 +75,7 @@ class MemoryBackend:
         limit: int = 20,
         since: Optional[float] = None,
         until: Optional[float] = None,
-    ) -> Any:
+    ) -> JSONObject:
         keep = (
             "drift_id",
             "anchor",
@@ -85,22 +92,22 @@ class MemoryBackend:
         )
         return {"drifts": [{k: d.get(k) for k in keep} for d in drifts]}
 
-    def show_drift(self, drift_id: str, anchor: Optional[str] = None) -> Any:
+    def show_drift(self, drift_id: str, anchor: Optional[str] = None) -> JSONObject:
         report = operations.stored_report(self.memory, drift_id, anchor=anchor)
         return {**report.to_dict(), "created": report.created}
 
-    def recall_similar(self, drift_id: str, k: int = 5) -> Any:
+    def recall_similar(self, drift_id: str, k: int = 5) -> JSONObject:
         return {"similar": operations.recall(self.memory, drift_id, k=k)}
 
-    def learned_weights(self, limit: int = 50) -> Any:
+    def learned_weights(self, limit: int = 50) -> JSONObject:
         return {"weights": operations.learned_weights(self.memory, time.time())[:limit]}
 
-    def blind_spots(self, limit: int = 50) -> Any:
+    def blind_spots(self, limit: int = 50) -> JSONObject:
         return {"blind_spots": operations.blind_spots(self.memory, time.time())[:limit]}
 
     def capture(
         self, name: str, paths: Sequence[str], metrics: Optional[Sequence[str]] = None
-    ) -> Any:
+    ) -> JSONObject:
         fingerprint, warnings = operations.read_fingerprint(paths, metrics=metrics)
         head = operations.capture(
             self.memory, name, fingerprint, user=self.user, now=time.time(), metrics=metrics
@@ -115,7 +122,7 @@ class MemoryBackend:
         search: Optional[str] = None,
         earliest: Optional[str] = None,
         limit: int = 20,
-    ) -> Any:
+    ) -> JSONObject:
         if search:
             raise InputError("search= needs a Splunk backend; offline, give paths to exported logs")
         self.memory.anchor(anchor)  # an unknown anchor fails before any file is read
@@ -125,7 +132,7 @@ class MemoryBackend:
         )
         return {**report.to_dict(), "warnings": warnings}
 
-    def feedback(self, drift_id: str, signal_id: str, outcome: str, reason: str = "") -> Any:
+    def feedback(self, drift_id: str, signal_id: str, outcome: str, reason: str = "") -> JSONObject:
         return operations.feedback(
             self.memory,
             drift_id,

@@ -753,13 +753,13 @@ def cmd_mcp(args, out, warn) -> int:
         raise InputError(
             "anchor mcp needs the MCP SDK: pip install 'mcp>=1.26,<2' (Python 3.10 or newer)"
         ) from None
-    from anchor.backends import MemoryBackend
+    from anchor.backends import Backend, MemoryBackend
     from anchor.mcp_server import serve_stdio
     from anchor.splunk.remote import SplunkBackend
 
     url = args.splunk_url or os.environ.get("ANCHOR_SPLUNK_URL")
     if url:
-        backend: Any = SplunkBackend(
+        backend: Backend = SplunkBackend(
             url,
             os.environ.get("ANCHOR_SPLUNK_TOKEN", ""),
             ca_file=os.environ.get("ANCHOR_SPLUNKD_CA"),

@@ -32,7 +32,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from dataclasses import field as _dataclass_field  # Signal has an attribute named field
-from typing import Any, Callable, Literal, Optional, get_args
+from typing import Any, Callable, Literal, Optional, TypedDict, get_args
 
 from anchor import fielddiff
 from anchor.fingerprint import Fingerprint, SourcetypeSummary, TemplateEntry
@@ -104,6 +104,31 @@ EVIDENCE_FIELDS = (
 )
 
 
+class SignalDict(TypedDict):
+    """A ranked signal (a finding) as JSON: ``Signal.to_dict``, the CLI's ``--json``
+    and the MCP/REST answers; ``evidence`` holds ``Signal.evidence_dict`` of each
+    folded signal, the lead first."""
+
+    rank: int
+    signal_id: str
+    kind: Kind
+    change: Change
+    sourcetype: str
+    field: Optional[str]
+    stat: Optional[str]
+    template: Optional[str]
+    host: Optional[str]
+    severity: Severity
+    baseline: Optional[float]
+    current: Optional[float]
+    delta_pct: Optional[float]
+    p_value: Optional[float]
+    q_value: Optional[float]
+    weight: Optional[float]
+    score: Optional[float]
+    evidence: list[dict[str, Any]]
+
+
 @dataclass
 class Signal:
     """One ranked difference. Field names are the CLI's JSON and the SPL row contract.
@@ -147,7 +172,7 @@ class Signal:
             data[name] = _round(data[name])
         return data
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> SignalDict:
         return {
             "rank": self.rank,
             "signal_id": self.signal_id,

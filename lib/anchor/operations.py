@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, TypedDict
 
-from anchor.diff import DEFAULT_ALPHA, SEVERITIES, Signal, compare_fingerprints
+from anchor.diff import DEFAULT_ALPHA, SEVERITIES, Severity, Signal, compare_fingerprints
 from anchor.errors import InputError, NoCoverage, NoEvents, NotFound
 from anchor.findings import group_signals
 from anchor.fingerprint import Fingerprint, content_digest
@@ -176,6 +176,39 @@ class DriftReport:
         }
 
 
+class SimilarDrift(TypedDict):
+    drift_id: str
+    similarity: float
+
+
+class DriftRecord(TypedDict):
+    """A drift as the memory stores it (JSON in SQLite or the KV Store): these names are
+    the stored format, which dashboards, recall and ``anchor history`` read back."""
+
+    drift_id: str
+    anchor: str
+    created: float
+    created_by: str
+    events: float
+    window_start: Optional[float]
+    window_end: Optional[float]
+    windows: dict[str, dict[str, Any]]
+    timelines: dict[str, dict]
+    origin: Optional[str]
+    alpha: float
+    tests: int
+    signal_count: int
+    top_severity: Optional[Severity]
+    top_signal: Optional[str]
+    signals: list[dict[str, Any]]  # Signal.to_record() of the top STORED_SIGNALS
+    signal_ids: list[str]
+    signal_severities: list[Severity]
+    summary: str
+    narrative: dict[str, Any]
+    notes: list[str]
+    similar: list[SimilarDrift]
+
+
 def recall_candidates(memory: Memory, anchor: Optional[str]):
     """The drifts recall compares against: the newest ``RECALL_SCAN`` of ``anchor``."""
     return memory.recent_drifts(anchor=anchor, limit=RECALL_SCAN, fields=RECALL_FIELDS)
@@ -334,17 +367,6 @@ def compare(
         narrative = _narrate_or_explain(narrator, shown, anchor_name, past, comparison.notes)
     if narrative is None:
         narrative = offline_narrative(ranked, anchor_name, past=past, notes=comparison.notes)
-    window, base = current.window(), baseline.window()
-    windows = {
-        # The baseline's own window: a stored anchor's or an ad hoc baseline's alike.
-        "anchor": window_of(base and base[0], base and base[1], baseline.count),
-        "current": window_of(window and window[0], window and window[1], current.count),
-    }
-    timelines = {}
-    for name in dict.fromkeys(s.sourcetype for s in shown[:TIMELINES]):
-        line = hourly_timeline(baseline, current, name)
-        if line is not None:
-            timelines[name] = line
     report = DriftReport(
         drift_id,
         anchor_name,
@@ -354,42 +376,83 @@ def compare(
         past,
         store,
         now,
-        windows,
+        compared_windows(baseline, current),
         len(ranked),
         top_severity(ranked),
-        timelines,
+        _timelines(baseline, current, shown),
         origin,
     )
     if store:
         memory.save_drift(
-            {
-                "drift_id": drift_id,
-                "anchor": anchor_name,
-                "created": now,
-                "created_by": user,
-                "events": current.count,
-                "window_start": window[0] if window else None,
-                "window_end": window[1] if window else None,
-                "windows": windows,
-                "timelines": timelines,
-                "origin": origin,
-                "alpha": alpha,
-                "tests": comparison.tests,
-                "signal_count": len(ranked),
-                "top_severity": ranked[0].severity if ranked else None,
-                "top_signal": ranked[0].signal_id if ranked else None,
-                "signals": [s.to_record() for s in ranked[:STORED_SIGNALS]],
-                "signal_ids": [s.signal_id for s in ranked[:STORED_SIGNALS]],
-                "signal_severities": [s.severity for s in ranked[:STORED_SIGNALS]],
-                "summary": narrative.summary,
-                "narrative": narrative.to_dict(),
-                "notes": comparison.notes,
-                "similar": [
-                    {"drift_id": p["drift_id"], "similarity": p["similarity"]} for p in past
-                ],
-            }
+            drift_record(
+                report, ranked, current, user=user, now=now, alpha=alpha, tests=comparison.tests
+            )
         )
     return report
+
+
+def compared_windows(baseline: Fingerprint, current: Fingerprint) -> dict[str, dict[str, Any]]:
+    """Both windows of a comparison; the baseline's own window, a stored anchor's or an
+    ad hoc baseline's alike."""
+    window, base = current.window(), baseline.window()
+    return {
+        "anchor": window_of(base and base[0], base and base[1], baseline.count),
+        "current": window_of(window and window[0], window and window[1], current.count),
+    }
+
+
+def _timelines(
+    baseline: Fingerprint, current: Fingerprint, shown: Sequence[Signal]
+) -> dict[str, dict]:
+    """Hourly timelines of the sourcetypes of the top shown signals."""
+    timelines = {}
+    for name in dict.fromkeys(s.sourcetype for s in shown[:TIMELINES]):
+        line = hourly_timeline(baseline, current, name)
+        if line is not None:
+            timelines[name] = line
+    return timelines
+
+
+def drift_record(
+    report: DriftReport,
+    ranked: Sequence[Signal],
+    current: Fingerprint,
+    *,
+    user: str,
+    now: float,
+    alpha: float,
+    tests: int,
+) -> DriftRecord:
+    """What the memory keeps of a comparison: ``report`` shows the top signals, the
+    record keeps up to ``STORED_SIGNALS`` of ``ranked`` (all of them, ranked)."""
+    window = current.window()
+    kept = ranked[:STORED_SIGNALS]
+    return {
+        "drift_id": report.drift_id,
+        "anchor": report.anchor,
+        "created": now,
+        "created_by": user,
+        "events": current.count,
+        "window_start": window[0] if window else None,
+        "window_end": window[1] if window else None,
+        "windows": report.windows,
+        "timelines": report.timelines,
+        "origin": report.origin,
+        "alpha": alpha,
+        "tests": tests,
+        "signal_count": len(ranked),
+        "top_severity": ranked[0].severity if ranked else None,
+        "top_signal": ranked[0].signal_id if ranked else None,
+        "signals": [s.to_record() for s in kept],
+        "signal_ids": [s.signal_id for s in kept],
+        "signal_severities": [s.severity for s in kept],
+        "summary": report.narrative.summary,
+        "narrative": report.narrative.to_dict(),
+        "notes": report.notes,
+        "similar": [
+            {"drift_id": p["drift_id"], "similarity": p["similarity"]} for p in report.similar
+        ],
+    }
 
 
 def check_adhoc(baseline: Fingerprint, current: Fingerprint, save_as: Optional[str]) -> None:

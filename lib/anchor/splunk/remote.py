@@ -73,30 +73,30 @@ class SplunkBackend:
             raise AnchorError(message or f"Splunk answered HTTP {response.status_code}")
         return data
 
-    def list_anchors(self) -> Any:
+    def list_anchors(self) -> dict[str, Any]:
         return self._call("GET", "anchors")
 
-    def show_anchor(self, name: str) -> Any:
+    def show_anchor(self, name: str) -> dict[str, Any]:
         return self._call("GET", f"anchors/{quote(name, safe='')}")
 
-    def list_drifts(self, anchor: Optional[str] = None, limit: int = 20) -> Any:
+    def list_drifts(self, anchor: Optional[str] = None, limit: int = 20) -> dict[str, Any]:
         return self._call("GET", "drifts", query={"anchor": anchor, "limit": limit})
 
-    def show_drift(self, drift_id: str) -> Any:
+    def show_drift(self, drift_id: str) -> dict[str, Any]:
         return self._call("GET", f"drifts/{quote(drift_id, safe='')}")
 
-    def recall_similar(self, drift_id: str, k: int = 5) -> Any:
+    def recall_similar(self, drift_id: str, k: int = 5) -> dict[str, Any]:
         return self._call("GET", f"drifts/{quote(drift_id, safe='')}/recall", query={"k": k})
 
-    def learned_weights(self, limit: int = 50) -> Any:
+    def learned_weights(self, limit: int = 50) -> dict[str, Any]:
         return self._call("GET", "weights", query={"limit": limit})
 
-    def blind_spots(self, limit: int = 50) -> Any:
+    def blind_spots(self, limit: int = 50) -> dict[str, Any]:
         return self._call("GET", "blind_spots", query={"limit": limit})
 
     def capture(
         self, name: str, paths: Sequence[str], metrics: Optional[Sequence[str]] = None
-    ) -> Any:
+    ) -> dict[str, Any]:
         raise InputError(
             f"capture on Splunk runs as a search: ... | anchorcapture name={name} (not over REST)"
         )
@@ -108,7 +108,7 @@ class SplunkBackend:
         search: Optional[str] = None,
         earliest: Optional[str] = None,
         limit: int = 20,
-    ) -> Any:
+    ) -> dict[str, Any]:
         if paths or not search:
             raise InputError("on Splunk, compare takes search= (for example index=web), not paths")
         return self._call(
@@ -117,7 +117,9 @@ class SplunkBackend:
             body={"search": search, "anchor": anchor, "earliest": earliest, "limit": limit},
         )
 
-    def feedback(self, drift_id: str, signal_id: str, outcome: str, reason: str = "") -> Any:
+    def feedback(
+        self, drift_id: str, signal_id: str, outcome: str, reason: str = ""
+    ) -> dict[str, Any]:
         return self._call(
             "POST",
             "feedback",
