@@ -16,6 +16,7 @@ $(VENV)/.installed: requirements-dev.txt
 lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 format: venv
 	$(PY) -m ruff format .
@@ -82,5 +83,5 @@ eval-quick: venv
 	$(PY) eval/run.py --quick
 
 clean:
-	rm -rf build dist .pytest_cache .ruff_cache
+	rm -rf build dist .pytest_cache .ruff_cache .mypy_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
