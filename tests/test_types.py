@@ -14,7 +14,7 @@ from anchor.diff import SignalDict
 from anchor.fingerprint import Fingerprint
 from anchor.memory import Memory
 from anchor.narrate import Narrator, llm_narrator, unavailable_narrator
-from anchor.operations import DriftRecord
+from anchor.operations import DriftRecord, PastIncident
 from anchor.splunk.remote import SplunkBackend
 from anchor.store import SQLiteStore
 
@@ -48,6 +48,19 @@ def test_a_drift_record_survives_json_unchanged(demo_fingerprints):
     stored = memory.drift(report.drift_id)
     record = {k: v for k, v in stored.items() if k != "_key"}
     assert json.loads(json.dumps(record)) == record
+
+
+def test_a_recalled_drift_has_exactly_the_past_incident_fields(demo_fingerprints):
+    memory, first = _compared(demo_fingerprints)
+    anchor, incident = demo_fingerprints
+    # Ad hoc, so a new drift id, recalled among all drifts: the first is found.
+    report = operations.compare(
+        memory, "ad hoc", _copy(incident), user="bob", now=NOW + 120, baseline=_copy(anchor)
+    )
+    assert [p["drift_id"] for p in report.similar] == [first.drift_id]
+    assert set(report.similar[0]) == set(PastIncident.__annotations__)
+    stored = memory.drift(report.drift_id)["similar"]
+    assert stored == [{"drift_id": first.drift_id, "similarity": report.similar[0]["similarity"]}]
 
 
 def test_a_finding_as_json_has_exactly_the_signal_dict_fields_in_order(demo_fingerprints):

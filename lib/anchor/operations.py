@@ -149,7 +149,8 @@ class DriftReport:
     signals: list[Signal]
     narrative: Narrative
     notes: list[str] = field(default_factory=list)
-    similar: list[dict[str, Any]] = field(default_factory=list)
+    # Recalled drifts: PastIncidents, or of a stored drift only their ids and similarity.
+    similar: Sequence[Mapping[str, Any]] = field(default_factory=list)
     stored: bool = True
     created: Optional[float] = None  # when the drift was recorded
     # {"anchor": {start, end, events}, "current": {...}}: "since when" for every view.
@@ -262,7 +263,22 @@ def resolve_signal(drift: Mapping[str, Any], signal: str) -> str:
     )
 
 
-def judgement(memory: Memory, drift_id: str) -> dict[str, Any]:
+class Judgement(TypedDict):
+    outcome: Optional[str]
+    reason: Optional[str]
+
+
+class PastIncident(Judgement):
+    """A recalled drift, as the narrators and every view of a drift get it."""
+
+    drift_id: str
+    similarity: float
+    created: Optional[float]
+    anchor: Optional[str]
+    signals: list[str]  # its top signal ids
+
+
+def judgement(memory: Memory, drift_id: str) -> Judgement:
     """The latest feedback outcome and reason given on a drift (None when never judged)."""
     entries = memory.recent_feedback(drift_id=drift_id, limit=1)
     latest = entries[0] if entries else None
@@ -279,10 +295,10 @@ def past_incidents(
     *,
     k: int = RECALL_K,
     anchor: Optional[str] = None,
-) -> list[dict]:
+) -> list[PastIncident]:
     """Recalled drifts with the feedback given on them, for narration and display."""
     found = recall_similar(recall_candidates(memory, anchor), profile, k=k, exclude=exclude)
-    past = []
+    past: list[PastIncident] = []
     for similarity, drift in found:
         past.append(
             {
@@ -298,7 +314,11 @@ def past_incidents(
 
 
 def _narrate_or_explain(
-    narrator: Narrator, shown: list[Signal], anchor_name: str, past: list[dict], notes: list[str]
+    narrator: Narrator,
+    shown: list[Signal],
+    anchor_name: str,
+    past: Sequence[Mapping[str, Any]],
+    notes: list[str],
 ) -> Narrative:
     """The narrator's story; if it breaks anyway (a narrator must not raise, but an
     ImportError or a bug can), the offline one with the reason, so the drift is still recorded."""
