@@ -1,15 +1,24 @@
-"""Shared fixtures: generated datasets and a CLI runner that runs Anchor as a user would."""
+"""Shared fixtures: generated datasets and CLI runners that run Anchor as a user would."""
 
 from __future__ import annotations
 
+import contextlib
+import gzip
+import io
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
+from anchor import operations
 from anchor.events import parse_time
 from anchor.synthetic import generate, write_jsonl
 
@@ -28,13 +37,58 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, db: Path | None = None, stdin: str | None = None, env=None):
-    command = [sys.executable, "-m", "anchor"]
-    if db is not None:
-        command += ["--db", str(db)]
-    command += list(args)
+def _cli_argv(args: Sequence[object], db: Path | None) -> list[str]:
+    return (["--db", str(db)] if db is not None else []) + [str(arg) for arg in args]
+
+
+@dataclass
+class CliResult:
+    """What a user sees of one `anchor` run: the exit status and both streams."""
+
+    __slots__ = ("returncode", "stderr", "stdout")
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: object, db: Path | None = None, stdin: str | None = None, env=None):
+    """`python -m anchor ARGS` run in-process: the same main(argv), streams and exit status.
+
+    No interpreter start-up per call. The environment (``env``, default cli_env()),
+    stdin (empty unless given) and working directory are those the subprocess would
+    have, and restored afterwards; an uncaught exception becomes exit 1 with its
+    traceback on stderr, as Python itself reports it. run_cli_process keeps the real
+    entry point covered.
+    """
+    from anchor import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    data = io.TextIOWrapper(io.BytesIO((stdin or "").encode("utf-8")), encoding="utf-8")
+    cwd = os.getcwd()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.dict(os.environ, env or cli_env(), clear=True))
+        stack.enter_context(mock.patch.object(sys, "stdin", data))
+        stack.enter_context(contextlib.redirect_stdout(out))
+        stack.enter_context(contextlib.redirect_stderr(err))
+        os.chdir(ROOT)
+        try:
+            code = cli.main(_cli_argv(args, db))
+        except SystemExit as exc:  # argparse: --help, usage errors
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+            if isinstance(exc.code, str):
+                print(exc.code, file=sys.stderr)
+        except Exception:
+            traceback.print_exc()
+            code = 1
+        finally:
+            os.chdir(cwd)
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def run_cli_process(*args: object, db: Path | None = None, stdin: str | None = None, env=None):
+    """`python -m anchor ARGS` in a subprocess: the real entry point, start-up and all."""
     return subprocess.run(
-        command,
+        [sys.executable, "-m", "anchor", *_cli_argv(args, db)],
         input=stdin,
         capture_output=True,
         text=True,
@@ -104,3 +158,105 @@ def splunk_events(path, limit=None):
                 }
             )
     return events
+
+
+def copy_memory(source: Path, target: Path) -> Path:
+    """A copy of a SQLite memory made with SQLite's backup API.
+
+    A byte copy of the file can miss pages still in the write-ahead log.
+    """
+    origin, copy = sqlite3.connect(str(source)), sqlite3.connect(str(target))
+    try:
+        origin.backup(copy)
+    finally:
+        origin.close()
+        copy.close()
+    return target
+
+
+@pytest.fixture(scope="session")
+def healthy_week(demo_files, tmp_path_factory) -> Path:
+    """A memory with the demo's healthy window captured as 'healthy_week' (metric latency_ms).
+
+    Shared by the session: write only to a copy (copy_memory).
+    """
+    db = tmp_path_factory.mktemp("healthy_week") / "anchor.db"
+    result = run_cli(
+        "capture",
+        "healthy_week",
+        "--input",
+        demo_files["healthy"],
+        "--metric",
+        "latency_ms",
+        db=db,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "captured anchor 'healthy_week'" in result.stdout
+    return db
+
+
+def judged_drift(
+    memory,
+    baseline,
+    current,
+    *,
+    times: tuple[float, float, float],
+    user: str = "alice",
+    outcome: str = "confirmed",
+    signal: int = 0,
+    reason: str = "",
+    anchor: str = "healthy",
+):
+    """The memory most tests start from: ``baseline`` captured as ``anchor``, ``current``
+    compared against it, and one of its signals judged; ``times`` says when each happened.
+
+    Returns the drift's report.
+    """
+    captured, compared, judged = times
+    operations.capture(memory, anchor, baseline, user=user, now=captured)
+    report = operations.compare(memory, anchor, current, user=user, now=compared)
+    signal_id = report.signals[signal].signal_id
+    operations.feedback(
+        memory, report.drift_id, signal_id, outcome, user=user, now=judged, reason=reason
+    )
+    return report
+
+
+@pytest.fixture(scope="session")
+def small_export(tmp_path_factory):
+    """An export of a small memory (12 healthy hours, a 2-hour incident, one confirmed
+    signal) as its decoded document, and the incident's file; tests change only copies.
+    """
+    from anchor import maintenance
+    from anchor.events import read_events
+    from anchor.fingerprint import Fingerprint
+    from anchor.memory import Memory
+    from anchor.store import SQLiteStore
+
+    folder = tmp_path_factory.mktemp("small-export")
+    healthy, incident = folder / "h.jsonl", folder / "i.jsonl"
+    write_jsonl(str(healthy), generate(T0, 12, seed=1, rate_scale=0.1))
+    write_jsonl(str(incident), generate(T0 + DAY, 2, scenario="incident", seed=2, rate_scale=0.1))
+    memory = Memory(SQLiteStore(str(folder / "m.db")))
+    now = T0 + 5 * DAY
+    judged_drift(
+        memory,
+        Fingerprint().add_all(read_events([str(healthy)])),
+        Fingerprint().add_all(read_events([str(incident)])),
+        times=(now - 3600, now - 1800, now - 60),
+    )
+    return json.loads(gzip.decompress(maintenance.build_export(memory.store, now))), incident
+
+
+def recompute_manifest(document) -> bytes:
+    """The export ``document`` with its manifest recomputed, as anyone who can write the
+    bucket can do, gzipped. maintenance._digest is the unit here: no public path
+    digests documents that were never in a store.
+    """
+    from anchor import maintenance
+    from anchor.store import COLLECTIONS
+
+    for name in COLLECTIONS:
+        docs = document["collections"][name]
+        document["manifest"][name] = {"count": len(docs), "sha256": maintenance._digest(docs)}
+    return gzip.compress(json.dumps(document).encode())

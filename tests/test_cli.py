@@ -1,4 +1,8 @@
-"""The CLI contract, run as a user runs it: a subprocess, files in, text or JSON out."""
+"""The CLI contract, run as a user runs it: files in, text or JSON out.
+
+Through ``anchor.cli.main(argv)`` in-process (conftest.run_cli); a few tests run
+``python -m anchor`` itself (run_cli_process), for the real entry point.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import json
 import sqlite3
 
 import pytest
-from conftest import run_cli
+from conftest import cli_env, copy_memory, run_cli, run_cli_process
 
 SIGNAL_KEYS = {
     "rank",
@@ -45,20 +49,8 @@ EVIDENCE_KEYS = {
 
 
 @pytest.fixture(scope="module")
-def captured(demo_files, tmp_path_factory):
-    db = tmp_path_factory.mktemp("cli") / "anchor.db"
-    result = run_cli(
-        "capture",
-        "healthy_week",
-        "--input",
-        str(demo_files["healthy"]),
-        "--metric",
-        "latency_ms",
-        db=db,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "captured anchor 'healthy_week'" in result.stdout
-    return db
+def captured(healthy_week, tmp_path_factory):
+    return copy_memory(healthy_week, tmp_path_factory.mktemp("cli") / "anchor.db")
 
 
 def compare_json(db, path, *extra):
@@ -309,11 +301,17 @@ def test_csv_export_and_raw_formats(tmp_path):
 
 
 def test_db_defaults_to_the_environment_setting(tmp_path, demo_files):
-    from conftest import cli_env
-
     db = tmp_path / "env.db"
     env = cli_env(ANCHOR_DB=str(db))
-    assert (
-        run_cli("capture", "fromenv", "--input", str(demo_files["calm"]), env=env).returncode == 0
-    )
+    captured = run_cli_process("capture", "fromenv", "--input", demo_files["calm"], env=env)
+    assert captured.returncode == 0, captured.stderr
     assert db.exists()
+
+
+def test_python_dash_m_anchor_exits_with_mains_status():
+    """The real entry point: usage errors exit 2 with one line, --help exits 0."""
+    bad = run_cli_process("bogus")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    helped = run_cli_process("--help")
+    assert helped.returncode == 0 and "capture" in helped.stdout

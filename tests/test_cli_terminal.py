@@ -13,12 +13,11 @@ import os
 import pty
 import re
 import select
-import sqlite3
 import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, cli_env, run_cli
+from conftest import ROOT, cli_env, copy_memory, run_cli
 
 from anchor.cli import EXIT_FAIL_ON, _origin, build_parser, main, signals_table
 from anchor.terminal import Terminal, safe, unit, wants_colour, with_unit
@@ -31,22 +30,8 @@ def run(capsys, *argv):
 
 
 @pytest.fixture(scope="module")
-def db(demo_files, tmp_path_factory):
-    path = tmp_path_factory.mktemp("ux") / "anchor.db"
-    code = main(
-        [
-            "capture",
-            "healthy_week",
-            "--input",
-            str(demo_files["healthy"]),
-            "--metrics",
-            "latency_ms",
-            "--db",
-            str(path),
-        ]
-    )
-    assert code == 0
-    return path
+def db(healthy_week, tmp_path_factory):
+    return copy_memory(healthy_week, tmp_path_factory.mktemp("ux") / "anchor.db")
 
 
 @pytest.fixture()
@@ -269,12 +254,7 @@ def test_small_ones(db, drift, capsys, tmp_path):
     code, out, _ = run(capsys, "purge-drifts", "--older-than", "0", "--dry-run", "--db", db)
     assert code == 0 and f"would purge {before} drift(s)" in out
     assert len(json.loads(run(capsys, "history", "--json", "--db", db)[1])) == before
-    copy = tmp_path / "copy.db"
-    # SQLite's backup API: a byte copy of the file can miss pages still in the WAL.
-    source, target = sqlite3.connect(str(db)), sqlite3.connect(str(copy))
-    source.backup(target)
-    source.close()
-    target.close()
+    copy = copy_memory(db, tmp_path / "copy.db")
     code, out, _ = run(capsys, "purge-drifts", "--older-than", "0", "--yes", "--db", copy)
     assert code == 0 and out.startswith(f"purged {before}")
     assert run(capsys, "history", "--db", copy)[1].startswith("no drifts in")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_cli
+from conftest import run_cli, run_cli_process
 
 from anchor.diff import Signal
 from anchor.events import read_events, sniff_format
@@ -260,7 +260,8 @@ def anchored(tmp_path):
 def test_jsonl_on_stdin_is_sniffed_and_a_missing_sourcetype_is_reported_without_timestamps(
     anchored,
 ):
-    result = run_cli(
+    # Through the real entry point: stdin is piped to `python -m anchor`.
+    result = run_cli_process(
         "compare",
         "base",
         "--input",

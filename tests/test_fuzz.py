@@ -15,18 +15,16 @@ import json
 import os
 
 import pytest
-from conftest import T0
+from conftest import recompute_manifest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from anchor import cli, maintenance, operations
+from anchor import cli, maintenance
 from anchor.errors import InputError
 from anchor.events import ReadReport, read_events
-from anchor.fingerprint import Fingerprint
 from anchor.memory import Memory
 from anchor.splguard import DENIED, READ_ONLY, check_spl
 from anchor.store import COLLECTIONS, SQLiteStore
-from anchor.synthetic import generate, write_jsonl
 
 pytestmark = pytest.mark.fuzz
 EXAMPLES = int(os.environ.get("ANCHOR_FUZZ_EXAMPLES", "40"))
@@ -113,40 +111,6 @@ def test_the_guard_answers_every_query_and_allows_only_read_only_commands(query)
 
 
 # -- restore ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def export_document(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fuzz-restore")
-    healthy, incident = folder / "h.jsonl", folder / "i.jsonl"
-    write_jsonl(str(healthy), generate(T0, 12, seed=1, rate_scale=0.1))
-    write_jsonl(str(incident), generate(T0 + 86400, 2, scenario="incident", seed=2, rate_scale=0.1))
-    memory = Memory(SQLiteStore(str(folder / "m.db")))
-    operations.capture(
-        memory,
-        "base",
-        Fingerprint().add_all(read_events([str(healthy)])),
-        user="u",
-        now=T0 + 2 * 86400,
-    )
-    report = operations.compare(
-        memory,
-        "base",
-        Fingerprint().add_all(read_events([str(incident)])),
-        user="u",
-        now=T0 + 2 * 86400 + 60,
-    )
-    operations.feedback(
-        memory,
-        report.drift_id,
-        report.signals[0].signal_id,
-        "false_positive",
-        user="u",
-        now=T0 + 2 * 86400 + 120,
-    )
-    return json.loads(gzip.decompress(maintenance.build_export(memory.store, T0 + 3 * 86400))), str(
-        incident
-    )
-
-
 def _paths(value, prefix=()):
     yield prefix
     if isinstance(value, dict):
@@ -175,9 +139,9 @@ def _run(db: str, *argv: str) -> int:
 @FUZZ
 @given(pick=st.integers(min_value=0), value=JSON, delete=st.booleans(), decode_body=st.booleans())
 def test_a_restore_either_refuses_or_leaves_a_memory_every_command_can_use(
-    export_document, tmp_path_factory, pick, value, delete, decode_body
+    small_export, tmp_path_factory, pick, value, delete, decode_body
 ):
-    original, incident = export_document
+    original, incident = small_export
     document = copy.deepcopy(original)
     collections = document["collections"]
     if decode_body:  # reach inside the fingerprint too, not only the documents around it
@@ -187,10 +151,7 @@ def test_a_restore_either_refuses_or_leaves_a_memory_every_command_can_use(
     _mutate(collections, paths[pick % len(paths)], value, delete)
     if decode_body and "body" in part:  # the mutation may have deleted the body itself
         part["body"] = json.dumps(part["body"])
-    for name in COLLECTIONS:
-        docs = collections[name]
-        document["manifest"][name] = {"count": len(docs), "sha256": maintenance._digest(docs)}
-    data = gzip.compress(json.dumps(document).encode())
+    data = recompute_manifest(document)
     db = str(tmp_path_factory.mktemp("db") / "m.db")
     memory = Memory(SQLiteStore(db))
     try:
@@ -203,10 +164,10 @@ def test_a_restore_either_refuses_or_leaves_a_memory_every_command_can_use(
         ("history",),
         ("learned",),
         ("blind-spots",),
-        ("show", "base"),
+        ("show", "healthy"),
         ("maintenance", "decay"),
         ("maintenance", "compact"),
-        ("compare", "base", "--input", incident, "--no-llm", "--json"),
+        ("compare", "healthy", "--input", str(incident), "--no-llm", "--json"),
     ):
         assert _run(db, *argv) in (0, 2), argv
 

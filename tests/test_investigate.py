@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import T0
+from conftest import T0, judged_drift
 from fakes.fake_llm import FakeLLM
 
 from anchor import operations
@@ -45,16 +45,8 @@ def world(tmp_path, demo_files, demo_fingerprints):
     """A memory with anchor 'healthy', one past drift with feedback, and an injected current window."""
     memory = Memory(SQLiteStore(str(tmp_path / "deep.db")))
     baseline, incident = demo_fingerprints
-    operations.capture(memory, "healthy", baseline, user="alice", now=T0)
-    past = operations.compare(memory, "healthy", incident, user="alice", now=T0 + 10)
-    operations.feedback(
-        memory,
-        past.drift_id,
-        past.signals[0].signal_id,
-        "confirmed",
-        user="alice",
-        now=T0 + 20,
-        reason="gateway outage",
+    past = judged_drift(
+        memory, baseline, incident, times=(T0, T0 + 10, T0 + 20), reason="gateway outage"
     )
     current = Fingerprint().add_all(read_events([str(demo_files["incident"])]))
     start = incident.window()[0]

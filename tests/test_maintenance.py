@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import judged_drift, run_cli
 
 from anchor import maintenance, operations
 from anchor.errors import InputError
@@ -24,16 +24,8 @@ def populated(tmp_path, demo_fingerprints):
     # The session's demo fingerprints: re-reading the 3-day file per test cost ~2 s each.
     anchor, incident = demo_fingerprints
     memory = Memory(SQLiteStore(str(tmp_path / "m.db")))
-    operations.capture(memory, "healthy", anchor, user="alice", now=NOW - 10 * DAY)
-    report = operations.compare(memory, "healthy", incident, user="alice", now=NOW - 9 * DAY)
-    operations.feedback(
-        memory,
-        report.drift_id,
-        report.signals[0].signal_id,
-        "confirmed",
-        user="alice",
-        now=NOW - 9 * DAY,
-    )
+    times = (NOW - 10 * DAY, NOW - 9 * DAY, NOW - 9 * DAY)
+    report = judged_drift(memory, anchor, incident, times=times)
     operations.feedback(
         memory,
         report.drift_id,

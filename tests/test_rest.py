@@ -12,10 +12,9 @@ import importlib.util
 import json
 
 import pytest
-from conftest import ROOT, T0
+from conftest import ROOT, T0, judged_drift
 from fakes.fake_splunkd import FakeSplunkd
 
-from anchor import operations
 from anchor.memory import Memory
 from anchor.splunk.kvstore import open_kvstore
 
@@ -46,15 +45,9 @@ def server(demo_fingerprints, tmp_path_factory):
         mp.delenv("ANCHOR_STORE", raising=False)
         memory = Memory(open_kvstore(splunkd.uri, splunkd.session_key))
         baseline, incident = demo_fingerprints
-        operations.capture(memory, "healthy", baseline, user="admin", now=T0)
-        first = operations.compare(memory, "healthy", incident, user="alice", now=T0 + 60)
-        operations.feedback(
-            memory,
-            first.drift_id,
-            first.signals[1].signal_id,
-            "false_positive",
-            user="alice",
-            now=T0 + 120,
+        times = (T0, T0 + 60, T0 + 120)
+        first = judged_drift(
+            memory, baseline, incident, times=times, outcome="false_positive", signal=1
         )
         splunkd.conf["llm"] = {"url": "", "model": "", "timeout_s": "30"}
         splunkd.inputs["nightly"] = {"destination": "local", "local_dir": "exports"}

@@ -8,62 +8,23 @@ restored into must stay exactly as it was.
 from __future__ import annotations
 
 import copy
-import gzip
 import json
 import zlib
 
 import pytest
-from conftest import T0, run_cli
+from conftest import recompute_manifest, run_cli
 
-from anchor import maintenance, operations
+from anchor import maintenance
 from anchor.errors import InputError
-from anchor.events import read_events
-from anchor.fingerprint import Fingerprint
-from anchor.memory import Memory
 from anchor.store import COLLECTIONS, SQLiteStore
-from anchor.synthetic import generate, write_jsonl
-
-NOW = T0 + 5 * 86400
 
 
 @pytest.fixture(scope="module")
-def export(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("restore")
-    healthy, incident = folder / "h.jsonl", folder / "i.jsonl"
-    write_jsonl(str(healthy), generate(T0, 12, seed=1, rate_scale=0.1))
-    write_jsonl(str(incident), generate(T0 + 86400, 2, scenario="incident", seed=2, rate_scale=0.1))
-    memory = Memory(SQLiteStore(str(folder / "m.db")))
-    operations.capture(
-        memory,
-        "healthy",
-        Fingerprint().add_all(read_events([str(healthy)])),
-        user="alice",
-        now=NOW - 3600,
-    )
-    report = operations.compare(
-        memory,
-        "healthy",
-        Fingerprint().add_all(read_events([str(incident)])),
-        user="alice",
-        now=NOW - 1800,
-    )
-    operations.feedback(
-        memory,
-        report.drift_id,
-        report.signals[0].signal_id,
-        "confirmed",
-        user="alice",
-        now=NOW - 60,
-    )
-    return json.loads(gzip.decompress(maintenance.build_export(memory.store, NOW)))
+def export(small_export):
+    return small_export[0]
 
 
-def crafted(document) -> bytes:
-    """The document with its manifest recomputed, as an attacker with bucket access would."""
-    for name in COLLECTIONS:
-        docs = document["collections"][name]
-        document["manifest"][name] = {"count": len(docs), "sha256": maintenance._digest(docs)}
-    return gzip.compress(json.dumps(document).encode())
+crafted = recompute_manifest  # the manifest an attacker with bucket access would write
 
 
 def first(document, collection, kind=None):
