@@ -7,34 +7,22 @@ import json
 from conftest import run_cli
 
 
+def _diff_argv(baseline, current, *extra):
+    return ["diff", "--baseline", str(baseline), "--input", str(current), *extra]
+
+
 def _diff(db, demo_files, *extra):
-    return run_cli(
-        "diff",
-        "--baseline",
-        str(demo_files["healthy"]),
-        "--input",
-        str(demo_files["incident"]),
-        "--metric",
-        "latency_ms",
-        *extra,
-        db=db,
-    )
+    # The 2-hour calm window as the baseline: what diff does needs no 3-day file.
+    argv = _diff_argv(demo_files["calm"], demo_files["incident"], "--metric", "latency_ms")
+    return run_cli(*argv, *extra, db=db)
 
 
 def test_diff_finds_what_capture_then_compare_finds(tmp_path, demo_files):
     captured = tmp_path / "captured.db"
-    assert (
-        run_cli(
-            "capture",
-            "h",
-            "--input",
-            str(demo_files["healthy"]),
-            "--metric",
-            "latency_ms",
-            db=captured,
-        ).returncode
-        == 0
+    baseline = run_cli(
+        "capture", "h", "--input", demo_files["calm"], "--metric", "latency_ms", db=captured
     )
+    assert baseline.returncode == 0, baseline.stderr
     compared = run_cli(
         "compare", "h", "--input", str(demo_files["incident"]), "--json", db=captured
     )
@@ -43,7 +31,7 @@ def test_diff_finds_what_capture_then_compare_finds(tmp_path, demo_files):
     assert result.returncode == 0, result.stderr
     expected, document = json.loads(compared.stdout), json.loads(result.stdout)
     assert document["signals"] == expected["signals"]
-    assert document["anchor"].startswith("ad hoc: healthy.jsonl, 2025-11-24 00:00 to ")
+    assert document["anchor"].startswith("ad hoc: calm.jsonl, 2025-11-27 10:00 to ")
     assert any(s["kind"] == "template" and s["change"] == "appeared" for s in document["signals"])
 
 
@@ -51,7 +39,7 @@ def test_diff_is_recorded_so_feedback_history_and_report_work(tmp_path, demo_fil
     db = tmp_path / "memory.db"
     result = _diff(db, demo_files)
     assert result.returncode == 0, result.stderr
-    assert "against anchor 'ad hoc: healthy.jsonl" in result.stdout
+    assert "against anchor 'ad hoc: calm.jsonl" in result.stdout
     assert "Summary (offline):" in result.stdout
     document = json.loads(_diff(db, demo_files, "--json").stdout)
     top = document["signals"][0]
@@ -64,7 +52,7 @@ def test_diff_is_recorded_so_feedback_history_and_report_work(tmp_path, demo_fil
     html = tmp_path / "drift.html"
     report = run_cli("report", document["drift_id"], "--html", str(html), db=db)
     assert report.returncode == 0, report.stderr
-    assert "ad hoc: healthy.jsonl" in html.read_text()
+    assert "ad hoc: calm.jsonl" in html.read_text()
 
 
 def test_save_baseline_stores_an_anchor_and_records_the_drift_against_it(tmp_path, demo_files):
@@ -93,15 +81,7 @@ def test_diff_errors_are_one_line_and_write_nothing(tmp_path, demo_files):
         (["diff", "--baseline", str(empty), "--input", str(demo_files["incident"])], "no events"),
         (["diff", "--baseline", "-", "--input", "-"], "only one of --baseline and --input"),
         (
-            [
-                "diff",
-                "--baseline",
-                str(demo_files["healthy"]),
-                "--input",
-                str(demo_files["incident"]),
-                "--save-baseline",
-                "bad|name",
-            ],
+            _diff_argv(demo_files["calm"], demo_files["incident"], "--save-baseline", "bad|name"),
             "invalid anchor name",
         ),
     ]
