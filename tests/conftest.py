@@ -98,6 +98,15 @@ def run_cli_process(*args: object, db: Path | None = None, stdin: str | None = N
     )
 
 
+@pytest.fixture(scope="module")
+def command_env(tmp_path_factory):
+    """The bin/ commands' environment with their memory in SQLite (the ``ANCHOR_STORE``
+    developer setting) rather than the KV Store, one memory per test module: (env, db).
+    """
+    db = tmp_path_factory.mktemp("commands") / "memory.db"
+    return {"ANCHOR_STORE": f"sqlite:{db}", "PYTHONPATH": ""}, db
+
+
 @pytest.fixture(scope="session")
 def demo_files(tmp_path_factory) -> dict[str, Path]:
     """A 3-day healthy window and a 2-hour incident window (see anchor.synthetic)."""

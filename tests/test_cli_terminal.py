@@ -149,57 +149,35 @@ def test_db_is_accepted_after_the_subcommand(db, tmp_path):
     assert "healthy_week" in run_cli("list", db=db).stdout
 
 
+def compare_incident(capsys, db, demo_files, *extra):
+    argv = ["compare", "healthy_week", "--input", demo_files["incident"], "--db", db, *extra]
+    return run(capsys, *argv)
+
+
 def test_tables_fit_80_columns_unless_wide(db, demo_files, capsys):
-    args = [
-        "compare",
-        "healthy_week",
-        "--input",
-        demo_files["incident"],
-        "--db",
-        db,
-        "--limit",
-        "3",
-    ]
-    code, out, _ = run(capsys, *args)
+    code, out, _ = compare_incident(capsys, db, demo_files, "--limit", "3")
     assert code == 0
     table = [line for line in out.splitlines() if re.match(r"(#|\d+)  ", line)]
     assert len(table) == 4 and all(len(line) <= 80 for line in table)
     assert "3 of " in out.splitlines()[0]
-    wide = run(capsys, *args, "--wide", "--json")[1]
+    wide = compare_incident(capsys, db, demo_files, "--limit", "3", "--wide", "--json")[1]
     ids = [s["signal_id"] for s in json.loads(wide)["signals"]]
-    code, out, _ = run(capsys, *args, "--wide")
+    code, out, _ = compare_incident(capsys, db, demo_files, "--limit", "3", "--wide")
     assert all(signal_id in out for signal_id in ids)
     assert max(len(line) for line in out.splitlines()) > 80
     assert "\033[" not in out  # never colour when not on a terminal
 
 
 def test_units_and_shown_counts(db, demo_files, capsys):
-    code, out, _ = run(
-        capsys,
-        "compare",
-        "healthy_week",
-        "--input",
-        demo_files["incident"],
-        "--db",
-        db,
-        "--limit",
-        "8",
-    )
+    def compare(limit):
+        return compare_incident(capsys, db, demo_files, "--limit", limit)
+
+    code, out, _ = compare(8)
     assert code == 0
     # Shares and error rates in percent (latency folds into the payments finding: its
     # unit is checked through unit() below).
     assert "%" in out
-    code, out, _ = run(
-        capsys,
-        "compare",
-        "healthy_week",
-        "--input",
-        demo_files["incident"],
-        "--db",
-        db,
-        "--limit",
-        "2",
-    )
+    code, out, _ = compare(2)
     total = json.loads(run(capsys, "report", "latest", "--json", "--db", db)[1])["signal_count"]
     assert f"2 of {total} finding(s) shown" in out.splitlines()[0]
     assert f"2 of {total} shown; --limit {total} shows all" in out

@@ -19,12 +19,6 @@ from anchor.store import SQLiteStore
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    db = tmp_path_factory.mktemp("splunk") / "memory.db"
-    return {"ANCHOR_STORE": f"sqlite:{db}", "PYTHONPATH": ""}, db
-
-
-@pytest.fixture(scope="module")
 def healthy(demo_files):
     return splunk_events(demo_files["healthy"], limit=30000)
 
@@ -42,18 +36,26 @@ def split(events, parts, seed=0):
     return buckets
 
 
-def test_getinfo_declares_a_reporting_command_with_a_map_preop(env):
-    result = run_command("anchorcapture", ["name=healthy"], None, env=env[0])
+def test_getinfo_declares_a_reporting_command_with_a_map_preop(command_env):
+    result = run_command("anchorcapture", ["name=healthy"], None, env=command_env[0])
     assert result.returncode == 0, result.stderr
     assert result.getinfo["type"] == "reporting"
     assert result.getinfo["streaming_preop"] == 'anchorcapture phase="map" name="healthy"'
 
 
-def test_capture_on_three_indexers_equals_the_single_node_run(env, healthy):
-    environment, db = env
-    single = run_distributed(
-        "anchorcapture", ["name=single", "metrics=latency_ms"], [healthy], env=environment
+@pytest.fixture(scope="module")
+def base(command_env, healthy):
+    """The healthy events captured once on one indexer as anchor 'base', for the tests that
+    compare against it; the feedback test, which changes its weights, runs last of them.
+    """
+    return run_distributed(
+        "anchorcapture", ["name=base", "metrics=latency_ms"], [healthy], env=command_env[0]
     )
+
+
+def test_capture_on_three_indexers_equals_the_single_node_run(command_env, healthy, base):
+    environment, db = command_env
+    single = base
     spread = run_distributed(
         "anchorcapture",
         ["name=spread", "metrics=latency_ms"],
@@ -72,7 +74,7 @@ def test_capture_on_three_indexers_equals_the_single_node_run(env, healthy):
         k: v for k, v in three.items() if k != "anchor"
     }
     memory = Memory(SQLiteStore(str(db)))
-    first = memory.load_fingerprint(memory.anchor("single")).to_dict()
+    first = memory.load_fingerprint(memory.anchor("base")).to_dict()
     second = memory.load_fingerprint(memory.anchor("spread")).to_dict()
     assert_same_fingerprint(first, second)
 
@@ -90,8 +92,10 @@ def assert_same_fingerprint(first, second):
     assert first == second
 
 
-def test_category_fields_and_host_metrics_on_three_indexers_equal_the_single_node_run(env, healthy):
-    environment, db = env
+def test_category_fields_and_host_metrics_on_three_indexers_equal_the_single_node_run(
+    command_env, healthy
+):
+    environment, db = command_env
     rng = random.Random(5)
     events = [
         {
@@ -134,12 +138,9 @@ def test_category_fields_and_host_metrics_on_three_indexers_equal_the_single_nod
 
 
 def test_compare_on_three_indexers_equals_the_single_node_run_and_the_cli(
-    env, healthy, incident, tmp_path
+    command_env, base, incident
 ):
-    environment, _db = env
-    run_distributed(
-        "anchorcapture", ["name=base", "metrics=latency_ms"], [healthy], env=environment
-    )
+    environment, _db = command_env
     single = run_distributed("anchorcompare", ["anchor=base"], [incident], env=environment)
     spread = run_distributed(
         "anchorcompare",
@@ -166,33 +167,29 @@ def test_compare_on_three_indexers_equals_the_single_node_run_and_the_cli(
     assert [h for h in header if not h.startswith("__mv_")] == list(COMPARE_FIELDS)
 
 
-def test_spl_rows_match_the_cli_json(env, healthy, incident, tmp_path):
-    environment, _db = env
-    run_distributed(
-        "anchorcapture", ["name=same", "metrics=latency_ms"], [healthy], env=environment
-    )
-    rows = run_distributed("anchorcompare", ["anchor=same"], [incident], env=environment).records
+def test_spl_rows_match_the_cli_json(command_env, base, healthy, incident, tmp_path):
+    environment, _db = command_env
+    rows = run_distributed("anchorcompare", ["anchor=base"], [incident], env=environment).records
     healthy_file, incident_file = tmp_path / "h.jsonl", tmp_path / "i.jsonl"
     healthy_file.write_text("\n".join(json.dumps(e) for e in healthy))
     incident_file.write_text("\n".join(json.dumps(e) for e in incident))
     cli_db = tmp_path / "cli.db"
     assert (
         run_cli(
-            "capture", "same", "--input", str(healthy_file), "--metric", "latency_ms", db=cli_db
+            "capture", "base", "--input", str(healthy_file), "--metric", "latency_ms", db=cli_db
         ).returncode
         == 0
     )
     document = json.loads(
-        run_cli("compare", "same", "--input", str(incident_file), "--json", db=cli_db).stdout
+        run_cli("compare", "base", "--input", str(incident_file), "--json", db=cli_db).stdout
     )
     assert [r["signal_id"] for r in rows] == [s["signal_id"] for s in document["signals"]]
     assert [r["severity"] for r in rows] == [s["severity"] for s in document["signals"]]
 
 
-def test_feedback_command_records_as_the_running_user_and_reranks(env, healthy, incident):
-    environment, _db = env
-    run_distributed("anchorcapture", ["name=fb", "metrics=latency_ms"], [healthy], env=environment)
-    before = run_distributed("anchorcompare", ["anchor=fb"], [incident], env=environment).records
+def test_feedback_command_records_as_the_running_user_and_reranks(command_env, base, incident):
+    environment, _db = command_env
+    before = run_distributed("anchorcompare", ["anchor=base"], [incident], env=environment).records
     target = before[0]
     result = run_command(
         "anchorfeedback",
@@ -226,16 +223,16 @@ def test_feedback_command_records_as_the_running_user_and_reranks(env, healthy, 
         and row["outcome"] == "false_positive"
         and float(row["weight"]) == pytest.approx(0.8)
     )
-    after = run_distributed("anchorcompare", ["anchor=fb"], [incident], env=environment).records
+    after = run_distributed("anchorcompare", ["anchor=base"], [incident], env=environment).records
     moved = next(r for r in after if r["signal_id"] == target["signal_id"])
     # Feedback decays by the second: on a loaded machine the compare runs long enough after it
     # for the sixth digit to move.
     assert int(moved["rank"]) > 1 and float(moved["weight"]) == pytest.approx(0.8, abs=1e-4)
 
 
-def test_pattern_command_labels_every_event(env, incident):
+def test_pattern_command_labels_every_event(command_env, incident):
     events = incident[:1500]
-    result = run_command("anchorpattern", [], events, env=env[0], chunk_size=400)
+    result = run_command("anchorpattern", [], events, env=command_env[0], chunk_size=400)
     assert result.returncode == 0, result.stderr
     assert len(result.records) == len(events) == 1500
     assert all(r["anchor_pattern"] and r["anchor_template"] for r in result.records)
@@ -246,13 +243,13 @@ def test_pattern_command_labels_every_event(env, incident):
     assert tagged["tag"] == ["prod", "payments"]
 
 
-def test_tstats_rows_weighted_by_count(env):
+def test_tstats_rows_weighted_by_count(command_env):
     rows = [
         {"_time": str(T0 + h * 3600), "sourcetype": "web", "host": f"web-{h % 3}", "count": "120"}
         for h in range(48)
     ]
     result = run_distributed(
-        "anchorcapture", ["name=tstats_hourly"], [rows[:20], rows[20:]], env=env[0]
+        "anchorcapture", ["name=tstats_hourly"], [rows[:20], rows[20:]], env=command_env[0]
     )
     assert result.records[0]["events"] == str(48 * 120)
 
@@ -285,21 +282,21 @@ def test_tstats_rows_weighted_by_count(env):
     ],
 )
 def test_errors_are_one_clear_search_message_without_traceback(
-    env, incident, script, args, distributed, message
+    command_env, incident, script, args, distributed, message
 ):
     events = [] if script == "anchorfeedback" else incident[:200]
     if distributed:
-        result = run_distributed(script, args, [events], env=env[0])
+        result = run_distributed(script, args, [events], env=command_env[0])
     else:
-        result = run_command(script, args, events, env=env[0])
+        result = run_command(script, args, events, env=command_env[0])
     errors = [text for level, text in result.messages if level == "ERROR"]
     assert any(message in text for text in errors), (result.messages, result.stderr[-1000:])
     assert not any("Traceback" in text or '.py", line' in text for text in errors)
     assert not result.records
 
 
-def test_failed_capture_writes_nothing(env):
-    environment, db = env
+def test_failed_capture_writes_nothing(command_env):
+    environment, db = command_env
     before = sorted(d["_key"] for d in Memory(SQLiteStore(str(db))).store.scan("anchor_anchors"))
     result = run_distributed("anchorcapture", ["name=empty"], [[]], env=environment)
     assert any("no events to capture" in text for _, text in result.messages)
@@ -307,8 +304,8 @@ def test_failed_capture_writes_nothing(env):
     assert before == after
 
 
-def test_maintenance_command_exports_verifies_and_restores(env, tmp_path):
-    environment = {**env[0], "SPLUNK_HOME": str(tmp_path / "splunk")}
+def test_maintenance_command_exports_verifies_and_restores(command_env, tmp_path):
+    environment = {**command_env[0], "SPLUNK_HOME": str(tmp_path / "splunk")}
     exported = run_command("anchormaintenance", ["action=export"], [], env=environment)
     assert not [m for m in exported.messages if m[0] == "ERROR"], exported.messages
     [row] = exported.records

@@ -40,6 +40,21 @@ def metric(sourcetype: str, stat: str, base: float, cur: float, severity="MEDIUM
     )
 
 
+def rate(kind: str, change: str, sourcetype: str, severity: str, base: float, cur: float):
+    """A volume (events per hour) or error rate (percent) signal of a whole sourcetype."""
+    stat = "error_pct" if kind == "error_rate" else "events_per_hour"
+    return sig(
+        f"{kind}:{change}:{sourcetype}",
+        kind,
+        change,
+        sourcetype,
+        severity,
+        baseline=base,
+        current=cur,
+        stat=stat,
+    )
+
+
 def host(sourcetype: str, name: str, change: str, severity="HIGH"):
     return sig(
         f"host:{change}:{sourcetype}:{name}",
@@ -105,16 +120,7 @@ def test_hosts_gone_while_the_sourcetype_fell_are_not_a_rollover():
     signals = [
         host("checkout", "checkout-old-1", "disappeared"),
         host("checkout", "checkout-new-1", "appeared", "MEDIUM"),
-        sig(
-            "volume:down:checkout",
-            "volume",
-            "down",
-            "checkout",
-            "HIGH",
-            baseline=100.0,
-            current=20.0,
-            stat="events_per_hour",
-        ),
+        rate("volume", "down", "checkout", "HIGH", 100.0, 20.0),
     ]
     found = group_signals(signals, {})
     assert all(f.stat != "hosts_replaced" for f in found)
@@ -148,38 +154,11 @@ def test_a_new_error_template_takes_the_error_rate_volume_and_latency_rise_of_it
     )
     signals = [
         template,
-        sig(
-            "error_rate:up:payments",
-            "error_rate",
-            "up",
-            "payments",
-            "HIGH",
-            baseline=1.0,
-            current=30.0,
-            stat="error_pct",
-        ),
-        sig(
-            "volume:up:payments",
-            "volume",
-            "up",
-            "payments",
-            "MEDIUM",
-            baseline=100.0,
-            current=160.0,
-            stat="events_per_hour",
-        ),
+        rate("error_rate", "up", "payments", "HIGH", 1.0, 30.0),
+        rate("volume", "up", "payments", "MEDIUM", 100.0, 160.0),
         metric("payments", "p95", 200, 3000, "HIGH"),
         # Another service's error rate is another cause: not folded.
-        sig(
-            "error_rate:up:auth",
-            "error_rate",
-            "up",
-            "auth",
-            "HIGH",
-            baseline=1.0,
-            current=20.0,
-            stat="error_pct",
-        ),
+        rate("error_rate", "up", "auth", "HIGH", 1.0, 20.0),
     ]
     found = group_signals(signals, {})
     payments = next(f for f in found if f.sourcetype == "payments")
@@ -201,16 +180,7 @@ def test_a_volume_rise_that_a_small_template_cannot_explain_is_its_own_finding()
             stat="events_per_hour",
             error_share=0.0,
         ),
-        sig(
-            "volume:up:web",
-            "volume",
-            "up",
-            "web",
-            "HIGH",
-            baseline=100.0,
-            current=300.0,
-            stat="events_per_hour",
-        ),
+        rate("volume", "up", "web", "HIGH", 100.0, 300.0),
     ]
     assert len(group_signals(signals, {})) == 2
 

@@ -137,29 +137,25 @@ def test_cli_names_with_a_trailing_newline_are_refused(tmp_path):
 def test_terminal_output_carries_no_control_characters(tmp_path):
     calm, noisy = tmp_path / "calm.jsonl", tmp_path / "noisy.jsonl"
     calm.write_text("\n".join(lines(2000)))
-    hostile = [
-        json.dumps(
-            {
-                "_time": T0 + 86400 + n * 5,
-                "sourcetype": "app",
-                "host": "h\x1b[2J",
-                "_raw": f"ERROR \x1b]0;pwned\x07 boom \x1b[31mred\u202e{n % 2}",
-            }
-        )
-        for n in range(600)
-    ]
+
+    def events(count, sourcetype, host, raw):
+        return [
+            json.dumps(
+                {
+                    "_time": T0 + 86400 + n * 5,
+                    "sourcetype": sourcetype,
+                    "host": host,
+                    "_raw": raw(n),
+                }
+            )
+            for n in range(count)
+        ]
+
+    hostile = events(
+        600, "app", "h\x1b[2J", lambda n: f"ERROR \x1b]0;pwned\x07 boom \x1b[31mred\u202e{n % 2}"
+    )
     # A new sourcetype whose name carries escapes: names are always shown in the table.
-    hostile += [
-        json.dumps(
-            {
-                "_time": T0 + 86400 + n * 5,
-                "sourcetype": "web\x1b[2J\u202e",
-                "host": "h2",
-                "_raw": f"INFO served {n}",
-            }
-        )
-        for n in range(300)
-    ]
+    hostile += events(300, "web\x1b[2J\u202e", "h2", lambda n: f"INFO served {n}")
     noisy.write_text("\n".join(hostile))
     db = tmp_path / "m.db"
     assert run_cli("capture", "calm", "--input", str(calm), db=db).returncode == 0

@@ -20,12 +20,6 @@ BASE = ["host", "source", "sourcetype", "_time", "_raw", "message", "level", "co
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    db = tmp_path_factory.mktemp("fields") / "memory.db"
-    return {"ANCHOR_STORE": f"sqlite:{db}", "PYTHONPATH": ""}, db
-
-
-@pytest.fixture(scope="module")
 def incident(demo_files):
     return splunk_events(demo_files["incident"], limit=4000)
 
@@ -39,8 +33,8 @@ def _declared(script, args, env):
     return reduce.getinfo.get("required_fields"), mapped.getinfo.get("required_fields")
 
 
-def test_capture_declares_the_event_fields_and_the_named_metrics(env):
-    environment, _db = env
+def test_capture_declares_the_event_fields_and_the_named_metrics(command_env):
+    environment, _db = command_env
     reduce, mapped = _declared(
         "anchorcapture", ["name=x", "metrics=latency_ms,bytes", "fields=status"], environment
     )
@@ -50,8 +44,8 @@ def test_capture_declares_the_event_fields_and_the_named_metrics(env):
     assert "*" not in reduce and "punct" not in reduce and "date_hour" not in reduce
 
 
-def test_split_compare_declares_the_split_field_and_the_window_bounds(env):
-    environment, _db = env
+def test_split_compare_declares_the_split_field_and_the_window_bounds(command_env):
+    environment, _db = command_env
     args = ["split=anchor_window", "baseline=before", "metrics=latency_ms", "fields=status"]
     reduce, mapped = _declared("anchorcompare", args, environment)
     assert reduce == mapped
@@ -71,9 +65,9 @@ def test_split_compare_declares_the_split_field_and_the_window_bounds(env):
     assert "anchor_window" not in plain and "anchor_earliest" not in plain
 
 
-def test_without_metrics_every_field_is_asked_for(env):
+def test_without_metrics_every_field_is_asked_for(command_env):
     """Metrics are discovered among all numeric fields: none may be left out."""
-    environment, _db = env
+    environment, _db = command_env
     for script, args in (("anchorcapture", ["name=x"]), ("anchorcompare", ["anchor=x"])):
         reduce, mapped = _declared(script, args, environment)
         assert reduce is None and mapped is None
@@ -88,9 +82,9 @@ def test_the_emulator_sends_only_the_declared_fields():
     assert project(records, None) == records and project(records, ["*"]) == records
 
 
-def test_wide_events_give_the_same_anchor_as_narrow_ones(env, incident):
+def test_wide_events_give_the_same_anchor_as_narrow_ones(command_env, incident):
     """60 fields per event, of which splunkd sends only the declared ones."""
-    environment, db = env
+    environment, db = command_env
     wide = widen(incident, 60)
     assert len(wide[0]) == 60 and len(incident[0]) < 20
     args = ["metrics=latency_ms", "fields=status"]
@@ -108,8 +102,8 @@ def test_wide_events_give_the_same_anchor_as_narrow_ones(env, incident):
     assert narrow_fp["sourcetypes"]["payments"]["metrics"].keys() == {"latency_ms"}
 
 
-def test_without_metrics_a_numeric_extraction_is_still_discovered(env, incident):
-    environment, db = env
+def test_without_metrics_a_numeric_extraction_is_still_discovered(command_env, incident):
+    environment, db = command_env
     wide = widen(incident[:1500], 60)
     result = run_distributed("anchorcapture", ["name=discovered"], [wide], env=environment)
     assert result.returncode == 0, result.stderr

@@ -8,11 +8,8 @@ from conftest import splunk_events
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory, demo_files):
-    db = tmp_path_factory.mktemp("spell") / "memory.db"
-    return {"ANCHOR_STORE": f"sqlite:{db}", "PYTHONPATH": ""}, splunk_events(
-        demo_files["calm"], limit=2000
-    )
+def setup(command_env, demo_files):
+    return command_env[0], splunk_events(demo_files["calm"], limit=2000)
 
 
 def test_anchor_is_a_synonym_of_name(setup):

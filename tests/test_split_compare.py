@@ -32,12 +32,6 @@ CURRENT = (T0 + 3 * DAY + 10 * HOUR, T0 + 3 * DAY + 12 * HOUR)
 BEFORE = (CURRENT[0] - DAY, CURRENT[1] - DAY)
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    db = tmp_path_factory.mktemp("split") / "memory.db"
-    return {"ANCHOR_STORE": f"sqlite:{db}", "PYTHONPATH": ""}, db
-
-
 def _labelled(events, label, window):
     """What `anchor_shift` adds to each event: its window's label and time bounds."""
     return [
@@ -67,32 +61,30 @@ def _signals(records):
 
 
 @pytest.fixture(scope="module")
-def reference(env, windows):
+def reference(command_env, windows):
     """Capture the baseline events as an anchor, then compare the current events with it."""
-    environment, _db = env
+    environment, _db = command_env
     healthy, incident = windows
-    captured = run_distributed(
-        "anchorcapture",
-        ["name=yesterday", "metrics=latency_ms"],
-        [healthy],
-        env=environment,
-        searchinfo_overrides=_span(BEFORE),
-    )
+
+    def run(script, argument, events, window):
+        arguments = [argument, "metrics=latency_ms"]
+        span = _span(window)
+        return run_distributed(
+            script, arguments, [events], env=environment, searchinfo_overrides=span
+        )
+
+    captured = run("anchorcapture", "name=yesterday", healthy, BEFORE)
     assert captured.records, captured.messages
-    result = run_distributed(
-        "anchorcompare",
-        ["anchor=yesterday", "metrics=latency_ms"],
-        [incident],
-        env=environment,
-        searchinfo_overrides=_span(CURRENT),
-    )
+    result = run("anchorcompare", "anchor=yesterday", incident, CURRENT)
     assert result.records and result.records[0]["rank"] == "1", result.messages
     return result.records
 
 
 @pytest.mark.parametrize("indexers", [1, 3])
-def test_split_by_window_finds_what_capture_then_compare_finds(env, windows, reference, indexers):
-    environment, db = env
+def test_split_by_window_finds_what_capture_then_compare_finds(
+    command_env, windows, reference, indexers
+):
+    environment, db = command_env
     healthy, incident = windows
     events = _labelled(healthy, "before", BEFORE) + _labelled(incident, "after", CURRENT)
     random.Random(indexers).shuffle(events)
@@ -122,9 +114,9 @@ def test_split_by_window_finds_what_capture_then_compare_finds(env, windows, ref
     ]
 
 
-def test_without_window_bounds_both_sides_use_the_search_range(env, windows):
+def test_without_window_bounds_both_sides_use_the_search_range(command_env, windows):
     """A split that is not by time (canary hosts against the rest) shares one range."""
-    environment, _db = env
+    environment, _db = command_env
     _healthy, incident = windows
     canary = {e["host"] for e in incident if e["sourcetype"] == "payments"}
     assert canary
@@ -140,8 +132,8 @@ def test_without_window_bounds_both_sides_use_the_search_range(env, windows):
     assert anchor == f"ad hoc: host={sorted(canary)[0]}, 2025-11-27 10:00 to 12:00 UTC"
 
 
-def test_a_split_drift_is_shown_and_feedback_changes_its_weight(env, windows, reference):
-    environment, db = env
+def test_a_split_drift_is_shown_and_feedback_changes_its_weight(command_env, windows, reference):
+    environment, db = command_env
     healthy, incident = windows
     events = _labelled(healthy, "before", BEFORE) + _labelled(incident, "after", CURRENT)
     args = ["split=anchor_window", "baseline=before", "metrics=latency_ms"]
@@ -174,8 +166,8 @@ def test_a_split_drift_is_shown_and_feedback_changes_its_weight(env, windows, re
     assert html.escape(top["anchor"]) in page
 
 
-def test_save_baseline_stores_the_anchor_and_records_the_drift_against_it(env, windows):
-    environment, db = env
+def test_save_baseline_stores_the_anchor_and_records_the_drift_against_it(command_env, windows):
+    environment, db = command_env
     healthy, incident = windows
     events = _labelled(healthy, "before", BEFORE) + _labelled(incident, "after", CURRENT)
     result = run_distributed(
@@ -209,8 +201,10 @@ def test_save_baseline_stores_the_anchor_and_records_the_drift_against_it(env, w
         (["split=anchor_window", "baseline=before"], "overlap", "windows overlap"),
     ],
 )
-def test_split_errors_are_one_clear_line_and_write_nothing(env, windows, args, events, message):
-    environment, db = env
+def test_split_errors_are_one_clear_line_and_write_nothing(
+    command_env, windows, args, events, message
+):
+    environment, db = command_env
     healthy, incident = windows
     shifted = (CURRENT[0] - HOUR, CURRENT[1] - HOUR)  # `anchor_shift(2h,1h)`
     chosen = _labelled(healthy[:300], "before", shifted if events == "overlap" else BEFORE)
