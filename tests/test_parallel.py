@@ -92,14 +92,15 @@ def test_templates_come_in_input_order_for_any_number_of_jobs(inputs, jobs):
     assert report.events == len(expected)
 
 
-def test_cli_capture_and_patterns_with_jobs_match_one_job(inputs, tmp_path):
-    """A file over SPLIT_BYTES, so the CLI really splits it."""
-    jsonl = Path(inputs[0])
+def test_cli_capture_and_patterns_with_jobs_match_one_job(inputs, tmp_path, monkeypatch):
+    """A file over SPLIT_BYTES, so the CLI really splits it (in-process, so the threshold
+    can be lowered: the last 3 MiB of the JSONL file, its bad lines included, make 3 parts).
+    """
+    monkeypatch.setattr(parallel, "SPLIT_BYTES", 2 * 1024 * 1024)
+    data = Path(inputs[0]).read_bytes()
     big = tmp_path / "big.jsonl"
-    with open(big, "wb") as handle:
-        while handle.tell() < parallel.SPLIT_BYTES + 1:
-            handle.write(jsonl.read_bytes())
-    assert parallel.plan([str(big)], None, 3) is not None
+    big.write_bytes(data[data.index(b"\n", len(data) - 3 * 1024 * 1024) + 1 :])
+    assert len(parallel.plan([str(big)], None, 3)) == 3
     results = []
     for jobs in ("1", "3"):
         db = tmp_path / f"jobs{jobs}.db"
