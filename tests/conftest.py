@@ -183,25 +183,30 @@ def copy_memory(source: Path, target: Path) -> Path:
     return target
 
 
+def _captured_demo(tmp_path_factory, demo_files, name: str, *options: str) -> Path:
+    db = tmp_path_factory.mktemp(name) / "anchor.db"
+    result = run_cli("capture", name, "--input", demo_files["healthy"], *options, db=db)
+    assert result.returncode == 0, result.stderr
+    assert f"captured anchor '{name}'" in result.stdout
+    return db
+
+
 @pytest.fixture(scope="session")
 def healthy_week(demo_files, tmp_path_factory) -> Path:
     """A memory with the demo's healthy window captured as 'healthy_week' (metric latency_ms).
 
     Shared by the session: write only to a copy (copy_memory).
     """
-    db = tmp_path_factory.mktemp("healthy_week") / "anchor.db"
-    result = run_cli(
-        "capture",
-        "healthy_week",
-        "--input",
-        demo_files["healthy"],
-        "--metric",
-        "latency_ms",
-        db=db,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "captured anchor 'healthy_week'" in result.stdout
-    return db
+    return _captured_demo(tmp_path_factory, demo_files, "healthy_week", "--metric", "latency_ms")
+
+
+@pytest.fixture(scope="session")
+def healthy_anchor(demo_files, tmp_path_factory) -> Path:
+    """A memory with the demo's healthy window captured as 'healthy', the CLI's defaults.
+
+    Shared by the session: write only to a copy (copy_memory).
+    """
+    return _captured_demo(tmp_path_factory, demo_files, "healthy")
 
 
 def judged_drift(

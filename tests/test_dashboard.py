@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from chunked import run_command
-from conftest import ROOT, run_cli
+from conftest import ROOT, copy_memory, run_cli
 
 from anchor.splguard import check_spl
 
@@ -168,12 +168,10 @@ def test_drilldowns_name_fields_their_source_returns(definition):
 
 
 @pytest.fixture(scope="module")
-def memory_env(demo_files, tmp_path_factory):
+def memory_env(demo_files, healthy_anchor, tmp_path_factory):
     """A memory with an anchor, two drifts and feedback (one signal confirmed, one a blind spot)."""
     db = tmp_path_factory.mktemp("dash") / "memory.db"
-    assert (
-        run_cli("capture", "healthy", "--input", str(demo_files["healthy"]), db=db).returncode == 0
-    )
+    copy_memory(healthy_anchor, db)
     for window in ("incident", "calm"):
         assert (
             run_cli("compare", "healthy", "--input", str(demo_files[window]), db=db).returncode == 0

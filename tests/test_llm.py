@@ -6,7 +6,7 @@ import json
 import logging
 
 import pytest
-from conftest import cli_env, run_cli
+from conftest import cli_env, copy_memory, run_cli
 from fakes.fake_llm import FakeLLM
 
 from anchor.diff import compare_fingerprints
@@ -151,11 +151,9 @@ def test_parse_json_object_tolerates_fences():
     assert parse_json_object('```json\n{"a": 1}\n```') == {"a": 1}
 
 
-def test_cli_narrates_and_falls_back(fake, demo_files, tmp_path):
+def test_cli_narrates_and_falls_back(fake, demo_files, healthy_anchor, tmp_path):
     db = tmp_path / "llm.db"
-    assert (
-        run_cli("capture", "healthy", "--input", str(demo_files["healthy"]), db=db).returncode == 0
-    )
+    copy_memory(healthy_anchor, db)
     env = cli_env(ANCHOR_LLM_API_KEY=KEY)
     fake.script = [("status", 500, {}), ("status", 500, {})]
     result = run_cli(
@@ -187,11 +185,9 @@ def test_cli_narrates_and_falls_back(fake, demo_files, tmp_path):
     assert missing.returncode == 2 and "--narrate needs --llm-url" in missing.stderr
 
 
-def test_cli_deep_investigates_with_the_offline_tools(fake, demo_files, tmp_path):
+def test_cli_deep_investigates_with_the_offline_tools(fake, demo_files, healthy_anchor, tmp_path):
     db = tmp_path / "deep.db"
-    assert (
-        run_cli("capture", "healthy", "--input", str(demo_files["healthy"]), db=db).returncode == 0
-    )
+    copy_memory(healthy_anchor, db)
     args = ("compare", "healthy", "--input", str(demo_files["incident"]))
     plain = json.loads(run_cli(*args, "--json", db=db).stdout)
     top = plain["signals"][0]["signal_id"]

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, copy_memory, run_cli
 
 from anchor.splguard import check_spl
 
@@ -50,7 +50,7 @@ def console_errors(stderr: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def written(demo_files, tmp_path_factory):
+def written(demo_files, healthy_anchor, tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
     db = folder / "memory.db"
     incident = folder / "incident.jsonl"
@@ -61,9 +61,7 @@ def written(demo_files, tmp_path_factory):
         for _ in range(300)
     ]
     incident.write_text("\n".join(lines + extra) + "\n")
-    assert (
-        run_cli("capture", "healthy", "--input", str(demo_files["healthy"]), db=db).returncode == 0
-    )
+    copy_memory(healthy_anchor, db)
     compared = run_cli("compare", "healthy", "--input", str(incident), "--json", db=db)
     document = json.loads(compared.stdout)
     page = folder / "drift.html"
