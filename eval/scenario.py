@@ -431,3 +431,41 @@ def windows(
 
 def scaled(value: float, scale: float, least: float = 1.0) -> float:
     return max(least, value * scale)
+
+
+def fleet_size(rng: random.Random, scale: float) -> float:
+    """A fleet's size around ``scale``, so seeds differ in load too."""
+    return scale * rng.uniform(0.6, 1.4)
+
+
+def either(*matchers: Callable[[dict], bool]) -> Callable[[dict], bool]:
+    return lambda signal: any(m(signal) for m in matchers)
+
+
+def unchanged(
+    rng: random.Random,
+    scale: float,
+    anchor_days: Sequence[float],
+    current_hours: Sequence[float],
+    hour_of_day: tuple[float, float],
+) -> tuple[Windows, list[dict], list[dict]]:
+    """Windows (days, hours and start hour drawn from the choices given) and the anchor and
+    current events of one fleet that does not change, drawn from ``rng`` in that order.
+    """
+    services = fleet(rng, fleet_size(rng, scale))
+    at = windows(rng.choice(anchor_days), rng.choice(current_hours), rng.uniform(*hour_of_day))
+    return (at, *anchor_and_current(at, rng, services))
+
+
+def anchor_and_current(
+    at: Windows,
+    rng: random.Random,
+    before: Sequence[Service],
+    after: Optional[Sequence[Service]] = None,
+) -> tuple[list[dict], list[dict]]:
+    """The anchor window's events of ``before``, then the current window's of ``after``
+    (the same services unless given).
+    """
+    anchor = window(before, at.anchor_start, at.anchor_hours, rng)
+    current = window(before if after is None else after, at.current_start, at.current_hours, rng)
+    return anchor, current

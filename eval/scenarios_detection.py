@@ -31,21 +31,16 @@ from scenario import (
     Service,
     Template,
     Windows,
+    anchor_and_current,
+    either,
     fleet,
+    fleet_size,
     pods,
     signal_is,
     template_has,
-    window,
+    unchanged,
     windows,
 )
-
-
-def _size(rng: random.Random, scale: float) -> float:
-    return scale * rng.uniform(0.6, 1.4)
-
-
-def _either(*matchers):
-    return lambda signal: any(m(signal) for m in matchers)
 
 
 def _equal_windows(rng: random.Random, hours: float) -> Windows:
@@ -56,11 +51,10 @@ def _equal_windows(rng: random.Random, hours: float) -> Windows:
 
 def rare_fatal(seed: int, scale: float) -> Scenario:
     rng = random.Random(seed)
-    services = fleet(rng, _size(rng, scale))
+    services = fleet(rng, fleet_size(rng, scale))
     hours = rng.choice([1.0, 2.0, 4.0])
     at = _equal_windows(rng, hours)
-    anchor = window(services, at.anchor_start, at.anchor_hours, rng)
-    current = window(services, at.current_start, at.current_hours, rng)
+    anchor, current = anchor_and_current(at, rng, services)
     lines = rng.randint(5, 10)
     segment = f"{rng.randrange(0x10000000, 0xFFFFFFFF):08X}"
     for _ in range(lines):
@@ -112,11 +106,10 @@ def _statuses(events: list, rng: random.Random, error_share: float) -> None:
 
 def status_shift(seed: int, scale: float) -> Scenario:
     rng = random.Random(seed)
-    size = _size(rng, scale)
+    size = fleet_size(rng, scale)
     services = fleet(rng, size) + [_gateway(rng, size)]
     at = windows(rng.choice([1, 2]), rng.choice([1.0, 2.0, 3.0]), rng.uniform(9, 16))
-    anchor = window(services, at.anchor_start, at.anchor_hours, rng)
-    current = window(services, at.current_start, at.current_hours, rng)
+    anchor, current = anchor_and_current(at, rng, services)
     _statuses(anchor, rng, rng.uniform(0.003, 0.008))
     _statuses(current, rng, rng.uniform(0.05, 0.10))
     causes = [Cause("gateway 5xx share up", signal_is(kind="field", field="status"))]
@@ -125,7 +118,7 @@ def status_shift(seed: int, scale: float) -> Scenario:
 
 def slow_host(seed: int, scale: float) -> Scenario:
     rng = random.Random(seed)
-    size = _size(rng, scale)
+    size = fleet_size(rng, scale)
     # A busy search tier: eight pods serving some 100 queries an hour each.
     services = [
         replace(s, hosts=pods(rng, "search", 8), rate=800 * size) if s.sourcetype == "search" else s
@@ -135,8 +128,7 @@ def slow_host(seed: int, scale: float) -> Scenario:
     bad = rng.choice(list(search.hosts))
     factor = rng.uniform(2.5, 3.5)
     at = windows(rng.choice([1, 2]), rng.choice([1.0, 2.0, 3.0]), rng.uniform(9, 16))
-    anchor = window(services, at.anchor_start, at.anchor_hours, rng)
-    current = window(services, at.current_start, at.current_hours, rng)
+    anchor, current = anchor_and_current(at, rng, services)
     for event in current:
         if event["host"] == bad and "latency_ms" in event:
             event["latency_ms"] = round(event["latency_ms"] * factor, 1)
@@ -159,10 +151,7 @@ def _release(events: list, build: int, version: str, rng: random.Random) -> None
 
 def build_bump(seed: int, scale: float) -> Scenario:
     rng = random.Random(seed)
-    services = fleet(rng, _size(rng, scale))
-    at = windows(rng.choice([1, 2]), rng.choice([1.0, 2.0]), rng.uniform(9, 16))
-    anchor = window(services, at.anchor_start, at.anchor_hours, rng)
-    current = window(services, at.current_start, at.current_hours, rng)
+    at, anchor, current = unchanged(rng, scale, [1, 2], [1.0, 2.0], (9, 16))
     build = rng.randrange(4000, 9000)
     minor = rng.randrange(1, 30)
     _release(anchor, build, f"3.{minor}.0", rng)
@@ -176,10 +165,7 @@ def _word(rng: random.Random) -> str:
 
 def unique_word_burst(seed: int, scale: float) -> Scenario:
     rng = random.Random(seed)
-    services = fleet(rng, _size(rng, scale))
-    at = windows(rng.choice([1, 2]), rng.choice([1.0, 2.0]), rng.uniform(9, 16))
-    anchor = window(services, at.anchor_start, at.anchor_hours, rng)
-    current = window(services, at.current_start, at.current_hours, rng)
+    at, anchor, current = unchanged(rng, scale, [1, 2], [1.0, 2.0], (9, 16))
     lines = round(rng.uniform(120, 300) * max(scale, 0.25))
     start = at.current_start + rng.uniform(0.1, 0.5) * at.current_hours * HOUR
     pod = rng.choice(sorted({e["host"] for e in current if e["sourcetype"] == "inventory"}))
@@ -197,7 +183,7 @@ def unique_word_burst(seed: int, scale: float) -> Scenario:
     causes = [
         Cause(
             "inventory burst of cache evictions",
-            _either(
+            either(
                 template_has("before use"),
                 signal_is(kind="volume", sourcetype="inventory", change="up"),
                 # the pod that logged the burst got louder: the same cause

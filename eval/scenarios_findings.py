@@ -21,7 +21,10 @@ from scenario import (
     Cause,
     Scenario,
     Template,
+    anchor_and_current,
+    either,
     fleet,
+    fleet_size,
     nightly_backup,
     pods,
     signal_is,
@@ -31,17 +34,9 @@ from scenario import (
 )
 
 
-def _size(rng: random.Random, scale: float) -> float:
-    return scale * rng.uniform(0.6, 1.4)
-
-
-def _either(*matchers):
-    return lambda signal: any(m(signal) for m in matchers)
-
-
 def three_causes(seed: int, scale: float) -> Scenario:
     rng = random.Random(seed)
-    services = fleet(rng, _size(rng, scale))
+    services = fleet(rng, fleet_size(rng, scale))
     at = windows(rng.choice([1, 2, 3]), rng.choice([1.0, 2.0, 3.0]), rng.uniform(9, 15))
     anchor = window(services, at.anchor_start, at.anchor_hours, rng)
     changed = []
@@ -65,7 +60,7 @@ def three_causes(seed: int, scale: float) -> Scenario:
     causes = [
         Cause(
             "payments new PaymentGatewayTimeout error",
-            _either(
+            either(
                 template_has("PaymentGatewayTimeout"),
                 signal_is(kind="error_rate", sourcetype="payments", change="up"),
                 # The timeouts take seconds: payments' latency rises with them.
@@ -85,17 +80,16 @@ def three_causes(seed: int, scale: float) -> Scenario:
 
 def night_window(seed: int, scale: float) -> Scenario:
     rng = random.Random(seed)
-    services = fleet(rng, _size(rng, scale)) + [nightly_backup(_size(rng, scale))]
+    services = fleet(rng, fleet_size(rng, scale)) + [nightly_backup(fleet_size(rng, scale))]
     hours = rng.choice([2.0, 3.0])
     at = windows(7, hours, rng.uniform(0.5, 1.5))
-    anchor = window(services, at.anchor_start, at.anchor_hours, rng)
-    current = window(services, at.current_start, at.current_hours, rng)
+    anchor, current = anchor_and_current(at, rng, services)
     return Scenario(f"night_window/seed{seed}/cur{hours:g}h", anchor, current, [])
 
 
 def rolling_deploy(seed: int, scale: float) -> Scenario:
     rng = random.Random(seed)
-    services = fleet(rng, _size(rng, scale))
+    services = fleet(rng, fleet_size(rng, scale))
     at = windows(rng.choice([1, 2]), rng.choice([1.0, 2.0]), rng.uniform(9, 17))
     old, new = rng.choice([("2.14.1", "2.15.0"), ("1.9.3", "1.10.0")])
 
@@ -121,14 +115,13 @@ def rolling_deploy(seed: int, scale: float) -> Scenario:
         else:
             before.append(service)
             after.append(service)
-    anchor = window(before, at.anchor_start, at.anchor_hours, rng)
-    current = window(after, at.current_start, at.current_hours, rng)
+    anchor, current = anchor_and_current(at, rng, before, after)
     return Scenario(f"rolling_deploy/seed{seed}/cur{at.current_hours:g}h", anchor, current, [])
 
 
 def latency_creep(seed: int, scale: float) -> Scenario:
     rng = random.Random(seed)
-    services = fleet(rng, _size(rng, scale))
+    services = fleet(rng, fleet_size(rng, scale))
     at = windows(rng.choice([1, 2, 3]), rng.choice([2.0, 4.0]), rng.uniform(8, 16))
     anchor = window(services, at.anchor_start, at.anchor_hours, rng)
     creeping = {"web:access", "web:app", "checkout", "payments", "auth", "inventory"}
@@ -154,7 +147,7 @@ def latency_creep(seed: int, scale: float) -> Scenario:
 
 def sourcetype_stops(seed: int, scale: float, timed: bool) -> Scenario:
     rng = random.Random(seed)
-    services = fleet(rng, _size(rng, scale))
+    services = fleet(rng, fleet_size(rng, scale))
     at = windows(rng.choice([1, 2]), rng.choice([1.0, 2.0]), rng.uniform(8, 18))
     anchor = window(services, at.anchor_start, at.anchor_hours, rng)
     current = window(
@@ -170,10 +163,9 @@ def sourcetype_stops(seed: int, scale: float, timed: bool) -> Scenario:
 
 def no_change(seed: int, scale: float, hours: float) -> Scenario:
     rng = random.Random(seed)
-    services = fleet(rng, _size(rng, scale))
+    services = fleet(rng, fleet_size(rng, scale))
     at = windows(rng.choice([1, 2, 3]), hours, rng.uniform(0, 24 - hours))
-    anchor = window(services, at.anchor_start, at.anchor_hours, rng)
-    current = window(services, at.current_start, at.current_hours, rng)
+    anchor, current = anchor_and_current(at, rng, services)
     return Scenario(f"no_change/seed{seed}/cur{hours:g}h", anchor, current, [])
 
 

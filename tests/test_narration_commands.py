@@ -16,7 +16,7 @@ import json
 
 import pytest
 from chunked import run_command
-from conftest import ROOT, splunk_events
+from conftest import ROOT, copy_memory, splunk_events
 from fakes.fake_llm import FakeLLM
 from fakes.fake_splunkd import FakeSplunkd
 
@@ -34,24 +34,38 @@ def events(demo_files):
     return splunk_events(demo_files["healthy"], limit=20000), splunk_events(demo_files["incident"])
 
 
+def _session(splunkd, db, folder):
+    env = {"ANCHOR_STORE": f"sqlite:{db}", "ANCHOR_SPLUNKD_CA": splunkd.ca_file(folder)}
+    info = {"splunkd_uri": splunkd.uri, "session_key": splunkd.session_key, "username": "bob"}
+    return env, info
+
+
+@pytest.fixture(scope="module")
+def captured(tmp_path_factory, events):
+    """The healthy events captured once by bob as anchor 'healthy'; each test gets a copy."""
+    folder = tmp_path_factory.mktemp("narration")
+    db = folder / "memory.db"
+    with FakeSplunkd(user="bob", capabilities=ANCHOR_USER) as splunkd:
+        env, info = _session(splunkd, db, folder)
+        result = run_command(
+            "anchorcapture", ["name=healthy"], events[0], env=env, searchinfo_overrides=info
+        )
+    assert result.records and result.records[0]["anchor"] == "healthy", result.stderr
+    return db
+
+
 @pytest.fixture
-def setup(tmp_path, events):
-    healthy, _ = events
-    db = tmp_path / "memory.db"
+def setup(tmp_path, captured):
+    db = copy_memory(captured, tmp_path / "memory.db")
     with (
         FakeSplunkd(user="bob", capabilities=ANCHOR_USER) as splunkd,
         FakeLLM() as llm,
         pytest.MonkeyPatch.context() as mp,
     ):
-        env = {"ANCHOR_STORE": f"sqlite:{db}", "ANCHOR_SPLUNKD_CA": splunkd.ca_file(tmp_path)}
+        env, info = _session(splunkd, db, tmp_path)
         mp.setenv("ANCHOR_SPLUNKD_CA", env["ANCHOR_SPLUNKD_CA"])  # the handler runs in this process
         splunkd.add_token("system-token", "splunk-system-user", SYSTEM)
         splunkd.system_token = "system-token"
-        info = {"splunkd_uri": splunkd.uri, "session_key": splunkd.session_key, "username": "bob"}
-        captured = run_command(
-            "anchorcapture", ["name=healthy"], healthy, env=env, searchinfo_overrides=info
-        )
-        assert captured.records and captured.records[0]["anchor"] == "healthy", captured.stderr
         splunkd.conf["llm"] = {"url": llm.url, "model": "qwen-plus", "timeout_s": "2"}
         splunkd.passwords["llm_api_key"] = KEY
         yield splunkd, llm, env, info, db
