@@ -12,7 +12,7 @@ import configparser
 
 import pytest
 from chunked import run_command
-from conftest import DAY, ROOT, T0, run_cli, splunk_events
+from conftest import DAY, ROOT, T0, copy_memory, run_cli, splunk_events
 from test_alert_action import alert, compared, write_results  # noqa: F401 (fixtures)
 
 from anchor import operations
@@ -85,12 +85,11 @@ def test_an_empty_window_without_a_time_range_is_a_clear_error(demo_fingerprints
         operations.compare(memory, "base", Fingerprint(), user="u", now=T0)
 
 
-def test_offline_an_empty_file_is_refused_with_its_own_exit_status(demo_files, tmp_path):
-    db = tmp_path / "memory.db"
-    assert run_cli("capture", "base", "--input", str(demo_files["healthy"]), db=db).returncode == 0
+def test_offline_an_empty_file_is_refused_with_its_own_exit_status(healthy_anchor, tmp_path):
+    db = copy_memory(healthy_anchor, tmp_path / "memory.db")
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    result = run_cli("compare", "base", "--input", str(empty), "--json", db=db)
+    result = run_cli("compare", "healthy", "--input", str(empty), "--json", db=db)
     assert result.returncode == 4 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "no events read" in result.stderr
     assert list(Memory(SQLiteStore(str(db))).drifts()) == []
