@@ -67,9 +67,20 @@ def test_small_inputs_and_stdin_are_read_by_one_process(inputs):
     assert parallel.plan(["-", inputs[0]], None, 4, PART) is None
 
 
+@pytest.fixture(scope="module")
+def one_job(inputs):
+    """What one process reads, computed once for the tests that compare N jobs with it."""
+    return _read(inputs, 1)
+
+
+@pytest.fixture(scope="module")
+def one_job_templates(inputs):
+    return list(parallel.templates(inputs, jobs=1, report=ReadReport()))
+
+
 @pytest.mark.parametrize("jobs", [2, 3, 4])
-def test_any_number_of_jobs_gives_the_single_process_fingerprint(inputs, jobs):
-    one, one_report = _read(inputs, 1)
+def test_any_number_of_jobs_gives_the_single_process_fingerprint(inputs, one_job, jobs):
+    one, one_report = one_job
     many, many_report = _read(inputs, jobs)
     assert content_digest(many) == content_digest(one)
     assert many.count == one.count == one_report.events == many_report.events
@@ -78,15 +89,15 @@ def test_any_number_of_jobs_gives_the_single_process_fingerprint(inputs, jobs):
     assert "skipped 2 unreadable record(s) in events.jsonl" in one_report.warnings()[0]
 
 
-def test_one_job_is_the_plain_reader(inputs):
-    fingerprint, _report = _read(inputs, 1)
+def test_one_job_is_the_plain_reader(inputs, one_job):
+    fingerprint, _report = one_job
     plain = Fingerprint().add_all(read_events(inputs))
     assert fingerprint.to_dict() == plain.to_dict()
 
 
 @pytest.mark.parametrize("jobs", [1, 2, 3, 4])
-def test_templates_come_in_input_order_for_any_number_of_jobs(inputs, jobs):
-    expected = list(parallel.templates(inputs, jobs=1, report=ReadReport()))
+def test_templates_come_in_input_order_for_any_number_of_jobs(inputs, one_job_templates, jobs):
+    expected = one_job_templates
     report = ReadReport()
     assert list(parallel.templates(inputs, jobs=jobs, report=report, part_bytes=PART)) == expected
     assert report.events == len(expected)
