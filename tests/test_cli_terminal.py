@@ -8,7 +8,9 @@ as a subprocess, under a pseudo-terminal where colour and progress matter.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
+import io
 import json
 import os
 import pty
@@ -21,7 +23,7 @@ import pytest
 from conftest import ROOT, cli_env, copy_memory, run_cli
 
 from anchor.cli import EXIT_FAIL_ON, build_parser, main, signals_table
-from anchor.terminal import Terminal, safe, unit, wants_colour, with_unit
+from anchor.terminal import Progress, Terminal, safe, unit, wants_colour, with_unit
 
 
 def run(capsys, *argv):
@@ -424,3 +426,22 @@ def test_the_recorded_command_leaves_an_endpoint_url_out(db, demo_files, tmp_pat
         page = run(capsys, "report", "latest", "--html", "-", "--db", copy)[1]  # "recorded by"
         assert html.escape(f"anchor compare healthy_week --input '{calm}' {shown}") in page
         assert "p@h" not in page
+
+
+class _Tty(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self):
+        return True
+
+
+def test_progress_draws_on_the_stderr_main_runs_with(db, demo_files, monkeypatch):
+    # In-process, main(argv) may run with stderr redirected after anchor was imported.
+    monkeypatch.setattr(Progress, "_draw", lambda self: self.stream.write(f"[{self.count}]\r"))
+    err = _Tty()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(
+            ["compare", "healthy_week", "--input", str(demo_files["incident"]), "--db", str(db)]
+        )
+    assert code == 0
+    assert "[1000]" in err.getvalue()

@@ -174,7 +174,9 @@ class Progress:
     Silent unless the stream is a terminal; ``finish`` clears the line.
     """
 
-    def __init__(self, label: str, stream: TextIO = sys.stderr, *, every: float = 0.5) -> None:
+    def __init__(self, label: str, stream: Optional[TextIO] = None, *, every: float = 0.5) -> None:
+        # sys.stderr of the moment, not of import: main(argv) may run with streams redirected.
+        stream = sys.stderr if stream is None else stream
         self.label, self.stream, self.every = label, stream, every
         self.enabled = bool(getattr(stream, "isatty", None) and stream.isatty())
         self.count = 0
