@@ -70,9 +70,11 @@ class MetricSummary:
         self.count += weight
         self.total += value * weight
         self.total_sq += value * value * weight
-        if self.minimum is None or value < self.minimum:
+        minimum = self.minimum
+        if minimum is None or value < minimum:
             self.minimum = value
-        if self.maximum is None or value > self.maximum:
+        maximum = self.maximum
+        if maximum is None or value > maximum:
             self.maximum = value
         self.sketch.add(value, weight)
 
@@ -355,18 +357,25 @@ class SourcetypeSummary:
             if hour is not None and entry.hours is not None:
                 entry.hours[hour] += weight
         host = event.host
-        self.hosts[host] = self.hosts.get(host, 0.0) + weight
-        if len(self.hosts) > TRACK_HOSTS:
-            self.host_floor += _prune(self.hosts, TRACK_HOSTS // 2, float)
-        for name, value in event.metrics.items():
-            summary = self.metrics.get(name)
-            if summary is None:
-                if len(self.metrics) >= TRACK_METRICS:
-                    continue
-                summary = self.metrics[name] = MetricSummary()
-            summary.add(value, weight)
-        if event.metrics and not self.host_metrics_overflow:
-            self._add_host_metrics(host, event.metrics, weight)
+        hosts = self.hosts
+        if host in hosts:
+            hosts[host] += weight
+        else:
+            hosts[host] = 0.0 + weight
+            if len(hosts) > TRACK_HOSTS:
+                self.host_floor += _prune(hosts, TRACK_HOSTS // 2, float)
+        metrics = event.metrics
+        if metrics:
+            mine = self.metrics
+            for name, value in metrics.items():
+                summary = mine.get(name)
+                if summary is None:
+                    if len(mine) >= TRACK_METRICS:
+                        continue
+                    summary = mine[name] = MetricSummary()
+                summary.add(value, weight)
+            if not self.host_metrics_overflow:
+                self._add_host_metrics(host, metrics, weight)
         if event.values:
             fields = self.fields
             for name, text in event.values.items():
