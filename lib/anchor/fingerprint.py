@@ -55,6 +55,20 @@ class FingerprintError(AnchorError):
     """A stored fingerprint cannot be read; the message says why."""
 
 
+def _widen(
+    low: Optional[float],
+    high: Optional[float],
+    other_low: Optional[float],
+    other_high: Optional[float],
+) -> tuple[Optional[float], Optional[float]]:
+    """The range [low, high] widened to hold [other_low, other_high] (None: nothing seen yet)."""
+    for value in (other_low, other_high):
+        if value is not None:
+            low = value if low is None else min(low, value)
+            high = value if high is None else max(high, value)
+    return low, high
+
+
 class MetricSummary:
     __slots__ = ("count", "maximum", "minimum", "sketch", "total", "total_sq")
 
@@ -82,10 +96,9 @@ class MetricSummary:
         self.count += other.count
         self.total += other.total
         self.total_sq += other.total_sq
-        for value in (other.minimum, other.maximum):
-            if value is not None:
-                self.minimum = value if self.minimum is None else min(self.minimum, value)
-                self.maximum = value if self.maximum is None else max(self.maximum, value)
+        self.minimum, self.maximum = _widen(
+            self.minimum, self.maximum, other.minimum, other.maximum
+        )
         self.sketch.merge(other.sketch)
 
     @property
@@ -409,10 +422,9 @@ class SourcetypeSummary:
     def merge(self, other: SourcetypeSummary) -> None:
         self.count += other.count
         self.timed += other.timed
-        for when in (other.earliest, other.latest):
-            if when is not None:
-                self.earliest = when if self.earliest is None else min(self.earliest, when)
-                self.latest = when if self.latest is None else max(self.latest, when)
+        self.earliest, self.latest = _widen(
+            self.earliest, self.latest, other.earliest, other.latest
+        )
         self.hours = [a + b for a, b in zip(self.hours, other.hours)]
         for level, count in other.levels.items():
             self.levels[level] += count
