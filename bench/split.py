@@ -14,10 +14,7 @@ split itself.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-import resource
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +22,7 @@ sys.path.insert(0, str(ROOT / "lib"))
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from chunked import run_command  # noqa: E402
+import protocol  # noqa: E402
 from protocol import splunk_events  # noqa: E402
 
 
@@ -41,38 +38,10 @@ def labelled(count: int) -> list[dict]:
     return events
 
 
-def _measure(script: str, args: list[str], count: int, queue) -> None:
-    events = labelled(count)
-    start = time.perf_counter()
-    result = run_command(
-        script, args, events, env={"ANCHOR_STORE": "sqlite::memory:"}, chunk_size=50_000
-    )
-    wall = time.perf_counter() - start
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    errors = [text for level, text in result.messages if level == "ERROR"]
-    queue.put(
-        {
-            "ok": result.returncode == 0 and not errors,
-            "stderr": result.stderr[-2000:],
-            "errors": errors,
-            "wall": wall,
-            "cpu": usage.ru_utime + usage.ru_stime,
-            "partials": len(result.records),
-            "events": len(events),
-        }
-    )
-
-
 def measure(script: str, args: list[str], count: int) -> dict:
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    helper = context.Process(target=_measure, args=(script, args, count, queue))
-    helper.start()
-    outcome = queue.get()
-    helper.join()
-    if not outcome["ok"]:
-        raise SystemExit(f"{script} failed: {outcome['errors']} {outcome['stderr']}")
-    return outcome
+    return protocol.measure(
+        script, args, count, {"ANCHOR_STORE": "sqlite::memory:"}, make_events=labelled
+    )
 
 
 def main() -> int:

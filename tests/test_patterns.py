@@ -197,7 +197,12 @@ def test_the_digit_blind_header_peel_equals_peeling_the_line_itself():
     @given(headers, st.lists(words, max_size=25).map("".join), st.integers(1, 40))
     def check(head, body, limit):
         line = head + body
-        direct = header.RawParts(*header.timestamp_and_rest(line))
+        # The reference: peel the line itself, not its digit shape, and no cache.
+        text = line.rstrip("\r\n")
+        stamp_format, start, level = header._peel(text)
+        direct = header.RawParts(
+            header.timestamp_at(text, stamp_format), level, text[start:].strip()
+        )
         assert split_raw(line) == direct
         parts, template = split_template(line, limit)
         assert parts.message == direct.message[:limit]
@@ -305,3 +310,39 @@ def test_a_level_column_anywhere_in_the_header_is_found(line, level):
 )
 def test_levels_come_from_the_usual_fields_including_numeric_ones(record, level):
     assert event_from_record(record).level == level
+
+
+def test_the_fast_regex_forms_equal_their_plain_ones():
+    """The per-event path's shortcuts against the forms they replace: ``key=value``
+    values masked by a function (not a ``\\1`` template), hex runs of digits only
+    skipped by the pattern, and the literal pre-filter before the level-column search."""
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from anchor.patterns import header, mask
+
+    plain_hex_run = re.compile(r"(?<![0-9A-Za-z_])[0-9a-fA-F]*[0-9][0-9a-fA-F]*(?![0-9A-Za-z_])")
+    pieces = st.sampled_from(
+        list("0123456789abcdefgxyzAF_=.,;:-/()[]{} <>")
+        + ["ERROR", "INFO", "WARN", "WARNING", "id=", "key=", " ERR ", "-INFO", "x.DEBUG"]
+    )
+
+    @settings(max_examples=1500, deadline=None)
+    @given(st.lists(pieces, max_size=40).map("".join))
+    def check(text):
+        assert mask._KEY_VALUE.sub(mask._masked_value, text) == mask._KEY_VALUE.sub(r"\1=<*>", text)
+        assert mask._HEX_RUN.sub(mask._hex_blind, text) == plain_hex_run.sub(mask._hex_blind, text)
+        head = text[:200]
+        found = header._COLUMN_WORD.search(head) is not None
+        assert (header._ANY_LEVEL_WORD.search(head) is not None) >= found
+        level = None
+        if found:
+            for token in head.split(None, header.COLUMN_TOKENS)[: header.COLUMN_TOKENS]:
+                level = header.LEVELS.get(token)
+                if level is not None or not header._header_like(token):
+                    break
+        assert header.column_level(text) == level
+
+    check()

@@ -359,6 +359,60 @@ def _text(value: Any) -> str:
     return value if value.__class__ is str else str(value or "")
 
 
+# ``Event(...)`` without the Python-level ``__new__`` namedtuple generates (once per event).
+_new_event = tuple.__new__
+
+
+def _first_time(record: Mapping[str, Any], names: Iterable[str]) -> Optional[float]:
+    for name in names:
+        stamp = parse_time(record[name])
+        if stamp is not None:
+            return stamp
+    return None
+
+
+def _first_message(record: Mapping[str, Any], names: Iterable[str]) -> Optional[str]:
+    for name in names:
+        value = record[name]
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+class _Inner(NamedTuple):
+    """What a JSON ``_raw`` adds to its record's event."""
+
+    message: str
+    level: Optional[str]
+    values: Optional[dict[str, str]]
+
+
+def _json_raw(
+    raw: str,
+    fields: FieldChoice,
+    metrics: Optional[Sequence[str]],
+    level: Optional[str],
+    numbers: dict[str, float],
+    values: Optional[dict[str, str]],
+) -> _Inner:
+    """The message of a JSON ``_raw``, with its level, metrics (added to ``numbers``) and
+    category values where the record itself had none; a ``_raw`` that is not a JSON
+    object is its own message."""
+    try:
+        parsed = _json_line(raw)
+    except (ValueError, RecursionError):  # RecursionError: nested thousands deep
+        parsed = None
+    if not isinstance(parsed, dict):
+        return _Inner(raw, level, values)
+    inner = _plan(parsed, fields)
+    if level is None and inner.level_fields:
+        level = _first_level(parsed, inner.level_fields)
+    _metrics(parsed, inner.metric_names if metrics is None else metrics, numbers)
+    if inner.category_names:
+        values = _values(parsed, inner, values if values is not None else {})
+    return _Inner(message_of(parsed) or raw, level, values)
+
+
 def event_from_record(
     record: Mapping[str, Any],
     *,
@@ -375,17 +429,8 @@ def event_from_record(
     A JSON ``_raw`` (Splunk's JSON sourcetypes) is parsed for its message.
     """
     plan = _plan(record, fields)
-    time_value = None
-    for name in plan.time_fields:
-        time_value = parse_time(record[name])
-        if time_value is not None:
-            break
-    raw = None
-    for name in plan.message_fields:
-        value = record[name]
-        if isinstance(value, str) and value:
-            raw = value
-            break
+    time_value = _first_time(record, plan.time_fields) if plan.time_fields else None
+    raw = _first_message(record, plan.message_fields)
     level = _first_level(record, plan.level_fields) if plan.level_fields else None
     numbers = _metrics(record, plan.metric_names if metrics is None else metrics, {})
     values = _values(record, plan, {}) if plan.category_names else None
@@ -393,20 +438,7 @@ def event_from_record(
     if raw is None:
         message = message_of(record) or ""
     elif raw[0] == "{":
-        try:
-            parsed = _json_line(raw)
-        except (ValueError, RecursionError):  # RecursionError: nested thousands deep
-            parsed = None
-        if isinstance(parsed, dict):
-            message = message_of(parsed) or raw
-            inner = _plan(parsed, fields)
-            if level is None and inner.level_fields:
-                level = _first_level(parsed, inner.level_fields)
-            _metrics(parsed, inner.metric_names if metrics is None else metrics, numbers)
-            if inner.category_names:
-                values = _values(parsed, inner, values if values is not None else {})
-        else:
-            message = raw
+        message, level, values = _json_raw(raw, fields, metrics, level, numbers, values)
     else:
         # The header and the template come from one digit-blind shape of the line.
         parts, template = split_template(raw, MAX_MESSAGE_CHARS)
@@ -416,17 +448,23 @@ def event_from_record(
         if time_value is None:
             time_value = parts.timestamp
     weight = _number(record.get(WEIGHT_FIELD)) if plan.weighted else None
-    return Event(
-        time_value,
-        _text(record.get("host")),
-        _text(record.get("sourcetype")) or default_sourcetype,
-        _text(record.get("source")),
-        message if len(message) <= MAX_MESSAGE_CHARS else message[:MAX_MESSAGE_CHARS],
-        level,
-        numbers,
-        weight if weight is not None and weight > 0 else 1.0,
-        template,
-        values or None,
+    get = record.get
+    host, sourcetype, source = get("host"), get("sourcetype"), get("source")
+    return _new_event(
+        Event,
+        (
+            time_value,
+            host if host.__class__ is str else _text(host),
+            (sourcetype if sourcetype.__class__ is str else _text(sourcetype))
+            or default_sourcetype,
+            source if source.__class__ is str else _text(source),
+            message if len(message) <= MAX_MESSAGE_CHARS else message[:MAX_MESSAGE_CHARS],
+            level,
+            numbers,
+            weight if weight is not None and weight > 0 else 1.0,
+            template,
+            values or None,
+        ),
     )
 
 
@@ -590,14 +628,14 @@ def _json_line(line: str) -> Any:
         value, end = _scan_value(line, 0)
     except (StopIteration, ValueError):
         return json.loads(line)
-    if end != len(line) and line[end:].strip(" \t\r\n"):
+    if end != len(line) and line[end:] != "\n" and line[end:].strip(" \t\r\n"):
         return json.loads(line)  # trailing data: raises as json.loads would
     return value
 
 
 def _jsonl(handle, path, sourcetype, metrics, report, fields) -> Iterator[Event]:
     for number, line in enumerate(handle, 1):
-        if not line.strip():
+        if not line or line.isspace():  # (``not line.strip()`` without copying the line)
             continue
         try:
             record = _json_line(line)

@@ -55,6 +55,20 @@ class FingerprintError(AnchorError):
     """A stored fingerprint cannot be read; the message says why."""
 
 
+def _widen(
+    low: Optional[float],
+    high: Optional[float],
+    other_low: Optional[float],
+    other_high: Optional[float],
+) -> tuple[Optional[float], Optional[float]]:
+    """The range [low, high] widened to hold [other_low, other_high] (None: nothing seen yet)."""
+    for value in (other_low, other_high):
+        if value is not None:
+            low = value if low is None else min(low, value)
+            high = value if high is None else max(high, value)
+    return low, high
+
+
 class MetricSummary:
     __slots__ = ("count", "maximum", "minimum", "sketch", "total", "total_sq")
 
@@ -70,9 +84,11 @@ class MetricSummary:
         self.count += weight
         self.total += value * weight
         self.total_sq += value * value * weight
-        if self.minimum is None or value < self.minimum:
+        minimum = self.minimum
+        if minimum is None or value < minimum:
             self.minimum = value
-        if self.maximum is None or value > self.maximum:
+        maximum = self.maximum
+        if maximum is None or value > maximum:
             self.maximum = value
         self.sketch.add(value, weight)
 
@@ -80,10 +96,9 @@ class MetricSummary:
         self.count += other.count
         self.total += other.total
         self.total_sq += other.total_sq
-        for value in (other.minimum, other.maximum):
-            if value is not None:
-                self.minimum = value if self.minimum is None else min(self.minimum, value)
-                self.maximum = value if self.maximum is None else max(self.maximum, value)
+        self.minimum, self.maximum = _widen(
+            self.minimum, self.maximum, other.minimum, other.maximum
+        )
         self.sketch.merge(other.sketch)
 
     @property
@@ -355,18 +370,25 @@ class SourcetypeSummary:
             if hour is not None and entry.hours is not None:
                 entry.hours[hour] += weight
         host = event.host
-        self.hosts[host] = self.hosts.get(host, 0.0) + weight
-        if len(self.hosts) > TRACK_HOSTS:
-            self.host_floor += _prune(self.hosts, TRACK_HOSTS // 2, float)
-        for name, value in event.metrics.items():
-            summary = self.metrics.get(name)
-            if summary is None:
-                if len(self.metrics) >= TRACK_METRICS:
-                    continue
-                summary = self.metrics[name] = MetricSummary()
-            summary.add(value, weight)
-        if event.metrics and not self.host_metrics_overflow:
-            self._add_host_metrics(host, event.metrics, weight)
+        hosts = self.hosts
+        if host in hosts:
+            hosts[host] += weight
+        else:
+            hosts[host] = 0.0 + weight
+            if len(hosts) > TRACK_HOSTS:
+                self.host_floor += _prune(hosts, TRACK_HOSTS // 2, float)
+        metrics = event.metrics
+        if metrics:
+            mine = self.metrics
+            for name, value in metrics.items():
+                summary = mine.get(name)
+                if summary is None:
+                    if len(mine) >= TRACK_METRICS:
+                        continue
+                    summary = mine[name] = MetricSummary()
+                summary.add(value, weight)
+            if not self.host_metrics_overflow:
+                self._add_host_metrics(host, metrics, weight)
         if event.values:
             fields = self.fields
             for name, text in event.values.items():
@@ -400,10 +422,9 @@ class SourcetypeSummary:
     def merge(self, other: SourcetypeSummary) -> None:
         self.count += other.count
         self.timed += other.timed
-        for when in (other.earliest, other.latest):
-            if when is not None:
-                self.earliest = when if self.earliest is None else min(self.earliest, when)
-                self.latest = when if self.latest is None else max(self.latest, when)
+        self.earliest, self.latest = _widen(
+            self.earliest, self.latest, other.earliest, other.latest
+        )
         self.hours = [a + b for a, b in zip(self.hours, other.hours)]
         for level, count in other.levels.items():
             self.levels[level] += count

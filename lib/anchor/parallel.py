@@ -166,14 +166,16 @@ def _read_part(
     return PartResult(value, count, lines.count, report.skipped.get(part.path, 0), first)
 
 
-def _fold_fingerprint(events: Iterable) -> tuple[dict, int]:
+def _fold_fingerprint(events: Iterable) -> tuple[Fingerprint, int]:
+    # The partial travels pickled as it is: its classes pickle their slots, which
+    # costs less on both sides than to_dict (sorting every table) and from_dict.
     fingerprint = Fingerprint()
     add = fingerprint.add
     count = 0
     for event in events:
         add(event)
         count += 1
-    return fingerprint.to_dict(), count
+    return fingerprint, count
 
 
 def _line_template(event: Any) -> tuple[str, Any]:
@@ -246,12 +248,13 @@ def read_fingerprint(
         if observe is not None:
             events = observe(events)
         return Fingerprint().add_all(events)
-    fingerprint = Fingerprint()
+    fingerprint: Optional[Fingerprint] = None
     for partial in _run(
         parts, jobs, sourcetype or DEFAULT_SOURCETYPE, metrics, _fold_fingerprint, report, fields
     ):
-        fingerprint.merge(Fingerprint.from_dict(partial))
-    return fingerprint
+        # The first partial is the start of the result: one merge fewer.
+        fingerprint = partial if fingerprint is None else fingerprint.merge(partial)
+    return fingerprint if fingerprint is not None else Fingerprint()
 
 
 def templates(

@@ -180,6 +180,9 @@ def normalize_level(value: object, priority: bool = False) -> Optional[str]:
 # upper-case code), so prose such as ``Failed to read ERROR code`` never counts.
 COLUMN_TOKENS = 10
 _COLUMN_WORD = re.compile(r"(?<![\w.-])(?:" + "|".join(LEVELS) + r")(?![\w.-])")
+# The same words without the lookbehind: a pattern that starts with literals lets the
+# regex engine skip to their first letters, about 4x faster on lines without any.
+_ANY_LEVEL_WORD = re.compile("|".join(LEVELS))
 
 
 def _header_like(token: str) -> bool:
@@ -189,7 +192,8 @@ def _header_like(token: str) -> bool:
 def column_level(shape: str) -> Optional[str]:
     """The level of a header whose level word is a column after others, or None."""
     head = shape[:200]
-    if _COLUMN_WORD.search(head) is None:  # the common case: no upper-case level word at all
+    # the common case: no upper-case level word at all (the first search is the quick filter)
+    if _ANY_LEVEL_WORD.search(head) is None or _COLUMN_WORD.search(head) is None:
         return None
     for token in head.split(None, COLUMN_TOKENS)[:COLUMN_TOKENS]:
         level = LEVELS.get(token)
@@ -315,10 +319,3 @@ def _peel(line: str) -> tuple[Optional[int], int, Optional[str]]:
 
 
 _peel_cached = lru_cache(maxsize=CACHE_ENTRIES)(_peel)
-
-
-def timestamp_and_rest(line: str) -> tuple[Optional[float], Optional[str], str]:
-    """``split_raw`` without the shape cache: peel the line itself (the reference in tests)."""
-    text = line.rstrip("\r\n")
-    stamp_format, start, level = _peel(text)
-    return timestamp_at(text, stamp_format), level, text[start:].strip()
