@@ -2,8 +2,12 @@
 
 ``bin/anchor_drift_alert.py --execute`` gets the JSON payload on stdin and a
 gzipped CSV results file made from real ``anchorcompare`` rows (produced by
-the bin/ script over the chunked protocol). The webhook URL comes from the
-fake splunkd's storage/passwords; deliveries go to a loopback receiver.
+the bin/ script over the chunked protocol). The alert's owner is ``bob``, an ``anchor_user``: no
+``list_storage_passwords``, so the fake splunkd refuses his reads of
+storage/passwords as splunkd does. The script sends the message to Anchor's
+REST endpoint ``alerts/deliver`` (the real handler, which the fake splunkd runs
+in this process with a system token), which reads the webhook URL from the
+fake's storage/passwords; deliveries go to a loopback receiver.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -22,10 +27,14 @@ from fakes.fake_splunkd import FakeSplunkd
 from fakes.fake_webhook import FakeWebhook
 
 from anchor.memory import Memory
-from anchor.store import SQLiteStore
+from anchor.splunk import rest
+from anchor.splunk.secrets import read_secret
+from anchor.store import SQLiteStore, StoreError
 
 SCRIPT = ROOT / "bin" / "anchor_drift_alert.py"
 SEARCH = "Anchor - compare every 15 minutes"
+ANCHOR_USER = ("anchor_feedback", "anchor_narrate", "anchor_alert")  # [role_anchor_user]
+SYSTEM = ("admin_all_objects", "list_storage_passwords")
 
 
 @pytest.fixture(scope="module")
@@ -63,18 +72,28 @@ def alert(compared, tmp_path):
     dispatch = tmp_path / "dispatch" / "scheduler__admin_YW5jaG9y__RMD5abc_at_1764000000_42"
     dispatch.mkdir(parents=True)
     results = write_results(dispatch, rows)
-    with FakeSplunkd() as splunkd, FakeWebhook() as hook:
+    with (
+        FakeSplunkd(user="bob", capabilities=ANCHOR_USER) as splunkd,
+        FakeWebhook() as hook,
+        pytest.MonkeyPatch.context() as mp,
+    ):
         splunkd.passwords["webhook_url"] = hook.url
+        splunkd.add_token("system-token", "splunk-system-user", SYSTEM)
+        splunkd.system_token = "system-token"
+        # The REST handler runs in this process: it trusts the fake's CA, and starts
+        # each test with no deliveries counted against bob.
+        mp.setenv("ANCHOR_SPLUNKD_CA", splunkd.ca_file(tmp_path))
+        mp.setattr(rest, "DELIVERIES", rest.DeliveryLimit())
 
-        def fire(configuration=None, argv=("--execute",), payload=None):
+        def fire(configuration=None, argv=("--execute",), payload=None, session_key=None):
             document = payload or {
                 "app": "anchor",
-                "owner": "admin",
+                "owner": "bob",
                 "sid": dispatch.name,
                 "search_name": SEARCH,
                 "results_file": str(results),
                 "server_uri": splunkd.uri,
-                "session_key": splunkd.session_key,
+                "session_key": session_key or splunkd.session_key,
                 "server_host": "sh1",
                 "results_link": f"https://splunk.example.com:8000/app/anchor/@go?sid={dispatch.name}",
                 "configuration": configuration or {"webhook_format": "slack", "max_signals": "3"},
@@ -221,3 +240,86 @@ def test_the_report_outlives_the_dispatch_folder_and_goes_with_the_drift(alert, 
     Memory(SQLiteStore(str(db))).purge_drifts(float("inf"))  # drift retention removes it
     gone = session.get(splunkd.uri + path, verify=ca, timeout=60)
     assert gone.status_code == 404 and "unknown drift" in gone.json()["error"]
+
+
+def test_an_anchor_user_cannot_read_the_secret_but_their_alert_delivers(alert):
+    fire, splunkd, hook, _, _, _ = alert
+    with pytest.raises(StoreError, match="403"):  # splunkd refuses bob's read of the URL
+        read_secret(splunkd.uri, splunkd.session_key, "webhook_url")
+    process = fire()
+    assert process.returncode == 0 and "delivery=delivered" in process.stderr, process.stderr
+    assert len(hook.requests) == 1 and hook.requests[0]["path"].endswith("XXXXSECRETPATH")
+    relayed = [p for m, p in splunkd.requests if p.endswith("/anchor/anchor/alerts/deliver")]
+    assert relayed == ["/servicesNS/bob/anchor/anchor/alerts/deliver"]
+    assert hook.url not in process.stderr + process.stdout
+
+
+def test_an_owner_without_anchor_alert_gets_a_clear_refusal(alert):
+    fire, splunkd, hook, _, rows, _ = alert
+    splunkd.add_token("carl-token", "carl", ("anchor_feedback",))
+    process = fire(session_key="carl-token")
+    assert process.returncode == 2 and hook.requests == []
+    assert "needs the anchor_alert capability" in process.stderr and "HTTP 403" in process.stderr
+    assert f"drift_id={rows[0]['drift_id']}" in process.stderr  # the drift is still recorded
+    assert len(process.stderr.strip().splitlines()) == 1
+
+
+def deliver_as(splunkd, token, body, content_type="application/json"):
+    """A raw call of the endpoint, as any splunkd client could make it."""
+    import requests
+
+    return requests.post(
+        f"{splunkd.uri}/servicesNS/bob/anchor/anchor/alerts/deliver",
+        data=body if isinstance(body, (str, bytes)) else json.dumps(body),
+        headers={"Authorization": f"Splunk {token}", "Content-Type": content_type},
+        verify=os.environ["ANCHOR_SPLUNKD_CA"],  # the fixture's copy of the fake's CA
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"message": {"text": "x" * 256 * 1024}}, "more than 262144"),
+        ({"message": {"text": "hi", "url": "https://evil.example.com"}}, "must be an Anchor alert"),
+        ({"message": {"source": "someone"}}, "must be an Anchor alert"),
+        ({"message": "hello"}, "needs message"),
+        ({"message": {"text": "hi"}, "webhook_url": "https://evil.example.com/x"}, "only message"),
+        ("[1, 2", "not valid JSON"),
+    ],
+)
+def test_bad_or_oversize_messages_are_refused_with_one_line(alert, body, message):
+    _, splunkd, hook, _, _, _ = alert
+    answer = deliver_as(splunkd, splunkd.session_key, body)
+    assert answer.status_code == 400 and message in answer.json()["error"]
+    assert "\n" not in answer.json()["error"] and hook.requests == []
+
+
+def test_the_response_names_the_outcome_never_the_url(alert):
+    _, splunkd, hook, _, _, _ = alert
+    answer = deliver_as(splunkd, splunkd.session_key, {"message": {"text": "drift", "blocks": []}})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "delivery": "delivered",
+        "attempts": 1,
+        "http_status": 200,
+        "reason": "",
+    }
+    assert hook.requests[0]["body"] == {"text": "drift", "blocks": []}
+    hook.script = [(404, {})]
+    refused = deliver_as(splunkd, splunkd.session_key, {"message": {"text": "drift"}})
+    assert refused.json()["delivery"] == "failed" and "HTTP 404" in refused.json()["reason"]
+    for text in (answer.text, refused.text):
+        assert "SECRETPATH" not in text and hook.url not in text
+
+
+def test_deliveries_are_rate_limited_per_user(alert, monkeypatch):
+    _, splunkd, hook, _, _, _ = alert
+    monkeypatch.setattr(rest, "DELIVERIES", rest.DeliveryLimit(most=2, window=3600))
+    sent = [
+        deliver_as(splunkd, splunkd.session_key, {"message": {"text": "drift"}}).status_code
+        for _ in range(3)
+    ]
+    assert sent == [200, 200, 429] and len(hook.requests) == 2
+    splunkd.add_token("ann-token", "ann", ANCHOR_USER)
+    assert deliver_as(splunkd, "ann-token", {"message": {"text": "drift"}}).status_code == 200

@@ -266,14 +266,15 @@ def run_alert(
     search_name: str,
     links: Callable[[str, str], tuple[Optional[str], Optional[str]]],
     report_path: Optional[str],
-    webhook_url: Optional[str],
+    send: Callable[[dict[str, Any]], Delivery],
     user: str,
     now: float,
-    post: Callable[..., Delivery] = deliver,
 ) -> dict[str, Any]:
     """Record, report, notify. Returns a summary for the log; raises only on bad input.
 
     ``links(anchor, drift_id)`` gives the dashboard link and the report link.
+    ``send(message)`` delivers the message: the caller knows where the webhook
+    URL is (in Splunk, only Anchor's REST handler may read it), this does not.
     """
     drift_id, added = ensure_recorded(memory, rows, now=now, user=user)
     report = operations.stored_report(memory, drift_id)
@@ -288,14 +289,13 @@ def run_alert(
             summary["report"] = report_path
         except OSError as exc:
             summary["report_error"] = exc.strerror or str(exc)
-    if not webhook_url:
-        summary["delivery"] = "skipped"
-        summary["reason"] = "no webhook_url in storage/passwords"
-        return summary
     message = build_message(
         report, settings, search_name=search_name, link=link, report_link=report_link
     )
-    delivery = post(check_webhook_url(webhook_url), message)
+    delivery = send(message)
+    if delivery.status == "skipped":
+        summary.update(delivery="skipped", reason=delivery.reason)
+        return summary
     summary.update(
         delivery=delivery.status,
         attempts=delivery.attempts,

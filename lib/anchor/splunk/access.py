@@ -24,6 +24,7 @@ WRITE_CAPABILITY = "anchor_write"
 FEEDBACK_CAPABILITY = "anchor_feedback"
 CONFIGURE_CAPABILITY = "anchor_configure"
 NARRATE_CAPABILITY = "anchor_narrate"
+ALERT_CAPABILITY = "anchor_alert"
 STORE_SETTING = "ANCHOR_STORE"
 
 

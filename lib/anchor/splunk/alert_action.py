@@ -9,6 +9,15 @@ storage/passwords, name ``webhook_url``) never does. Exit code 0 means the
 drift is recorded and the message was delivered (or no webhook is set); 2
 means something failed, and the log line says what.
 
+The script never reads the webhook URL: reading storage/passwords needs
+``list_storage_passwords``, which exposes every app's secrets and which no
+Anchor role has. It builds the message and sends it, with the owner's
+session, to Anchor's REST endpoint ``POST alerts/deliver``
+(``relay_delivery``); that handler checks ``anchor_alert``, validates and
+rate-limits the message (``check_alert_message``, ``anchor.splunk.rest``), reads
+the URL with splunkd's system token and delivers it with
+``anchor.alert.deliver``. Its answer says only the outcome and the host.
+
 The HTML report is written next to the results (it goes when the dispatch
 folder expires) and, durably, served by Anchor's REST endpoint
 ``drifts/<id>/report``, rendered from the stored drift: the message links to
@@ -25,17 +34,108 @@ import io
 import json
 import os
 import time
-from typing import IO, Any, Optional
+from collections.abc import Mapping
+from typing import IO, Any, Callable, Optional
 from urllib.parse import quote, urlsplit
 
-from anchor.alert import AlertSettings, format_log, parse_settings, run_alert
+from splunklib import binding
+
+from anchor.alert import ATTEMPTS, AlertSettings, Delivery, format_log, parse_settings, run_alert
 from anchor.errors import AnchorError, InputError
+from anchor.httpclient import MAX_WAIT
 from anchor.splunk.access import open_memory
-from anchor.splunk.secrets import read_secret
+from anchor.splunk.kvstore import APP, JSON_HEADERS, connect
 
 REPORT_NAME = "anchor_drift_report.html"
 DASHBOARD_PATH = "/app/anchor/drift_history"
 REPORT_PATH = "/splunkd/__raw/servicesNS/-/anchor/anchor/drifts/{}/report"
+DELIVER_PATH = "anchor/alerts/deliver"
+# The handler makes up to ATTEMPTS posts of 10 s with waits of at most MAX_WAIT between them.
+DELIVER_SECONDS = ATTEMPTS * 10 + (ATTEMPTS - 1) * MAX_WAIT + 30
+# A Slack message Anchor builds is under 25 KB; a generic one with 20 signals well under this.
+MAX_MESSAGE_BYTES = 256 * 1024
+SLACK_KEYS = frozenset({"text", "blocks"})
+
+
+def check_alert_message(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The message to deliver, if it is one Anchor's alert action builds; else one-line ``InputError``.
+
+    The endpoint is not a general webhook proxy: it takes a Slack message
+    (``text`` and ``blocks`` only) or Anchor's generic JSON (``source`` anchor
+    and a ``drift_id``), no larger than ``MAX_MESSAGE_BYTES``.
+    """
+    extra = sorted(set(body) - {"message"})
+    if extra:
+        raise InputError(f"alerts/deliver takes only message, not {', '.join(extra)}")
+    message = body.get("message")
+    if not isinstance(message, dict) or not message:
+        raise InputError("alerts/deliver needs message: the alert message as a JSON object")
+    size = len(json.dumps(message).encode("utf-8"))
+    if size > MAX_MESSAGE_BYTES:
+        raise InputError(
+            f"the alert message is {size} bytes, more than {MAX_MESSAGE_BYTES}: lower max_signals"
+        )
+    slack = (
+        set(message) <= SLACK_KEYS
+        and isinstance(message.get("text"), str)
+        and isinstance(message.get("blocks", []), list)
+        and all(isinstance(b, dict) for b in message.get("blocks", []))
+    )
+    generic = message.get("source") == "anchor" and isinstance(message.get("drift_id"), str)
+    if not (slack or generic):
+        raise InputError(
+            "message must be an Anchor alert message: Slack (text, blocks) "
+            "or generic JSON (source anchor, drift_id)"
+        )
+    return message
+
+
+def relay_delivery(
+    splunkd_uri: str, session_key: str, owner: str
+) -> Callable[[dict[str, Any]], Delivery]:
+    """Deliver a message through ``POST alerts/deliver`` as the alert's owner; never raises."""
+
+    def send(message: dict[str, Any]) -> Delivery:
+        try:
+            service = connect(splunkd_uri, session_key, timeout=DELIVER_SECONDS)
+            response = service.post(
+                DELIVER_PATH,
+                owner=owner,
+                app=APP,
+                headers=JSON_HEADERS,
+                body=json.dumps({"message": message}),
+            )
+            data = json.loads(response.body.read().decode("utf-8"))
+        except binding.HTTPError as exc:
+            return Delivery("failed", reason=_endpoint_error(exc))
+        except (OSError, ValueError, AnchorError) as exc:
+            return Delivery(
+                "failed", reason=f"Anchor's alerts/deliver endpoint failed ({type(exc).__name__})"
+            )
+        if not isinstance(data, dict) or data.get("delivery") not in (
+            "delivered",
+            "failed",
+            "skipped",
+        ):
+            return Delivery("failed", reason="Anchor's alerts/deliver endpoint answered no outcome")
+        status = data.get("http_status")
+        return Delivery(
+            str(data["delivery"]),
+            attempts=int(data.get("attempts") or 0),
+            http_status=status if isinstance(status, int) else None,
+            reason=str(data.get("reason") or ""),
+        )
+
+    return send
+
+
+def _endpoint_error(exc: binding.HTTPError) -> str:
+    """The handler's one-line error, or what splunkd said, with the HTTP status."""
+    try:
+        text = exc.body.decode("utf-8") if isinstance(exc.body, bytes) else exc.body
+        return f"alerts/deliver: {json.loads(text)['error']} (HTTP {exc.status})"
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return f"Anchor's alerts/deliver endpoint answered HTTP {exc.status}"
 
 
 def read_results(path: str) -> list[dict[str, str]]:
@@ -84,12 +184,8 @@ def execute(payload: dict[str, Any], now: Optional[float] = None) -> dict[str, A
     rows = read_results(results_file)
     uri, token = payload.get("server_uri") or "", payload.get("session_key") or ""
     memory = open_memory(uri, token)
-    secret_error = None
-    try:
-        webhook = read_secret(uri, token, "webhook_url")
-    except AnchorError as error:
-        webhook, secret_error = None, f"cannot read webhook_url: {error}"
-    summary = run_alert(
+    owner = payload.get("owner") or "nobody"
+    return run_alert(
         memory,
         rows=rows,
         settings=settings,
@@ -99,13 +195,10 @@ def execute(payload: dict[str, Any], now: Optional[float] = None) -> dict[str, A
             report_link(settings, payload.get("results_link"), drift_id),
         ),
         report_path=os.path.join(os.path.dirname(results_file), REPORT_NAME),
-        webhook_url=webhook,
+        send=relay_delivery(uri, token, owner),
         user=payload.get("owner") or "alert",
         now=time.time() if now is None else now,
     )
-    if secret_error:
-        summary.update(delivery="failed", reason=secret_error)
-    return summary
 
 
 def main(argv: list[str], stdin: IO[str], stderr: IO[str]) -> int:

@@ -10,9 +10,11 @@ CLI use, and returns ``{"status": ..., "payload": ...}``.
 Reads open the memory with the caller's own token, so KV Store permissions
 apply; writes check the caller's capability first (``anchor_feedback`` for
 feedback, ``anchor_configure`` for settings, ``anchor_narrate`` for
-narration). The system token is used only after that check: to write
-settings, and to read the LLM key for ``narrate``, because storage/passwords
-needs more than a normal role has. No response ever contains a secret.
+narration, ``anchor_alert`` for alert delivery). The system token is used
+only after that check: to write settings, to read the LLM key for
+``narrate`` and the webhook URL for ``alerts/deliver``, because
+storage/passwords needs more than a normal role has. No response ever
+contains a secret.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
+import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
@@ -31,6 +36,7 @@ from anchor.errors import AnchorError, InputError, NotFound
 from anchor.memory import check_name
 from anchor.splguard import check_spl, checked_spl, spl_string
 from anchor.splunk.access import (
+    ALERT_CAPABILITY,
     CONFIGURE_CAPABILITY,
     FEEDBACK_CAPABILITY,
     NARRATE_CAPABILITY,
@@ -41,6 +47,8 @@ from anchor.splunk.access import (
 
 MAX_LIMIT = 1000
 COMPARE_SECONDS = 300.0
+MAX_DELIVERIES = 30  # alert messages per user per DELIVERY_WINDOW_S, in one handler process
+DELIVERY_WINDOW_S = 60.0
 DRIFT_ID = re.compile(r"^[0-9a-f]{8,64}$|^latest$")
 
 
@@ -303,6 +311,81 @@ def narrate(request: Request) -> Any:
     }
 
 
+def deliver_alert(request: Request) -> Any:
+    """Post an alert message to the webhook, so the URL (a secret) never leaves splunkd.
+
+    The ``anchor_drift`` alert action runs with its owner's session, which
+    cannot read storage/passwords; it sends the message it built here. After
+    ``anchor_alert`` is checked and the message validated and rate-limited,
+    the URL is read with the system token and the message delivered by
+    ``anchor.alert.deliver`` (the HTTP policy's URL rule and retries). The
+    answer says the outcome and at most the webhook's host.
+    """
+    from anchor.alert import check_webhook_url, deliver
+    from anchor.splunk.alert_action import check_alert_message
+    from anchor.splunk.secrets import read_secret
+
+    _require(request, ALERT_CAPABILITY)
+    message = check_alert_message(_object(request.body))
+    if not request.system_token:
+        raise RestError(
+            500, "restmap.conf must set passSystemAuth = true for the alerts/deliver endpoint"
+        )
+    if not DELIVERIES.allow(request.user, time.monotonic()):
+        raise RestError(
+            429,
+            f"{request.user} sent more than {DELIVERIES.most} alert messages in "
+            f"{DELIVERIES.window:.0f} s; fire the alert less often",
+        )
+    try:
+        url = read_secret(request.splunkd_uri, request.system_token, "webhook_url")
+    except AnchorError as error:
+        raise RestError(502, f"cannot read webhook_url: {error}") from None
+    if not url:
+        return {
+            "delivery": "skipped",
+            "attempts": 0,
+            "reason": "no webhook_url in storage/passwords",
+        }
+    try:
+        check_webhook_url(url)
+    except InputError as error:  # the stored URL is wrong, not the caller's request
+        raise RestError(502, str(error)) from None
+    delivery = deliver(url, message)
+    return {
+        "delivery": delivery.status,
+        "attempts": delivery.attempts,
+        "http_status": delivery.http_status,
+        "reason": delivery.reason,
+    }
+
+
+class DeliveryLimit:
+    """At most ``most`` deliveries per ``window`` seconds for each user.
+
+    One per handler process (splunkd keeps a persistent handler alive, and may
+    run a few): a scheduled alert fires a few times an hour, a runaway one far
+    more, and the team's channel should not pay for it.
+    """
+
+    def __init__(self, most: int = MAX_DELIVERIES, window: float = DELIVERY_WINDOW_S) -> None:
+        self.most, self.window = most, window
+        self.recent: dict[str, deque] = {}
+        self.lock = threading.Lock()
+
+    def allow(self, user: str, now: float) -> bool:
+        with self.lock:
+            times = self.recent.setdefault(user, deque())
+            while times and times[0] <= now - self.window:
+                times.popleft()
+            if len(times) >= self.most:
+                return False
+            times.append(now)
+            return True
+
+
+DELIVERIES = DeliveryLimit()
+
 Handler = Callable[[Request], Any]
 ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [
     ("GET", ("anchors",), list_anchors),
@@ -316,6 +399,7 @@ ROUTES: list[tuple[str, tuple[str, ...], Handler]] = [
     ("POST", ("feedback",), feedback),
     ("POST", ("compare",), compare),
     ("POST", ("narrate",), narrate),
+    ("POST", ("alerts", "deliver"), deliver_alert),
     ("GET", ("settings",), get_settings),
     ("POST", ("settings",), post_settings),
 ]
