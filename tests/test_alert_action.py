@@ -25,6 +25,7 @@ from chunked import run_command
 from conftest import ROOT, splunk_events
 from fakes.fake_splunkd import FakeSplunkd
 from fakes.fake_webhook import FakeWebhook
+from test_conf import conf
 
 from anchor.memory import Memory
 from anchor.splunk import rest
@@ -33,7 +34,10 @@ from anchor.store import SQLiteStore, StoreError
 
 SCRIPT = ROOT / "bin" / "anchor_drift_alert.py"
 SEARCH = "Anchor - compare every 15 minutes"
-ANCHOR_USER = ("anchor_feedback", "anchor_narrate", "anchor_alert")  # [role_anchor_user]
+# What default/authorize.conf grants anchor_user, so the test follows the shipped roles.
+ANCHOR_USER = tuple(
+    name for name, value in conf("authorize.conf")["role_anchor_user"].items() if value == "enabled"
+)
 SYSTEM = ("admin_all_objects", "list_storage_passwords")
 
 
