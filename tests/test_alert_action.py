@@ -264,6 +264,7 @@ def test_an_owner_without_anchor_alert_gets_a_clear_refusal(alert):
     process = fire(session_key="carl-token")
     assert process.returncode == 2 and hook.requests == []
     assert "needs the anchor_alert capability" in process.stderr and "HTTP 403" in process.stderr
+    assert "such as anchor_user" in process.stderr
     assert f"drift_id={rows[0]['drift_id']}" in process.stderr  # the drift is still recorded
     assert len(process.stderr.strip().splitlines()) == 1
 

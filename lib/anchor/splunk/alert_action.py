@@ -133,9 +133,12 @@ def _endpoint_error(exc: binding.HTTPError) -> str:
     """The handler's one-line error, or what splunkd said, with the HTTP status."""
     try:
         text = exc.body.decode("utf-8") if isinstance(exc.body, bytes) else exc.body
-        return f"alerts/deliver: {json.loads(text)['error']} (HTTP {exc.status})"
+        reason = f"alerts/deliver: {json.loads(text)['error']} (HTTP {exc.status})"
     except (ValueError, KeyError, TypeError, AttributeError):
         return f"Anchor's alerts/deliver endpoint answered HTTP {exc.status}"
+    if exc.status == 403:
+        reason += "; give the alert's owner a role that has it, such as anchor_user"
+    return reason
 
 
 def read_results(path: str) -> list[dict[str, str]]:
