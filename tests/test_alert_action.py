@@ -328,3 +328,10 @@ def test_deliveries_are_rate_limited_per_user(alert, monkeypatch):
     assert sent == [200, 200, 429] and len(hook.requests) == 2
     splunkd.add_token("ann-token", "ann", ANCHOR_USER)
     assert deliver_as(splunkd, "ann-token", {"message": {"text": "drift"}}).status_code == 200
+
+
+def test_the_delivery_limit_is_a_sliding_window_per_user():
+    limit = rest.DeliveryLimit(most=2, window=60)
+    assert [limit.allow("bob", t) for t in (0, 10, 59)] == [True, True, False]
+    assert limit.allow("ann", 59)  # another user has a budget of their own
+    assert limit.allow("bob", 60.5) and not limit.allow("bob", 61)  # 0 left the window, 10 not
