@@ -35,6 +35,7 @@ from dataclasses import field as _dataclass_field  # Signal has an attribute nam
 from typing import Any, Callable, Literal, Optional, get_args
 
 from anchor import fielddiff
+from anchor.errors import InputError
 from anchor.fingerprint import Fingerprint, SourcetypeSummary, TemplateEntry
 from anchor.patterns.merge import align_fingerprints
 from anchor.sketch import ks_statistic
@@ -87,6 +88,22 @@ Severity = Literal["HIGH", "MEDIUM", "LOW"]
 KINDS: tuple[str, ...] = get_args(Kind)
 CHANGES: tuple[str, ...] = get_args(Change)
 SEVERITIES: tuple[str, ...] = get_args(Severity)
+# A signal's public fields (the CLI's JSON and the SPL row contract), in order:
+# its rank, what and where (text), the measured values (numbers, rounded so
+# that output does not depend on float summation order), then ``evidence``.
+SIGNAL_TEXT_FIELDS = (
+    "signal_id",
+    "kind",
+    "change",
+    "sourcetype",
+    "field",
+    "stat",
+    "template",
+    "host",
+    "severity",
+)
+SIGNAL_NUMBER_FIELDS = ("baseline", "current", "delta_pct", "p_value", "q_value", "weight", "score")
+SIGNAL_FIELDS = ("rank", *SIGNAL_TEXT_FIELDS, *SIGNAL_NUMBER_FIELDS, "evidence")
 # The fields of a folded signal in a finding's ``evidence`` (the JSON contract).
 EVIDENCE_FIELDS = (
     "signal_id",
@@ -102,6 +119,14 @@ EVIDENCE_FIELDS = (
     "current",
     "q_value",
 )
+
+
+def check_alpha(alpha: float) -> None:
+    """The false discovery rate is a probability strictly between 0 and 1 (NaN is not)."""
+    if not 0.0 < alpha < 1.0:
+        raise InputError(
+            f"alpha must be between 0 and 1 (exclusive), for example 0.01; got {alpha}"
+        )
 
 
 @dataclass
@@ -148,26 +173,11 @@ class Signal:
         return data
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "rank": self.rank,
-            "signal_id": self.signal_id,
-            "kind": self.kind,
-            "change": self.change,
-            "sourcetype": self.sourcetype,
-            "field": self.field,
-            "stat": self.stat,
-            "template": self.template,
-            "host": self.host,
-            "severity": self.severity,
-            "baseline": _round(self.baseline),
-            "current": _round(self.current),
-            "delta_pct": _round(self.delta_pct),
-            "p_value": _round(self.p_value),
-            "q_value": _round(self.q_value),
-            "weight": _round(self.weight),
-            "score": _round(self.score),
-            "evidence": [e.evidence_dict() for e in self.evidence or [self]],
-        }
+        data: dict[str, Any] = {name: getattr(self, name) for name in SIGNAL_FIELDS}
+        for name in SIGNAL_NUMBER_FIELDS:
+            data[name] = _round(data[name])
+        data["evidence"] = [e.evidence_dict() for e in self.evidence or [self]]
+        return data
 
     def to_record(self) -> dict[str, Any]:
         """Everything, for the drift record (adds effect, example and pattern id)."""
@@ -948,8 +958,7 @@ def compare_fingerprints(
     anchor: Fingerprint, current: Fingerprint, *, alpha: float = DEFAULT_ALPHA
 ) -> Comparison:
     """Every test between two fingerprints; returns the significant, large-enough signals."""
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be between 0 and 1 (exclusive), got {alpha}")
+    check_alpha(alpha)
     # Templates of both windows merged over their union, so both land on the same ids.
     anchor, current = align_fingerprints(anchor, current)
     out = _Collector()

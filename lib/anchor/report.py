@@ -46,12 +46,6 @@ def _e(value: object) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def _number(value: Optional[float]) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
-
-
 def _bars(signal: Signal) -> str:
     baseline, current = signal.baseline or 0.0, signal.current or 0.0
     top = max(abs(baseline), abs(current)) or 1.0

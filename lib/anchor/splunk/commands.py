@@ -21,7 +21,7 @@ from splunklib.searchcommands import (
     validators,
 )
 
-from anchor.diff import DEFAULT_ALPHA
+from anchor.diff import DEFAULT_ALPHA, check_alpha
 from anchor.errors import AnchorError
 from anchor.memory import Memory
 from anchor.operations import DEFAULT_LIMIT
@@ -39,8 +39,7 @@ class _Alpha(validators.Validator):
         if value is None:
             return None
         number = float(value)
-        if not 0.0 < number < 1.0:
-            raise ValueError("alpha must be between 0 and 1 (exclusive), for example alpha=0.01")
+        check_alpha(number)
         return number
 
     def format(self, value: Any) -> str:

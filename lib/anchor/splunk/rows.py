@@ -17,6 +17,7 @@ from typing import Any, Optional, Protocol
 from urllib.parse import unquote
 
 from anchor import operations
+from anchor.diff import SIGNAL_FIELDS
 from anchor.errors import InputError
 from anchor.events import (
     LEVEL_FIELDS,
@@ -38,26 +39,6 @@ PARTIAL_FIELD = "anchor_partial"
 PARTIAL_PREFIX = "zjson1:"
 
 CAPTURE_FIELDS = ("anchor", "events", "sourcetypes", "templates", "window_start", "window_end")
-SIGNAL_FIELDS = (
-    "rank",
-    "signal_id",
-    "kind",
-    "change",
-    "sourcetype",
-    "field",
-    "stat",
-    "template",
-    "host",
-    "severity",
-    "baseline",
-    "current",
-    "delta_pct",
-    "p_value",
-    "q_value",
-    "weight",
-    "score",
-    "evidence",  # multivalue: the ids of the signals folded into this finding
-)
 NARRATIVE_FIELDS = (
     "summary",
     "hypothesis",
