@@ -15,7 +15,7 @@ from typing import Any, Optional, Protocol
 
 from anchor import operations
 from anchor.errors import InputError
-from anchor.memory import Memory
+from anchor.memory import ANCHOR_SUMMARY_FIELDS, DRIFT_LIST_FIELDS, Memory
 
 
 class Backend(Protocol):
@@ -47,17 +47,9 @@ class MemoryBackend:
         self.memory, self.user = memory, user
 
     def list_anchors(self) -> Any:
-        keep = (
-            "name",
-            "created",
-            "created_by",
-            "events",
-            "sourcetypes",
-            "templates",
-            "window_start",
-            "window_end",
-        )
-        return {"anchors": [{k: a.get(k) for k in keep} for a in self.memory.anchors()]}
+        return {
+            "anchors": [{k: a.get(k) for k in ANCHOR_SUMMARY_FIELDS} for a in self.memory.anchors()]
+        }
 
     def show_anchor(self, name: str) -> Any:
         return operations.describe_anchor(self.memory, name)
@@ -69,21 +61,10 @@ class MemoryBackend:
         since: Optional[float] = None,
         until: Optional[float] = None,
     ) -> Any:
-        keep = (
-            "drift_id",
-            "anchor",
-            "created",
-            "created_by",
-            "events",
-            "signal_count",
-            "top_severity",
-            "top_signal",
-            "summary",
-        )
         drifts = operations.list_drifts(
             self.memory, anchor=anchor, since=since, until=until, limit=limit
         )
-        return {"drifts": [{k: d.get(k) for k in keep} for d in drifts]}
+        return {"drifts": [{k: d.get(k) for k in DRIFT_LIST_FIELDS} for d in drifts]}
 
     def show_drift(self, drift_id: str, anchor: Optional[str] = None) -> Any:
         report = operations.stored_report(self.memory, drift_id, anchor=anchor)
