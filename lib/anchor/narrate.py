@@ -347,8 +347,13 @@ def llm_narrator(client: Any) -> Any:
         past: Sequence[Mapping[str, Any]] = (),
         notes: Sequence[str] = (),
     ) -> Narrative:
+        def fallback(reason: Optional[str] = None) -> Narrative:
+            return offline_narrative(
+                signals, anchor_name, past=past, notes=notes, fallback_reason=reason
+            )
+
         if not signals:
-            return offline_narrative(signals, anchor_name, past=past, notes=notes)
+            return fallback()
         try:
             answer = client.chat(
                 [
@@ -362,21 +367,9 @@ def llm_narrator(client: Any) -> Any:
                 parse_json_object(answer.content), signals
             )
         except LLMError as error:
-            return offline_narrative(
-                signals,
-                anchor_name,
-                past=past,
-                notes=notes,
-                fallback_reason=f"LLM {error.kind}: {error}",
-            )
+            return fallback(f"LLM {error.kind}: {error}")
         except ValueError as error:
-            return offline_narrative(
-                signals,
-                anchor_name,
-                past=past,
-                notes=notes,
-                fallback_reason=f"LLM answer rejected: {error}",
-            )
+            return fallback(f"LLM answer rejected: {error}")
         return Narrative(
             summary,
             hypothesis,
