@@ -361,59 +361,39 @@ def _volume(
     count_c = c.count if c else 0.0
     factor = clock.factor(a.hours if a else None)
     expected_c = count_a * factor
-    signal_id = f"volume:{{}}:{name}"
-    common = {"sourcetype": name, "kind": "volume", "stat": "events_per_hour"}
+    change: Change
     if count_a == 0:
         if count_c < MIN_NEW_EVENTS:
             return out.untested("volume")
         share_c = clock.hours_c / (clock.hours_a + clock.hours_c)
-        severity = "HIGH" if count_c >= 100 else "MEDIUM"
-        out.add(
-            Signal(
-                signal_id=signal_id.format("appeared"),
-                change="appeared",
-                severity=severity,
-                baseline=0.0,
-                current=count_c / clock.hours_c,
-                p_value=rate_test(0, count_c, share_c),
-                effect=2.0,
-                **common,
-            )
-        )
-        return None
-    p = rate_test(count_a, count_c, factor / (1.0 + factor))
-    rate_a, rate_c = expected_c / clock.hours_c, count_c / clock.hours_c
-    if count_c == 0:
-        if expected_c < MIN_EXPECTED_GONE:
-            return out.untested("volume")
-        severity = "HIGH" if expected_c >= 50 else "MEDIUM"
-        out.add(
-            Signal(
-                signal_id=signal_id.format("disappeared"),
-                change="disappeared",
-                severity=severity,
-                baseline=rate_a,
-                current=0.0,
-                p_value=p,
-                effect=2.0,
-                **common,
-            )
-        )
-        return None
-    ratio = count_c / expected_c
-    if max(ratio, 1 / ratio) < VOLUME_RATIO_FLOOR:
-        return out.untested("volume")
-    change = "up" if ratio > 1 else "down"
+        change, baseline, p, effect = "appeared", 0.0, rate_test(0, count_c, share_c), 2.0
+        severity: Severity = "HIGH" if count_c >= 100 else "MEDIUM"
+    else:
+        p = rate_test(count_a, count_c, factor / (1.0 + factor))
+        baseline = expected_c / clock.hours_c
+        if count_c == 0:
+            if expected_c < MIN_EXPECTED_GONE:
+                return out.untested("volume")
+            change, effect = "disappeared", 2.0
+            severity = "HIGH" if expected_c >= 50 else "MEDIUM"
+        else:
+            ratio = count_c / expected_c
+            if max(ratio, 1 / ratio) < VOLUME_RATIO_FLOOR:
+                return out.untested("volume")
+            change = "up" if ratio > 1 else "down"
+            severity, effect = _ratio_severity(ratio, 2.5, 1.8), _ratio_effect(ratio)
     out.add(
         Signal(
-            signal_id=signal_id.format(change),
+            signal_id=f"volume:{change}:{name}",
+            kind="volume",
             change=change,
-            severity=_ratio_severity(ratio, 2.5, 1.8),
-            baseline=rate_a,
-            current=rate_c,
+            sourcetype=name,
+            severity=severity,
+            baseline=baseline,
+            current=count_c / clock.hours_c,
             p_value=p,
-            effect=_ratio_effect(ratio),
-            **common,
+            effect=effect,
+            stat="events_per_hour",
         )
     )
     return None
@@ -483,7 +463,6 @@ def _counted(name: str, family: _Counts, describe, out: _Collector) -> None:
     """Rate (or share) tests for every template or host of one sourcetype."""
     kind = family.kind
     for key in sorted(set(family.counts_a) | set(family.counts_c)):
-        in_a, in_c = key in family.counts_a, key in family.counts_c
         count_a = family.counts_a.get(key, family.floor_a)
         count_c = family.counts_c.get(key, family.floor_c)
         factor = family.factor(key)
@@ -494,30 +473,11 @@ def _counted(name: str, family: _Counts, describe, out: _Collector) -> None:
             base, cur = count_a / family.n_a * 100.0, count_c / family.n_c * 100.0
         details = describe(key)
         appeared_severity = details.pop("appeared_severity")
-        if count_a == 0:
-            if count_c < MIN_NEW_EVENTS:
-                out.untested(kind)
-                continue
-            change, ratio = "appeared", math.inf
-            severity = appeared_severity(count_c, count_c / family.n_c * 100.0)
-        elif not in_c and count_c == 0:
-            if expected < MIN_EXPECTED_GONE:
-                out.untested(kind)
-                continue
-            change, ratio = "disappeared", 0.0
-            severity = "HIGH" if expected >= 20 else "MEDIUM" if expected >= 10 else "LOW"
-        else:
-            if not (in_a and in_c) or expected <= 0:
-                out.untested(kind)
-                continue
-            ratio = count_c / expected
-            if max(ratio, 1 / ratio) < SHARE_RATIO_FLOOR or not _share_agrees(family, key, ratio):
-                out.untested(kind)
-                continue
-            change = "up" if ratio > 1 else "down"
-            severity = _ratio_severity(ratio, 4.0, 2.5)
-            if kind == "host" and severity == "HIGH":
-                severity = "MEDIUM"
+        judged = _count_change(family, key, count_a, count_c, expected, appeared_severity)
+        if judged is None:
+            out.untested(kind)
+            continue
+        change, ratio, severity = judged
         p = rate_test(count_a, count_c, factor / (1.0 + factor))
         if family.per_hour and key in family.shares_a and change in ("up", "down"):
             # Both the rate and the share must have moved: the larger p-value
@@ -544,6 +504,36 @@ def _counted(name: str, family: _Counts, describe, out: _Collector) -> None:
                 **details,
             )
         )
+
+
+def _count_change(
+    family: _Counts,
+    key: str,
+    count_a: float,
+    count_c: float,
+    expected: float,
+    appeared_severity: Callable[[float, float], Severity],
+) -> Optional[tuple[Change, float, Severity]]:
+    """How one template or host changed: (change, ratio, severity), or None when it
+    is not tested (too few events, or a move smaller than the floors)."""
+    if count_a == 0:
+        if count_c < MIN_NEW_EVENTS:
+            return None
+        return "appeared", math.inf, appeared_severity(count_c, count_c / family.n_c * 100.0)
+    if key not in family.counts_c and count_c == 0:
+        if expected < MIN_EXPECTED_GONE:
+            return None
+        severity: Severity = "HIGH" if expected >= 20 else "MEDIUM" if expected >= 10 else "LOW"
+        return "disappeared", 0.0, severity
+    if key not in family.counts_a or key not in family.counts_c or expected <= 0:
+        return None
+    ratio = count_c / expected
+    if max(ratio, 1 / ratio) < SHARE_RATIO_FLOOR or not _share_agrees(family, key, ratio):
+        return None
+    severity = _ratio_severity(ratio, 4.0, 2.5)
+    if family.kind == "host" and severity == "HIGH":
+        severity = "MEDIUM"  # a host that merely went up or down (docs/DETECTION.md)
+    return ("up" if ratio > 1 else "down"), ratio, severity
 
 
 def _share_agrees(family: _Counts, key: str, ratio: float) -> bool:
