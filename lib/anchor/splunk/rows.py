@@ -539,22 +539,15 @@ def _show_drift(
     ]
 
 
-def _show_weights(
-    memory: Memory, options: ShowOptions, anchor: Optional[str], span: Span, now: float
-) -> list[dict[str, Any]]:
-    return [
-        {"_time": w["last_feedback"], **w}
-        for w in operations.learned_weights(memory, now)[: options.limit]
-    ]
+def _show_weight_list(listing: Callable[[Memory, float], list[dict[str, Any]]]):
+    """A view of learned weights: all of them, or those users keep marking false positive."""
 
+    def view(
+        memory: Memory, options: ShowOptions, anchor: Optional[str], span: Span, now: float
+    ) -> list[dict[str, Any]]:
+        return [{"_time": w["last_feedback"], **w} for w in listing(memory, now)[: options.limit]]
 
-def _show_blind_spots(
-    memory: Memory, options: ShowOptions, anchor: Optional[str], span: Span, now: float
-) -> list[dict[str, Any]]:
-    return [
-        {"_time": w["last_feedback"], **w}
-        for w in operations.blind_spots(memory, now)[: options.limit]
-    ]
+    return view
 
 
 def _show_feedback(
@@ -576,8 +569,8 @@ _SHOW_VIEWS: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "anchors": _show_anchors,
     "drifts": _show_drifts,
     "drift": _show_drift,
-    "weights": _show_weights,
-    "blind_spots": _show_blind_spots,
+    "weights": _show_weight_list(operations.learned_weights),
+    "blind_spots": _show_weight_list(operations.blind_spots),
     "feedback": _show_feedback,
 }
 SHOW_VIEWS = tuple(_SHOW_VIEWS)
