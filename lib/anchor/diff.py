@@ -166,16 +166,20 @@ class Signal:
             return None
         return (self.current - self.baseline) / abs(self.baseline) * 100.0
 
+    def _public(self, names: Sequence[str]) -> dict[str, Any]:
+        """These fields, the measured values rounded."""
+        return {
+            name: _round(getattr(self, name))
+            if name in SIGNAL_NUMBER_FIELDS
+            else getattr(self, name)
+            for name in names
+        }
+
     def evidence_dict(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in EVIDENCE_FIELDS}
-        for name in ("baseline", "current", "q_value"):
-            data[name] = _round(data[name])
-        return data
+        return self._public(EVIDENCE_FIELDS)
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {name: getattr(self, name) for name in SIGNAL_FIELDS}
-        for name in SIGNAL_NUMBER_FIELDS:
-            data[name] = _round(data[name])
+        data = self._public(SIGNAL_FIELDS)
         data["evidence"] = [e.evidence_dict() for e in self.evidence or [self]]
         return data
 
