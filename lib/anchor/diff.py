@@ -956,27 +956,8 @@ def compare_fingerprints(
     # Templates of both windows merged over their union, so both land on the same ids.
     anchor, current = align_fingerprints(anchor, current)
     out = _Collector()
-    notes: list[str] = []
     clock = _clock(anchor, current)
-    if clock is None:
-        seconds_a, seconds_c = anchor.duration(), current.duration()
-        notes.append(
-            "no usable timestamps in "
-            + (
-                "both windows"
-                if seconds_a is None and seconds_c is None
-                else "the anchor"
-                if seconds_a is None
-                else "the current window"
-            )
-            + ": volume and hour-of-day were not compared; templates and hosts are compared "
-            "by shares, sourcetypes that vanished or appeared by their share of all events"
-        )
-    elif not clock.daily:
-        notes.append(
-            "the anchor covers less than a day: rates are compared with its mean rate, "
-            "not with the same hours of day"
-        )
+    notes = _clock_notes(anchor, current, clock)
     daily = clock is not None and clock.hours_a * HOUR >= DAY and clock.hours_c * HOUR >= DAY
     for name in sorted(set(anchor.sourcetypes) | set(current.sourcetypes)):
         a, c = anchor.sourcetypes.get(name), current.sourcetypes.get(name)
@@ -995,15 +976,46 @@ def compare_fingerprints(
         if daily:
             _hourly(name, a, c, out)
     significant = out.significant(alpha)
+    return Comparison(significant, out.tests, notes + _unseen_notes(anchor, current, significant))
+
+
+def _clock_notes(anchor: Fingerprint, current: Fingerprint, clock: Optional[_Clock]) -> list[str]:
+    """What the windows' timestamps left out of the comparison, if anything."""
+    if clock is None:
+        seconds_a, seconds_c = anchor.duration(), current.duration()
+        return [
+            "no usable timestamps in "
+            + (
+                "both windows"
+                if seconds_a is None and seconds_c is None
+                else "the anchor"
+                if seconds_a is None
+                else "the current window"
+            )
+            + ": volume and hour-of-day were not compared; templates and hosts are compared "
+            "by shares, sourcetypes that vanished or appeared by their share of all events"
+        ]
+    if not clock.daily:
+        return [
+            "the anchor covers less than a day: rates are compared with its mean rate, "
+            "not with the same hours of day"
+        ]
+    return []
+
+
+def _unseen_notes(
+    anchor: Fingerprint, current: Fingerprint, significant: Sequence[Signal]
+) -> list[str]:
+    """Sourcetypes absent now that were too quiet to report as gone: said, not signalled."""
     reported = {s.sourcetype for s in significant if s.change == "disappeared"}
     unseen = sorted(
         name
         for name, summary in anchor.sourcetypes.items()
         if summary.count > 0 and name not in current.sourcetypes and name not in reported
     )
-    if unseen:
-        notes.append(
-            "not seen in the current window, but too few events were expected to call them "
-            "gone: " + ", ".join(unseen)
-        )
-    return Comparison(significant, out.tests, notes)
+    if not unseen:
+        return []
+    return [
+        "not seen in the current window, but too few events were expected to call them "
+        "gone: " + ", ".join(unseen)
+    ]
