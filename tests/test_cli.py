@@ -12,40 +12,12 @@ import sqlite3
 import pytest
 from conftest import cli_env, copy_memory, run_cli, run_cli_process
 
-SIGNAL_KEYS = {
-    "rank",
-    "signal_id",
-    "kind",
-    "change",
-    "sourcetype",
-    "field",
-    "stat",
-    "template",
-    "host",
-    "severity",
-    "baseline",
-    "current",
-    "delta_pct",
-    "p_value",
-    "q_value",
-    "weight",
-    "score",
-    "evidence",
-}
-EVIDENCE_KEYS = {
-    "signal_id",
-    "kind",
-    "change",
-    "sourcetype",
-    "host",
-    "field",
-    "stat",
-    "template",
-    "severity",
-    "baseline",
-    "current",
-    "q_value",
-}
+from anchor.diff import EVIDENCE_FIELDS, SIGNAL_FIELDS
+
+# The JSON carries exactly the fields of the contract's one definition
+# (docs/ and searchbnf describe the same list).
+SIGNAL_KEYS = set(SIGNAL_FIELDS)
+EVIDENCE_KEYS = set(EVIDENCE_FIELDS)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import pytest
 from conftest import ROOT, cli_env, copy_memory, run_cli
 
 from anchor.cli import EXIT_FAIL_ON, build_parser, main, signals_table
-from anchor.terminal import Progress, Terminal, safe, unit, wants_colour, with_unit
+from anchor.terminal import Progress, Terminal, format_number, safe, unit, wants_colour, with_unit
 
 
 def run(capsys, *argv):
@@ -187,6 +187,15 @@ def test_units_and_shown_counts(db, demo_files, capsys):
     assert unit({"kind": "metric", "field": "latency_ms", "stat": "p95"}) == "ms"
     assert unit({"kind": "metric", "field": "queue_depth", "stat": "p95"}) == ""
     assert with_unit(8351.96, "ms") == "8,352ms" and with_unit(None, "%") == "-"
+    # One formatter for tables, reports and narratives: whole numbers from 100 up
+    # (never 1e+03), three significant digits below.
+    assert [format_number(v) for v in (999.7, 123.4, 0.01234, None)] == [
+        "1,000",
+        "123",
+        "0.0123",
+        "n/a",
+    ]
+    assert with_unit(999.7, "/h") == "1,000/h"
 
 
 def test_empty_states_and_did_you_mean(db, tmp_path, capsys):

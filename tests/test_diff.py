@@ -8,7 +8,8 @@ import random
 import pytest
 from conftest import DAY, T0
 
-from anchor.diff import compare_fingerprints
+from anchor.diff import check_alpha, compare_fingerprints
+from anchor.errors import InputError
 from anchor.events import Event, event_from_record
 from anchor.fingerprint import Fingerprint, fingerprint_events
 from anchor.synthetic import generate
@@ -208,6 +209,14 @@ def test_alpha_out_of_range_is_rejected():
     fp = fingerprint_events(flat_process(T0, 1, 100, seed=1))
     with pytest.raises(ValueError, match="alpha"):
         compare_fingerprints(fp, fp, alpha=1.5)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0, -0.5, float("nan")])
+def test_alpha_has_one_check_with_one_error_type(alpha):
+    # The engine, the commands and REST all call check_alpha: a user error, with the fix.
+    with pytest.raises(InputError, match=r"alpha must be between 0 and 1 \(exclusive\)"):
+        check_alpha(alpha)
+    check_alpha(0.05)
 
 
 def test_diff_survives_a_round_trip_through_storage(demo_fingerprints):

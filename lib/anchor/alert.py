@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import requests
 
 from anchor import httpclient, operations
-from anchor.diff import Signal
+from anchor.diff import SIGNAL_TEXT_FIELDS, Signal
 from anchor.errors import InputError, NotFound
 from anchor.memory import Memory
 from anchor.report import render_html
@@ -91,20 +91,7 @@ def drift_from_rows(rows: Sequence[Mapping[str, str]], *, now: float, user: str)
         if not row.get("signal_id"):
             continue
         record: dict[str, Any] = {
-            k: _number(v)
-            if k
-            not in (
-                "signal_id",
-                "kind",
-                "change",
-                "sourcetype",
-                "field",
-                "stat",
-                "template",
-                "host",
-                "severity",
-            )
-            else (v or None)
+            k: (v or None) if k in SIGNAL_TEXT_FIELDS else _number(v)
             for k, v in row.items()
             if k in SIGNAL_KEYS and k != "evidence"
         }

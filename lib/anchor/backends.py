@@ -15,7 +15,7 @@ from typing import Any, Optional, Protocol
 
 from anchor import operations
 from anchor.errors import InputError
-from anchor.memory import Memory
+from anchor.memory import ANCHOR_SUMMARY_FIELDS, DRIFT_LIST_FIELDS, Memory
 
 # A JSON object, as both backends answer (the remote one parses it off the wire).
 JSONObject = dict[str, Any]
@@ -54,17 +54,9 @@ class MemoryBackend:
         self.memory, self.user = memory, user
 
     def list_anchors(self) -> JSONObject:
-        keep = (
-            "name",
-            "created",
-            "created_by",
-            "events",
-            "sourcetypes",
-            "templates",
-            "window_start",
-            "window_end",
-        )
-        return {"anchors": [{k: a.get(k) for k in keep} for a in self.memory.anchors()]}
+        return {
+            "anchors": [{k: a.get(k) for k in ANCHOR_SUMMARY_FIELDS} for a in self.memory.anchors()]
+        }
 
     def show_anchor(self, name: str) -> JSONObject:
         return operations.describe_anchor(self.memory, name)
@@ -76,21 +68,10 @@ class MemoryBackend:
         since: Optional[float] = None,
         until: Optional[float] = None,
     ) -> JSONObject:
-        keep = (
-            "drift_id",
-            "anchor",
-            "created",
-            "created_by",
-            "events",
-            "signal_count",
-            "top_severity",
-            "top_signal",
-            "summary",
-        )
         drifts = operations.list_drifts(
             self.memory, anchor=anchor, since=since, until=until, limit=limit
         )
-        return {"drifts": [{k: d.get(k) for k in keep} for d in drifts]}
+        return {"drifts": [{k: d.get(k) for k in DRIFT_LIST_FIELDS} for d in drifts]}
 
     def show_drift(self, drift_id: str, anchor: Optional[str] = None) -> JSONObject:
         report = operations.stored_report(self.memory, drift_id, anchor=anchor)

@@ -26,7 +26,7 @@ from anchor.diff import DEFAULT_ALPHA, SEVERITIES
 from anchor.errors import AnchorError, InputError, NoCoverage, NoEvents
 from anchor.events import FORMATS, ReadReport, field_choice
 from anchor.fingerprint import Fingerprint
-from anchor.memory import Memory
+from anchor.memory import ANCHOR_SUMMARY_FIELDS, Memory
 from anchor.safetext import printable
 from anchor.store import SQLiteStore
 from anchor.terminal import (
@@ -514,17 +514,7 @@ def _empty(out, what: str, db: str, hint: str) -> None:
 def cmd_list(args, out, warn) -> int:
     memory = _open(args.db, create=False)
     anchors = memory.anchors() if memory else []
-    keep = (
-        "name",
-        "created",
-        "created_by",
-        "events",
-        "sourcetypes",
-        "templates",
-        "window_start",
-        "window_end",
-        "metrics",
-    )
+    keep = (*ANCHOR_SUMMARY_FIELDS, "metrics")
     if _emit(args, out, [{k: a.get(k) for k in keep} for a in anchors]):
         return 0
     if not anchors:

@@ -32,9 +32,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from dataclasses import field as _dataclass_field  # Signal has an attribute named field
-from typing import Any, Callable, Literal, Optional, TypedDict, get_args
+from typing import Any, Callable, Literal, Optional, TypedDict, cast, get_args
 
 from anchor import fielddiff
+from anchor.errors import InputError
 from anchor.fingerprint import Fingerprint, SourcetypeSummary, TemplateEntry
 from anchor.patterns.merge import align_fingerprints
 from anchor.sketch import ks_statistic
@@ -87,6 +88,22 @@ Severity = Literal["HIGH", "MEDIUM", "LOW"]
 KINDS: tuple[str, ...] = get_args(Kind)
 CHANGES: tuple[str, ...] = get_args(Change)
 SEVERITIES: tuple[str, ...] = get_args(Severity)
+# A signal's public fields (the CLI's JSON and the SPL row contract), in order:
+# its rank, what and where (text), the measured values (numbers, rounded so
+# that output does not depend on float summation order), then ``evidence``.
+SIGNAL_TEXT_FIELDS = (
+    "signal_id",
+    "kind",
+    "change",
+    "sourcetype",
+    "field",
+    "stat",
+    "template",
+    "host",
+    "severity",
+)
+SIGNAL_NUMBER_FIELDS = ("baseline", "current", "delta_pct", "p_value", "q_value", "weight", "score")
+SIGNAL_FIELDS = ("rank", *SIGNAL_TEXT_FIELDS, *SIGNAL_NUMBER_FIELDS, "evidence")
 # The fields of a folded signal in a finding's ``evidence`` (the JSON contract).
 EVIDENCE_FIELDS = (
     "signal_id",
@@ -129,6 +146,14 @@ class SignalDict(TypedDict):
     evidence: list[dict[str, Any]]
 
 
+def check_alpha(alpha: float) -> None:
+    """The false discovery rate is a probability strictly between 0 and 1 (NaN is not)."""
+    if not 0.0 < alpha < 1.0:
+        raise InputError(
+            f"alpha must be between 0 and 1 (exclusive), for example 0.01; got {alpha}"
+        )
+
+
 @dataclass
 class Signal:
     """One ranked difference. Field names are the CLI's JSON and the SPL row contract.
@@ -166,33 +191,22 @@ class Signal:
             return None
         return (self.current - self.baseline) / abs(self.baseline) * 100.0
 
+    def _public(self, names: Sequence[str]) -> dict[str, Any]:
+        """These fields, the measured values rounded."""
+        return {
+            name: _round(getattr(self, name))
+            if name in SIGNAL_NUMBER_FIELDS
+            else getattr(self, name)
+            for name in names
+        }
+
     def evidence_dict(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in EVIDENCE_FIELDS}
-        for name in ("baseline", "current", "q_value"):
-            data[name] = _round(data[name])
-        return data
+        return self._public(EVIDENCE_FIELDS)
 
     def to_dict(self) -> SignalDict:
-        return {
-            "rank": self.rank,
-            "signal_id": self.signal_id,
-            "kind": self.kind,
-            "change": self.change,
-            "sourcetype": self.sourcetype,
-            "field": self.field,
-            "stat": self.stat,
-            "template": self.template,
-            "host": self.host,
-            "severity": self.severity,
-            "baseline": _round(self.baseline),
-            "current": _round(self.current),
-            "delta_pct": _round(self.delta_pct),
-            "p_value": _round(self.p_value),
-            "q_value": _round(self.q_value),
-            "weight": _round(self.weight),
-            "score": _round(self.score),
-            "evidence": [e.evidence_dict() for e in self.evidence or [self]],
-        }
+        data = self._public(SIGNAL_FIELDS)
+        data["evidence"] = [e.evidence_dict() for e in self.evidence or [self]]
+        return cast(SignalDict, data)
 
     def to_record(self) -> dict[str, Any]:
         """Everything, for the drift record (adds effect, example and pattern id)."""
@@ -376,59 +390,39 @@ def _volume(
     count_c = c.count if c else 0.0
     factor = clock.factor(a.hours if a else None)
     expected_c = count_a * factor
-    signal_id = f"volume:{{}}:{name}"
-    common: dict[str, Any] = {"sourcetype": name, "kind": "volume", "stat": "events_per_hour"}
+    change: Change
     if count_a == 0:
         if count_c < MIN_NEW_EVENTS:
             return out.untested("volume")
         share_c = clock.hours_c / (clock.hours_a + clock.hours_c)
+        change, baseline, p, effect = "appeared", 0.0, rate_test(0, count_c, share_c), 2.0
         severity: Severity = "HIGH" if count_c >= 100 else "MEDIUM"
-        out.add(
-            Signal(
-                signal_id=signal_id.format("appeared"),
-                change="appeared",
-                severity=severity,
-                baseline=0.0,
-                current=count_c / clock.hours_c,
-                p_value=rate_test(0, count_c, share_c),
-                effect=2.0,
-                **common,
-            )
-        )
-        return None
-    p = rate_test(count_a, count_c, factor / (1.0 + factor))
-    rate_a, rate_c = expected_c / clock.hours_c, count_c / clock.hours_c
-    if count_c == 0:
-        if expected_c < MIN_EXPECTED_GONE:
-            return out.untested("volume")
-        severity = "HIGH" if expected_c >= 50 else "MEDIUM"
-        out.add(
-            Signal(
-                signal_id=signal_id.format("disappeared"),
-                change="disappeared",
-                severity=severity,
-                baseline=rate_a,
-                current=0.0,
-                p_value=p,
-                effect=2.0,
-                **common,
-            )
-        )
-        return None
-    ratio = count_c / expected_c
-    if max(ratio, 1 / ratio) < VOLUME_RATIO_FLOOR:
-        return out.untested("volume")
-    change: Change = "up" if ratio > 1 else "down"
+    else:
+        p = rate_test(count_a, count_c, factor / (1.0 + factor))
+        baseline = expected_c / clock.hours_c
+        if count_c == 0:
+            if expected_c < MIN_EXPECTED_GONE:
+                return out.untested("volume")
+            change, effect = "disappeared", 2.0
+            severity = "HIGH" if expected_c >= 50 else "MEDIUM"
+        else:
+            ratio = count_c / expected_c
+            if max(ratio, 1 / ratio) < VOLUME_RATIO_FLOOR:
+                return out.untested("volume")
+            change = "up" if ratio > 1 else "down"
+            severity, effect = _ratio_severity(ratio, 2.5, 1.8), _ratio_effect(ratio)
     out.add(
         Signal(
-            signal_id=signal_id.format(change),
+            signal_id=f"volume:{change}:{name}",
+            kind="volume",
             change=change,
-            severity=_ratio_severity(ratio, 2.5, 1.8),
-            baseline=rate_a,
-            current=rate_c,
+            sourcetype=name,
+            severity=severity,
+            baseline=baseline,
+            current=count_c / clock.hours_c,
             p_value=p,
-            effect=_ratio_effect(ratio),
-            **common,
+            effect=effect,
+            stat="events_per_hour",
         )
     )
     return None
@@ -500,7 +494,6 @@ def _counted(name: str, family: _Counts, describe, out: _Collector) -> None:
     """Rate (or share) tests for every template or host of one sourcetype."""
     kind = family.kind
     for key in sorted(set(family.counts_a) | set(family.counts_c)):
-        in_a, in_c = key in family.counts_a, key in family.counts_c
         count_a = family.counts_a.get(key, family.floor_a)
         count_c = family.counts_c.get(key, family.floor_c)
         factor = family.factor(key)
@@ -511,32 +504,11 @@ def _counted(name: str, family: _Counts, describe, out: _Collector) -> None:
             base, cur = count_a / family.n_a * 100.0, count_c / family.n_c * 100.0
         details = describe(key)
         appeared_severity = details.pop("appeared_severity")
-        change: Change
-        severity: Severity
-        if count_a == 0:
-            if count_c < MIN_NEW_EVENTS:
-                out.untested(kind)
-                continue
-            change, ratio = "appeared", math.inf
-            severity = appeared_severity(count_c, count_c / family.n_c * 100.0)
-        elif not in_c and count_c == 0:
-            if expected < MIN_EXPECTED_GONE:
-                out.untested(kind)
-                continue
-            change, ratio = "disappeared", 0.0
-            severity = "HIGH" if expected >= 20 else "MEDIUM" if expected >= 10 else "LOW"
-        else:
-            if not (in_a and in_c) or expected <= 0:
-                out.untested(kind)
-                continue
-            ratio = count_c / expected
-            if max(ratio, 1 / ratio) < SHARE_RATIO_FLOOR or not _share_agrees(family, key, ratio):
-                out.untested(kind)
-                continue
-            change = "up" if ratio > 1 else "down"
-            severity = _ratio_severity(ratio, 4.0, 2.5)
-            if kind == "host" and severity == "HIGH":
-                severity = "MEDIUM"
+        judged = _count_change(family, key, count_a, count_c, expected, appeared_severity)
+        if judged is None:
+            out.untested(kind)
+            continue
+        change, ratio, severity = judged
         p = rate_test(count_a, count_c, factor / (1.0 + factor))
         if family.per_hour and key in family.shares_a and change in ("up", "down"):
             # Both the rate and the share must have moved: the larger p-value
@@ -563,6 +535,36 @@ def _counted(name: str, family: _Counts, describe, out: _Collector) -> None:
                 **details,
             )
         )
+
+
+def _count_change(
+    family: _Counts,
+    key: str,
+    count_a: float,
+    count_c: float,
+    expected: float,
+    appeared_severity: Callable[[float, float], Severity],
+) -> Optional[tuple[Change, float, Severity]]:
+    """How one template or host changed: (change, ratio, severity), or None when it
+    is not tested (too few events, or a move smaller than the floors)."""
+    if count_a == 0:
+        if count_c < MIN_NEW_EVENTS:
+            return None
+        return "appeared", math.inf, appeared_severity(count_c, count_c / family.n_c * 100.0)
+    if key not in family.counts_c and count_c == 0:
+        if expected < MIN_EXPECTED_GONE:
+            return None
+        severity: Severity = "HIGH" if expected >= 20 else "MEDIUM" if expected >= 10 else "LOW"
+        return "disappeared", 0.0, severity
+    if key not in family.counts_a or key not in family.counts_c or expected <= 0:
+        return None
+    ratio = count_c / expected
+    if max(ratio, 1 / ratio) < SHARE_RATIO_FLOOR or not _share_agrees(family, key, ratio):
+        return None
+    severity = _ratio_severity(ratio, 4.0, 2.5)
+    if family.kind == "host" and severity == "HIGH":
+        severity = "MEDIUM"  # a host that merely went up or down (docs/DETECTION.md)
+    return ("up" if ratio > 1 else "down"), ratio, severity
 
 
 def _share_agrees(family: _Counts, key: str, ratio: float) -> bool:
@@ -981,32 +983,12 @@ def compare_fingerprints(
     anchor: Fingerprint, current: Fingerprint, *, alpha: float = DEFAULT_ALPHA
 ) -> Comparison:
     """Every test between two fingerprints; returns the significant, large-enough signals."""
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be between 0 and 1 (exclusive), got {alpha}")
+    check_alpha(alpha)
     # Templates of both windows merged over their union, so both land on the same ids.
     anchor, current = align_fingerprints(anchor, current)
     out = _Collector()
-    notes: list[str] = []
     clock = _clock(anchor, current)
-    if clock is None:
-        seconds_a, seconds_c = anchor.duration(), current.duration()
-        notes.append(
-            "no usable timestamps in "
-            + (
-                "both windows"
-                if seconds_a is None and seconds_c is None
-                else "the anchor"
-                if seconds_a is None
-                else "the current window"
-            )
-            + ": volume and hour-of-day were not compared; templates and hosts are compared "
-            "by shares, sourcetypes that vanished or appeared by their share of all events"
-        )
-    elif not clock.daily:
-        notes.append(
-            "the anchor covers less than a day: rates are compared with its mean rate, "
-            "not with the same hours of day"
-        )
+    notes = _clock_notes(anchor, current, clock)
     daily = clock is not None and clock.hours_a * HOUR >= DAY and clock.hours_c * HOUR >= DAY
     for name in sorted(set(anchor.sourcetypes) | set(current.sourcetypes)):
         a, c = anchor.sourcetypes.get(name), current.sourcetypes.get(name)
@@ -1025,15 +1007,46 @@ def compare_fingerprints(
         if daily:
             _hourly(name, a, c, out)
     significant = out.significant(alpha)
+    return Comparison(significant, out.tests, notes + _unseen_notes(anchor, current, significant))
+
+
+def _clock_notes(anchor: Fingerprint, current: Fingerprint, clock: Optional[_Clock]) -> list[str]:
+    """What the windows' timestamps left out of the comparison, if anything."""
+    if clock is None:
+        seconds_a, seconds_c = anchor.duration(), current.duration()
+        return [
+            "no usable timestamps in "
+            + (
+                "both windows"
+                if seconds_a is None and seconds_c is None
+                else "the anchor"
+                if seconds_a is None
+                else "the current window"
+            )
+            + ": volume and hour-of-day were not compared; templates and hosts are compared "
+            "by shares, sourcetypes that vanished or appeared by their share of all events"
+        ]
+    if not clock.daily:
+        return [
+            "the anchor covers less than a day: rates are compared with its mean rate, "
+            "not with the same hours of day"
+        ]
+    return []
+
+
+def _unseen_notes(
+    anchor: Fingerprint, current: Fingerprint, significant: Sequence[Signal]
+) -> list[str]:
+    """Sourcetypes absent now that were too quiet to report as gone: said, not signalled."""
     reported = {s.sourcetype for s in significant if s.change == "disappeared"}
     unseen = sorted(
         name
         for name, summary in anchor.sourcetypes.items()
         if summary.count > 0 and name not in current.sourcetypes and name not in reported
     )
-    if unseen:
-        notes.append(
-            "not seen in the current window, but too few events were expected to call them "
-            "gone: " + ", ".join(unseen)
-        )
-    return Comparison(significant, out.tests, notes)
+    if not unseen:
+        return []
+    return [
+        "not seen in the current window, but too few events were expected to call them "
+        "gone: " + ", ".join(unseen)
+    ]

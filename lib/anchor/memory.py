@@ -40,8 +40,21 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # documents are limited to 16 MB of BSON; 4 MB parts leave ample headroom).
 PART_CHARS = 4 * 1024 * 1024
 MAX_REASON_CHARS = 1000
-# What lists of drifts show (never the up-to-200 stored signals of each).
-DRIFT_SUMMARY_FIELDS = (
+# What a list of anchors shows of each (the CLI adds the metrics it summarizes).
+ANCHOR_SUMMARY_FIELDS = (
+    "name",
+    "created",
+    "created_by",
+    "events",
+    "sourcetypes",
+    "templates",
+    "window_start",
+    "window_end",
+)
+# What a list of drifts shows of each (never the up-to-200 stored signals):
+# DRIFT_LIST_FIELDS to a client, DRIFT_SUMMARY_FIELDS read from the memory
+# (adding what the CLI and the dashboard derive the windows from).
+DRIFT_LIST_FIELDS = (
     "drift_id",
     "anchor",
     "created",
@@ -51,6 +64,9 @@ DRIFT_SUMMARY_FIELDS = (
     "top_severity",
     "top_signal",
     "summary",
+)
+DRIFT_SUMMARY_FIELDS = (
+    *DRIFT_LIST_FIELDS,
     "narrative",
     "windows",
     "window_start",

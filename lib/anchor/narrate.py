@@ -14,14 +14,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, Protocol
 
-from anchor.diff import Signal
+from anchor.diff import SIGNAL_TEXT_FIELDS, Signal
 from anchor.splguard import check_spl, checked_spl, spl_field, spl_string
+from anchor.terminal import format_number
 
 if TYPE_CHECKING:  # anchor.llm needs requests, an optional dependency: imported where used
     from anchor.llm import ChatResult
 
 PROMPT_VERSION = 1
 MAX_DIFFS = 15
+# What the model is shown of each signal: what and where, and the measured
+# values; not the test statistics or ranking weights (plus the folded ids).
+NARRATION_FIELDS = (*SIGNAL_TEXT_FIELDS, "baseline", "current", "delta_pct")
 SYSTEM_PROMPT = """You are Anchor, an observability assistant for Splunk. You get statistical
 differences between a healthy baseline window (the anchor) and a current window, ranked by
 importance, and possibly similar past incidents with their confirmed reasons.
@@ -89,14 +93,6 @@ class ChatClient(Protocol):
     ) -> ChatResult: ...
 
 
-def _fmt(value: Optional[float]) -> str:
-    if value is None:
-        return "n/a"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
-
-
 def describe(signal: Signal) -> str:
     """One plain sentence for one signal."""
     where = f"in {signal.sourcetype}"
@@ -104,68 +100,70 @@ def describe(signal: Signal) -> str:
     moved = f" ({delta:+.0f}%)" if delta is not None else ""
     if signal.kind == "volume":
         if signal.change == "appeared":
-            return f"{signal.sourcetype} started logging ({_fmt(signal.current)} events/hour)"
+            return (
+                f"{signal.sourcetype} started logging ({format_number(signal.current)} events/hour)"
+            )
         if signal.change == "disappeared":
-            return f"{signal.sourcetype} stopped logging (was {_fmt(signal.baseline)} events/hour)"
+            return f"{signal.sourcetype} stopped logging (was {format_number(signal.baseline)} events/hour)"
         return (
-            f"{signal.sourcetype} volume went {signal.change} from {_fmt(signal.baseline)} to "
-            f"{_fmt(signal.current)} events/hour{moved}"
+            f"{signal.sourcetype} volume went {signal.change} from {format_number(signal.baseline)} to "
+            f"{format_number(signal.current)} events/hour{moved}"
         )
     unit = " events/hour" if signal.stat == "events_per_hour" else "% of events"
     if signal.kind == "template":
         text = _short(signal.template or "")
         if signal.change == "appeared":
-            return f'a new message appeared {where}: "{text}" ({_fmt(signal.current)}{unit})'
-        if signal.change == "disappeared":
             return (
-                f'a usual message disappeared {where}: "{text}" (was {_fmt(signal.baseline)}{unit})'
+                f'a new message appeared {where}: "{text}" ({format_number(signal.current)}{unit})'
             )
+        if signal.change == "disappeared":
+            return f'a usual message disappeared {where}: "{text}" (was {format_number(signal.baseline)}{unit})'
         return (
-            f'"{text}" went {signal.change} {where} from {_fmt(signal.baseline)} '
-            f"to {_fmt(signal.current)}{unit}"
+            f'"{text}" went {signal.change} {where} from {format_number(signal.baseline)} '
+            f"to {format_number(signal.current)}{unit}"
         )
     if signal.kind == "error_rate":
         return (
-            f"the error rate {where} went {signal.change} from {_fmt(signal.baseline)}% "
-            f"to {_fmt(signal.current)}%"
+            f"the error rate {where} went {signal.change} from {format_number(signal.baseline)}% "
+            f"to {format_number(signal.current)}%"
         )
     if signal.kind == "metric" and signal.host:
         return (
             f"{signal.stat} {signal.field} on host {signal.host} {where} went {signal.change} "
-            f"from {_fmt(signal.baseline)} to {_fmt(signal.current)}{moved} while the other "
+            f"from {format_number(signal.baseline)} to {format_number(signal.current)}{moved} while the other "
             "hosts did not"
         )
     if signal.kind == "field":
         if signal.change in ("appeared", "disappeared"):
             return (
                 f"{signal.template} {signal.change} {where} "
-                f"({_fmt(signal.current if signal.change == 'appeared' else signal.baseline)}% "
+                f"({format_number(signal.current if signal.change == 'appeared' else signal.baseline)}% "
                 f"of events with {signal.field})"
             )
         return (
-            f"{signal.template} went {signal.change} {where} from {_fmt(signal.baseline)}% "
-            f"to {_fmt(signal.current)}% of events with {signal.field}"
+            f"{signal.template} went {signal.change} {where} from {format_number(signal.baseline)}% "
+            f"to {format_number(signal.current)}% of events with {signal.field}"
         )
     if signal.kind == "metric":
         if signal.stat == "distribution":
-            return f"the distribution of {signal.field} {where} shifted (mean {_fmt(signal.baseline)} -> {_fmt(signal.current)})"
+            return f"the distribution of {signal.field} {where} shifted (mean {format_number(signal.baseline)} -> {format_number(signal.current)})"
         return (
             f"{signal.stat} {signal.field} {where} went {signal.change} from "
-            f"{_fmt(signal.baseline)} to {_fmt(signal.current)}{moved}"
+            f"{format_number(signal.baseline)} to {format_number(signal.current)}{moved}"
         )
     if signal.kind == "host":
         if signal.stat == "hosts_replaced":
             return (
-                f"a rollover replaced {_fmt(signal.baseline)} host(s) by {_fmt(signal.current)} "
+                f"a rollover replaced {format_number(signal.baseline)} host(s) by {format_number(signal.current)} "
                 f"new one(s) (a deploy?) {where} and elsewhere as listed"
             )
         if signal.change == "disappeared":
-            return f"host {signal.host} went quiet {where} (was {_fmt(signal.baseline)}{unit})"
+            return f"host {signal.host} went quiet {where} (was {format_number(signal.baseline)}{unit})"
         if signal.change == "appeared":
-            return f"host {signal.host} started logging {where} ({_fmt(signal.current)}{unit})"
+            return f"host {signal.host} started logging {where} ({format_number(signal.current)}{unit})"
         return (
             f"host {signal.host} went {signal.change} {where} from "
-            f"{_fmt(signal.baseline)} to {_fmt(signal.current)}{unit}"
+            f"{format_number(signal.baseline)} to {format_number(signal.current)}{unit}"
         )
     return (
         f"the hour-of-day profile of {signal.sourcetype} shifted (largest change at {signal.field})"
@@ -311,18 +309,7 @@ def narration_payload(
 ) -> str:
     diffs = [
         {
-            "signal_id": s.signal_id,
-            "kind": s.kind,
-            "change": s.change,
-            "severity": s.severity,
-            "sourcetype": s.sourcetype,
-            "field": s.field,
-            "stat": s.stat,
-            "template": s.template,
-            "host": s.host,
-            "baseline": s.baseline,
-            "current": s.current,
-            "delta_pct": s.delta_pct,
+            **{name: getattr(s, name) for name in NARRATION_FIELDS},
             "evidence": [e.signal_id for e in s.evidence[1:]],
         }
         for s in signals[:MAX_DIFFS]
@@ -396,8 +383,13 @@ def llm_narrator(client: ChatClient) -> Narrator:
         past: Sequence[Mapping[str, Any]] = (),
         notes: Sequence[str] = (),
     ) -> Narrative:
+        def fallback(reason: Optional[str] = None) -> Narrative:
+            return offline_narrative(
+                signals, anchor_name, past=past, notes=notes, fallback_reason=reason
+            )
+
         if not signals:
-            return offline_narrative(signals, anchor_name, past=past, notes=notes)
+            return fallback()
         try:
             answer = client.chat(
                 [
@@ -411,21 +403,9 @@ def llm_narrator(client: ChatClient) -> Narrator:
                 parse_json_object(answer.content), signals
             )
         except LLMError as error:
-            return offline_narrative(
-                signals,
-                anchor_name,
-                past=past,
-                notes=notes,
-                fallback_reason=f"LLM {error.kind}: {error}",
-            )
+            return fallback(f"LLM {error.kind}: {error}")
         except ValueError as error:
-            return offline_narrative(
-                signals,
-                anchor_name,
-                past=past,
-                notes=notes,
-                fallback_reason=f"LLM answer rejected: {error}",
-            )
+            return fallback(f"LLM answer rejected: {error}")
         return Narrative(
             summary,
             hypothesis,

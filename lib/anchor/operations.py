@@ -13,7 +13,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, TypedDict
 
-from anchor.diff import DEFAULT_ALPHA, SEVERITIES, Severity, Signal, compare_fingerprints
+from anchor.diff import (
+    DEFAULT_ALPHA,
+    SEVERITIES,
+    Severity,
+    Signal,
+    check_alpha,
+    compare_fingerprints,
+)
 from anchor.errors import InputError, NoCoverage, NoEvents, NotFound
 from anchor.findings import group_signals
 from anchor.fingerprint import Fingerprint, content_digest
@@ -352,8 +359,7 @@ def compare(
     """
     if limit < 1:
         raise InputError(f"limit must be at least 1, got {limit}")
-    if not 0.0 < alpha < 1.0:
-        raise InputError(f"alpha must be between 0 and 1 (exclusive), got {alpha}")
+    check_alpha(alpha)  # before any memory is read
     if baseline is None:
         head = memory.anchor(anchor_name)
         baseline = memory.load_fingerprint(head)

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from anchor import __version__
 from anchor.diff import Signal
-from anchor.narrate import describe, drill_in_spl
+from anchor.narrate import Narrative, describe, drill_in_spl
 from anchor.operations import DriftReport
 from anchor.splguard import spl_string
 from anchor.terminal import duration, unit, with_unit
@@ -44,12 +44,6 @@ footer{color:#777;font-size:12px;margin-top:24px}
 
 def _e(value: object) -> str:
     return html.escape("" if value is None else str(value), quote=True)
-
-
-def _number(value: Optional[float]) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 def _bars(signal: Signal) -> str:
@@ -205,6 +199,19 @@ def _reproduce(report: DriftReport) -> str:
     return f"<h2>Reproduce</h2><ul>{body}</ul>"
 
 
+def _story(story: Narrative) -> str:
+    """The narrative: summary, then hypothesis, drill-in search and why it was offline, if any."""
+    parts = [f'<div class="story"><p><strong>Summary.</strong> {_e(story.summary)}</p>']
+    if story.hypothesis:
+        parts.append(f"<p><strong>Hypothesis.</strong> {_e(story.hypothesis)}</p>")
+    if story.drill_in_spl:
+        parts.append(f"<p><strong>Drill in.</strong> <code>{_e(story.drill_in_spl)}</code></p>")
+    if story.fallback_reason:
+        parts.append(f"<p class='num'>Narrated offline: {_e(story.fallback_reason)}</p>")
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
 def render_html(
     report: DriftReport,
     *,
@@ -232,15 +239,8 @@ def render_html(
         + (f" ({_e(story.model)})" if story.model else "")
         + "</div>",
         _windows(report.windows),
-        f'<div class="story"><p><strong>Summary.</strong> {_e(story.summary)}</p>',
+        _story(story),
     ]
-    if story.hypothesis:
-        parts.append(f"<p><strong>Hypothesis.</strong> {_e(story.hypothesis)}</p>")
-    if story.drill_in_spl:
-        parts.append(f"<p><strong>Drill in.</strong> <code>{_e(story.drill_in_spl)}</code></p>")
-    if story.fallback_reason:
-        parts.append(f"<p class='num'>Narrated offline: {_e(story.fallback_reason)}</p>")
-    parts.append("</div>")
     for note in report.notes:
         parts.append(f"<p class='num'>Note: {_e(note)}</p>")
     parts.append(

@@ -160,12 +160,18 @@ def unit(signal: Mapping[str, Any]) -> str:
     return ""
 
 
-def with_unit(value: Optional[float], suffix: str) -> str:
+def format_number(value: Optional[float], missing: str = "n/a") -> str:
+    """A measured value for people: whole and thousands-separated from 100 up, else 3 digits.
+
+    From 100 up ``.3g`` would already drop the decimals, and would print 999.7 as 1e+03.
+    """
     if value is None:
-        return "-"
-    magnitude = abs(value)
-    text = f"{value:,.0f}" if magnitude >= 1000 else f"{value:.3g}"
-    return text + suffix
+        return missing
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def with_unit(value: Optional[float], suffix: str) -> str:
+    return "-" if value is None else format_number(value) + suffix
 
 
 class Progress:

@@ -8,8 +8,9 @@ whole operation succeeds.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Optional
 
 from splunklib.searchcommands import (
@@ -21,7 +22,7 @@ from splunklib.searchcommands import (
     validators,
 )
 
-from anchor.diff import DEFAULT_ALPHA
+from anchor.diff import DEFAULT_ALPHA, check_alpha
 from anchor.errors import AnchorError
 from anchor.memory import Memory
 from anchor.operations import DEFAULT_LIMIT
@@ -33,14 +34,32 @@ from anchor.splunk.access import (
     require_capability,
 )
 
+Rows = Iterator[dict[str, Any]]
+
+
+def _one_line_errors(method: Callable[..., Rows]) -> Callable[..., Rows]:
+    """A command's row generator whose user errors (and a broken install's
+    ImportError) end the search with one error line, not a traceback.
+
+    Rows already yielded stay yielded: the error is written where it happened.
+    """
+
+    @functools.wraps(method)
+    def rows_or_error(self: Any, *args: Any, **kwargs: Any) -> Rows:
+        try:
+            yield from method(self, *args, **kwargs)
+        except (AnchorError, ImportError) as error:
+            self._fail(error)
+
+    return rows_or_error
+
 
 class _Alpha(validators.Validator):
     def __call__(self, value: Any) -> Optional[float]:
         if value is None:
             return None
         number = float(value)
-        if not 0.0 < number < 1.0:
-            raise ValueError("alpha must be between 0 and 1 (exclusive), for example alpha=0.01")
+        check_alpha(number)
         return number
 
     def format(self, value: Any) -> str:
@@ -119,31 +138,24 @@ class _ReportingAnchorCommand(_AnchorCommand, ReportingCommand):
     def _field_choice(self):
         return rows.field_options(self.fields, self.exclude_fields)
 
+    @_one_line_errors
     def _map(self, records) -> Iterator[dict[str, Any]]:
         # splunklib calls map once per chunk: each call emits a partial
         # fingerprint of its chunk, and the reduce phase merges them all.
-        try:
-            fingerprint = rows.fingerprint_records(
-                records, rows.metric_list(self.metrics), self._field_choice()
-            )
-        except AnchorError as error:
-            self._fail(error)
-            return
+        fingerprint = rows.fingerprint_records(
+            records, rows.metric_list(self.metrics), self._field_choice()
+        )
         if fingerprint.count > 0:
             yield rows.encode_partial(fingerprint)
 
+    @_one_line_errors
     def reduce(self, records) -> Iterator[dict[str, Any]]:
-        try:
-            self._reducer.add(records, rows.metric_list(self.metrics), self._field_choice())
-            if not self._finished:
-                return
-            info = self._searchinfo()
-            fingerprint = self._reducer.finish(
-                rows.search_span(info.earliest_time, info.latest_time)
-            )
-            yield from self._run(fingerprint)
-        except (AnchorError, ImportError) as error:
-            self._fail(error)
+        self._reducer.add(records, rows.metric_list(self.metrics), self._field_choice())
+        if not self._finished:
+            return
+        info = self._searchinfo()
+        fingerprint = self._reducer.finish(rows.search_span(info.earliest_time, info.latest_time))
+        yield from self._run(fingerprint)
 
     def _run(self, fingerprint) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -234,21 +246,19 @@ class AnchorCompareCommand(_ReportingAnchorCommand):
     )
 
     @Configuration()
+    @_one_line_errors
     def map(self, records) -> Iterator[dict[str, Any]]:
-        try:
-            if not self._split_mode():
-                return self._map(records)
-            sides = rows.split_fingerprints(
-                records,
-                rows.metric_list(self.metrics),
-                self.split,
-                self.baseline,
-                self._field_choice(),
-            )
-        except (AnchorError, ImportError) as error:
-            self._fail(error)
-            return iter(())
-        return rows.encode_sides(sides)
+        if not self._split_mode():
+            yield from self._map(records)
+            return
+        sides = rows.split_fingerprints(
+            records,
+            rows.metric_list(self.metrics),
+            self.split,
+            self.baseline,
+            self._field_choice(),
+        )
+        yield from rows.encode_sides(sides)
 
     def _named_fields(self) -> list[Optional[str]]:
         # A split-by comparison reads the split field and each window's bounds.
@@ -257,40 +267,31 @@ class AnchorCompareCommand(_ReportingAnchorCommand):
     def _split_mode(self) -> bool:
         return rows.split_mode(self.anchor, self.split, self.baseline)
 
+    @_one_line_errors
     def reduce(self, records) -> Iterator[dict[str, Any]]:
-        try:
-            split = self._split_mode()
-        except (AnchorError, ImportError) as error:
-            self._fail(error)
-            return
-        if not split:
+        if not self._split_mode():
             yield from super().reduce(records)
             return
-        try:
-            if self._split_reducer is None:
-                self._split_reducer = rows.SplitReducer(self.split, self.baseline)
-            reducer = self._split_reducer
-            reducer.add(records, rows.metric_list(self.metrics), self._field_choice())
-            if not self._finished:
-                return
-            info = self._searchinfo()
-            baseline, current = reducer.finish(
-                rows.search_span(info.earliest_time, info.latest_time)
-            )
-            memory = self._memory(WRITE_CAPABILITY if self.save_baseline else None)
-            yield from rows.compare_split_rows(
-                memory,
-                self,
-                baseline,
-                current,
-                user=self._user(),
-                now=time.time(),
-                save_baseline=self.save_baseline or None,
-                search=getattr(info, "search", None),
-                narrator=self._narrator(memory),
-            )
-        except (AnchorError, ImportError) as error:
-            self._fail(error)
+        if self._split_reducer is None:
+            self._split_reducer = rows.SplitReducer(self.split, self.baseline)
+        reducer = self._split_reducer
+        reducer.add(records, rows.metric_list(self.metrics), self._field_choice())
+        if not self._finished:
+            return
+        info = self._searchinfo()
+        baseline, current = reducer.finish(rows.search_span(info.earliest_time, info.latest_time))
+        memory = self._memory(WRITE_CAPABILITY if self.save_baseline else None)
+        yield from rows.compare_split_rows(
+            memory,
+            self,
+            baseline,
+            current,
+            user=self._user(),
+            now=time.time(),
+            save_baseline=self.save_baseline or None,
+            search=getattr(info, "search", None),
+            narrator=self._narrator(memory),
+        )
 
     def _narrator(self, memory: Memory):
         """The LLM narrator, if asked for; if narration cannot even load, the offline one saying why."""
@@ -334,20 +335,18 @@ class AnchorFeedbackCommand(_AnchorCommand, GeneratingCommand):
     )
     reason = Option(require=False, default="", doc="**Syntax:** reason=<string>")
 
+    @_one_line_errors
     def generate(self) -> Iterator[dict[str, Any]]:
-        try:
-            memory = self._memory(FEEDBACK_CAPABILITY)
-            yield from rows.feedback_rows(
-                memory,
-                self.drift,
-                self.signal,
-                self.outcome,
-                user=self._user(),
-                now=time.time(),
-                reason=self.reason or "",
-            )
-        except (AnchorError, ImportError) as error:
-            self._fail(error)
+        memory = self._memory(FEEDBACK_CAPABILITY)
+        yield from rows.feedback_rows(
+            memory,
+            self.drift,
+            self.signal,
+            self.outcome,
+            user=self._user(),
+            now=time.time(),
+            reason=self.reason or "",
+        )
 
 
 @Configuration(type="reporting")
@@ -365,17 +364,15 @@ class AnchorShowCommand(_AnchorCommand, GeneratingCommand):
         require=False, default=1000, validate=validators.Integer(minimum=1, maximum=50000)
     )
 
+    @_one_line_errors
     def generate(self) -> Iterator[dict[str, Any]]:
-        try:
-            info = self._searchinfo()
-            yield from rows.show_rows(
-                self._memory(),
-                self,
-                span=rows.search_span(info.earliest_time, info.latest_time),
-                now=time.time(),
-            )
-        except (AnchorError, ImportError) as error:
-            self._fail(error)
+        info = self._searchinfo()
+        yield from rows.show_rows(
+            self._memory(),
+            self,
+            span=rows.search_span(info.earliest_time, info.latest_time),
+            now=time.time(),
+        )
 
 
 @Configuration(type="reporting")
@@ -393,26 +390,24 @@ class AnchorMaintenanceCommand(_AnchorCommand, GeneratingCommand):
     )
     local_dir = Option(require=False, default="exports", doc="**Syntax:** local_dir=<folder>")
 
+    @_one_line_errors
     def generate(self) -> Iterator[dict[str, Any]]:
-        try:
-            memory = self._memory(WRITE_CAPABILITY)
-            retention = None
-            if self.action == "retention":
-                from anchor.splunk.maintenance_input import read_retention
+        memory = self._memory(WRITE_CAPABILITY)
+        retention = None
+        if self.action == "retention":
+            from anchor.splunk.maintenance_input import read_retention
 
-                info = self._searchinfo()
-                retention = read_retention(info.splunkd_uri, info.session_key)
-            yield from rows.maintenance_rows(
-                memory,
-                self.action,
-                dry_run=bool(self.dry_run),
-                name=self.file,
-                folder=self.local_dir or "exports",
-                now=time.time(),
-                retention=retention,
-            )
-        except (AnchorError, ImportError) as error:
-            self._fail(error)
+            info = self._searchinfo()
+            retention = read_retention(info.splunkd_uri, info.session_key)
+        yield from rows.maintenance_rows(
+            memory,
+            self.action,
+            dry_run=bool(self.dry_run),
+            name=self.file,
+            folder=self.local_dir or "exports",
+            now=time.time(),
+            retention=retention,
+        )
 
 
 @Configuration()

@@ -31,7 +31,7 @@ from typing import Any, Callable, Optional
 
 from anchor import operations
 from anchor.backends import MemoryBackend
-from anchor.diff import DEFAULT_ALPHA
+from anchor.diff import DEFAULT_ALPHA, check_alpha
 from anchor.errors import AnchorError, InputError, NotFound
 from anchor.memory import check_name
 from anchor.splguard import check_spl, checked_spl, spl_string
@@ -231,8 +231,10 @@ def compare(request: Request) -> Any:
         alpha = float(alpha if isinstance(alpha, (int, float, str)) and alpha is not True else "x")
     except ValueError:
         alpha = math.nan
-    if not 0 < alpha < 1:
-        raise RestError(400, "alpha must be a number in (0, 1)")
+    try:
+        check_alpha(alpha)
+    except InputError as error:
+        raise RestError(400, str(error)) from None
     if not isinstance(limit, bool) and isinstance(limit, int):
         limit = str(limit) if abs(limit) < 10**9 else ""  # str() of a huge int can itself fail
     limit = _whole(limit if isinstance(limit, str) else "", "limit", 1, MAX_LIMIT)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import base64
 import json
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Optional, Protocol
 from urllib.parse import unquote
 
 from anchor import operations
+from anchor.diff import SIGNAL_FIELDS
 from anchor.errors import InputError
 from anchor.events import (
     LEVEL_FIELDS,
@@ -38,26 +39,6 @@ PARTIAL_FIELD = "anchor_partial"
 PARTIAL_PREFIX = "zjson1:"
 
 CAPTURE_FIELDS = ("anchor", "events", "sourcetypes", "templates", "window_start", "window_end")
-SIGNAL_FIELDS = (
-    "rank",
-    "signal_id",
-    "kind",
-    "change",
-    "sourcetype",
-    "field",
-    "stat",
-    "template",
-    "host",
-    "severity",
-    "baseline",
-    "current",
-    "delta_pct",
-    "p_value",
-    "q_value",
-    "weight",
-    "score",
-    "evidence",  # multivalue: the ids of the signals folded into this finding
-)
 NARRATIVE_FIELDS = (
     "summary",
     "hypothesis",
@@ -465,9 +446,6 @@ def compare_split_rows(
     return drift_rows(report)
 
 
-SHOW_VIEWS = ("anchors", "drifts", "drift", "weights", "blind_spots", "feedback")
-
-
 class ShowOptions(Protocol):
     what: str
     anchor: Optional[str]
@@ -488,90 +466,129 @@ def window_fields(windows: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+Span = Optional[tuple[float, float]]
+
+
+def _span_bounds(span: Span) -> tuple[Optional[float], Optional[float]]:
+    return span if span else (None, None)
+
+
+def _show_anchors(
+    memory: Memory, options: ShowOptions, anchor: Optional[str], span: Span, now: float
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "_time": a["created"],
+            "anchor": a["name"],
+            "events": a["events"],
+            "sourcetypes": a["sourcetypes"],
+            "templates": a["templates"],
+            "window_start": a["window_start"],
+            "window_end": a["window_end"],
+            "created_by": a.get("created_by"),
+        }
+        for a in memory.anchors()
+        if anchor is None or a["name"] == anchor
+    ][: options.limit]
+
+
+def _show_drifts(
+    memory: Memory, options: ShowOptions, anchor: Optional[str], span: Span, now: float
+) -> list[dict[str, Any]]:
+    since, until = _span_bounds(span)
+    drifts = operations.list_drifts(
+        memory, anchor=anchor, since=since, until=until, limit=options.limit
+    )
+    return [
+        {
+            "_time": d.get("created"),
+            "drift_id": d["drift_id"],
+            "anchor": d.get("anchor"),
+            "top_severity": d.get("top_severity") or "NONE",
+            "top_signal": d.get("top_signal"),
+            "signal_count": d.get("signal_count"),
+            "events": d.get("events"),
+            "summary": d.get("summary"),
+            "narrative_source": (d.get("narrative") or {}).get("source"),
+            "created_by": d.get("created_by"),
+            **window_fields(operations.drift_windows(memory, d)),
+        }
+        for d in drifts
+    ]
+
+
+def _show_drift(
+    memory: Memory, options: ShowOptions, anchor: Optional[str], span: Span, now: float
+) -> list[dict[str, Any]]:
+    report = operations.stored_report(memory, options.drift or "latest", anchor=anchor)
+    report.signals = report.signals[: options.limit]
+    seen = operations.finding_history(memory, report.drift_id, report.created)
+    windows = window_fields(report.windows)
+    return [
+        {
+            "_time": report.created,
+            **row,
+            "signal_spl": signal_spl,
+            **windows,
+            **seen.get(str(row.get("signal_id")), {}),
+        }
+        for row, signal_spl in zip(
+            drift_rows(report),
+            [drill_in_spl(s) for s in report.signals] or [None],
+        )
+    ]
+
+
+def _show_weight_list(listing: Callable[[Memory, float], list[dict[str, Any]]]):
+    """A view of learned weights: all of them, or those users keep marking false positive."""
+
+    def view(
+        memory: Memory, options: ShowOptions, anchor: Optional[str], span: Span, now: float
+    ) -> list[dict[str, Any]]:
+        return [{"_time": w["last_feedback"], **w} for w in listing(memory, now)[: options.limit]]
+
+    return view
+
+
+def _show_feedback(
+    memory: Memory, options: ShowOptions, anchor: Optional[str], span: Span, now: float
+) -> list[dict[str, Any]]:
+    since, until = _span_bounds(span)
+    entries = memory.recent_feedback(since=since, until=until, limit=options.limit)
+    return [
+        {
+            "_time": e["time"],
+            **{k: e.get(k) for k in ("drift_id", "signal_id", "outcome", "user", "reason")},
+        }
+        for e in entries
+    ]
+
+
+# anchorshow's views (what=), in the order its documentation lists them.
+_SHOW_VIEWS: dict[str, Callable[..., list[dict[str, Any]]]] = {
+    "anchors": _show_anchors,
+    "drifts": _show_drifts,
+    "drift": _show_drift,
+    "weights": _show_weight_list(operations.learned_weights),
+    "blind_spots": _show_weight_list(operations.blind_spots),
+    "feedback": _show_feedback,
+}
+SHOW_VIEWS = tuple(_SHOW_VIEWS)
+
+
 def show_rows(
-    memory: Memory, options: ShowOptions, *, span: Optional[tuple[float, float]], now: float
+    memory: Memory, options: ShowOptions, *, span: Span, now: float
 ) -> list[dict[str, Any]]:
     """``anchorshow``: Anchor's memory as rows for dashboards and ad-hoc searches.
 
     ``drifts`` and ``feedback`` honour the search's time range (on when they
     were recorded); ``anchor=*`` or no anchor means every anchor.
     """
+    view = _SHOW_VIEWS.get(options.what)
+    if view is None:
+        raise InputError(f"what must be one of {', '.join(SHOW_VIEWS)}, got {options.what!r}")
     anchor = options.anchor if options.anchor not in (None, "", "*") else None
-    what, limit = options.what, options.limit
-    if what == "anchors":
-        return [
-            {
-                "_time": a["created"],
-                "anchor": a["name"],
-                "events": a["events"],
-                "sourcetypes": a["sourcetypes"],
-                "templates": a["templates"],
-                "window_start": a["window_start"],
-                "window_end": a["window_end"],
-                "created_by": a.get("created_by"),
-            }
-            for a in memory.anchors()
-            if anchor is None or a["name"] == anchor
-        ][:limit]
-    if what == "drifts":
-        since, until = span if span else (None, None)
-        drifts = operations.list_drifts(
-            memory, anchor=anchor, since=since, until=until, limit=limit
-        )
-        return [
-            {
-                "_time": d.get("created"),
-                "drift_id": d["drift_id"],
-                "anchor": d.get("anchor"),
-                "top_severity": d.get("top_severity") or "NONE",
-                "top_signal": d.get("top_signal"),
-                "signal_count": d.get("signal_count"),
-                "events": d.get("events"),
-                "summary": d.get("summary"),
-                "narrative_source": (d.get("narrative") or {}).get("source"),
-                "created_by": d.get("created_by"),
-                **window_fields(operations.drift_windows(memory, d)),
-            }
-            for d in drifts
-        ]
-    if what == "drift":
-        report = operations.stored_report(memory, options.drift or "latest", anchor=anchor)
-        report.signals = report.signals[:limit]
-        seen = operations.finding_history(memory, report.drift_id, report.created)
-        windows = window_fields(report.windows)
-        return [
-            {
-                "_time": report.created,
-                **row,
-                "signal_spl": signal_spl,
-                **windows,
-                **seen.get(str(row.get("signal_id")), {}),
-            }
-            for row, signal_spl in zip(
-                drift_rows(report),
-                [drill_in_spl(s) for s in report.signals] or [None],
-            )
-        ]
-    if what == "weights":
-        return [
-            {"_time": w["last_feedback"], **w}
-            for w in operations.learned_weights(memory, now)[:limit]
-        ]
-    if what == "blind_spots":
-        return [
-            {"_time": w["last_feedback"], **w} for w in operations.blind_spots(memory, now)[:limit]
-        ]
-    if what == "feedback":
-        since, until = span if span else (None, None)
-        entries = memory.recent_feedback(since=since, until=until, limit=limit)
-        return [
-            {
-                "_time": e["time"],
-                **{k: e.get(k) for k in ("drift_id", "signal_id", "outcome", "user", "reason")},
-            }
-            for e in entries
-        ]
-    raise InputError(f"what must be one of {', '.join(SHOW_VIEWS)}, got {what!r}")
+    return view(memory, options, anchor, span, now)
 
 
 def feedback_rows(
