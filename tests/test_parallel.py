@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -130,3 +131,19 @@ def test_cli_capture_and_patterns_with_jobs_match_one_job(inputs, tmp_path, monk
 def test_jobs_must_be_positive(tmp_path, inputs):
     result = run_cli("capture", "x", "--input", inputs[0], "--jobs", "0", db=tmp_path / "m.db")
     assert result.returncode == 2 and "--jobs" in result.stderr
+
+
+def _worker_pid(events):
+    return os.getpid(), sum(1 for _ in events)
+
+
+def test_workers_are_replaced_after_their_share_of_parts(inputs, monkeypatch):
+    # A long run fragments a worker's heap; each worker reads at most PARTS_PER_WORKER parts.
+    monkeypatch.setattr(parallel, "PARTS_PER_WORKER", 2)
+    parts = parallel.plan(inputs[:1], None, 2, PART)
+    pids = list(parallel._run(parts, 2, "demo", None, _worker_pid, ReadReport()))
+    assert len(parts) > 8 and len(pids) == len(parts)
+    # Each run of 2 workers x 2 parts has its own workers: a worker never reads past its run.
+    windows = {pid: {index // 4 for index, seen in enumerate(pids) if seen == pid} for pid in pids}
+    assert all(len(runs) == 1 for runs in windows.values())
+    assert len({run for runs in windows.values() for run in runs}) == (len(parts) + 3) // 4
