@@ -25,14 +25,13 @@ from anchor.diff import Signal
 from anchor.errors import AnchorError
 from anchor.memory import Memory
 from anchor.narrate import (
-    PROMPT_VERSION,
     SYSTEM_PROMPT,
     ChatClient,
     Narrative,
     Narrator,
+    llm_narrative,
     narration_payload,
     offline_narrative,
-    validate_narrative,
 )
 from anchor.recall import signal_profile
 from anchor.splguard import ROW_CAP, check_spl, truncate_observation
@@ -334,23 +333,16 @@ def deep_narrator(
                 time_budget_s=time_budget_s,
                 clock=clock,
             )
-            summary, hypothesis, spl, cited = validate_narrative(
-                parse_json_object(answer.content), signals
+            return llm_narrative(
+                parse_json_object(answer.content),
+                signals,
+                answer.model or client.config.model,
+                steps=done.steps,
+                truncated=done.truncated,
             )
         except LLMError as error:
             return fallback(f"LLM {error.kind}: {error}")
         except ValueError as error:
             return fallback(f"LLM answer rejected: {error}")
-        return Narrative(
-            summary,
-            hypothesis,
-            spl,
-            source="llm",
-            cited_signals=cited,
-            model=answer.model or client.config.model,
-            prompt_version=PROMPT_VERSION,
-            steps=done.steps,
-            truncated=done.truncated,
-        )
 
     return narrate

@@ -372,6 +372,24 @@ def unavailable_narrator(reason: str) -> Narrator:
     return narrate
 
 
+def llm_narrative(
+    data: Mapping[str, Any], signals: Sequence[Signal], model: str, **trace: Any
+) -> Narrative:
+    """A model's parsed answer as the narrative (``trace``: the investigation's steps);
+    ``ValueError`` says what in the answer does not hold up."""
+    summary, hypothesis, spl, cited = validate_narrative(data, signals)
+    return Narrative(
+        summary,
+        hypothesis,
+        spl,
+        source="llm",
+        cited_signals=cited,
+        model=model,
+        prompt_version=PROMPT_VERSION,
+        **trace,
+    )
+
+
 def llm_narrator(client: ChatClient) -> Narrator:
     """A narrator that asks the LLM once and falls back to the offline one on any failure."""
     from anchor.llm import LLMError, parse_json_object  # needs requests (optional)
@@ -399,21 +417,12 @@ def llm_narrator(client: ChatClient) -> Narrator:
                 json_mode=True,
                 temperature=0.2,
             )
-            summary, hypothesis, spl, cited = validate_narrative(
-                parse_json_object(answer.content), signals
+            return llm_narrative(
+                parse_json_object(answer.content), signals, answer.model or client.config.model
             )
         except LLMError as error:
             return fallback(f"LLM {error.kind}: {error}")
         except ValueError as error:
             return fallback(f"LLM answer rejected: {error}")
-        return Narrative(
-            summary,
-            hypothesis,
-            spl,
-            source="llm",
-            cited_signals=cited,
-            model=answer.model or client.config.model,
-            prompt_version=PROMPT_VERSION,
-        )
 
     return narrate
