@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, Protocol
 
@@ -19,7 +19,7 @@ from anchor.splguard import check_spl, checked_spl, spl_field, spl_string
 from anchor.terminal import format_number
 
 if TYPE_CHECKING:  # anchor.llm needs requests, an optional dependency: imported where used
-    from anchor.llm import ChatResult
+    from anchor.llm import ChatClient
 
 PROMPT_VERSION = 1
 MAX_DIFFS = 15
@@ -69,28 +69,6 @@ class Narrator(Protocol):
         past: Sequence[Mapping[str, Any]] = (),
         notes: Sequence[str] = (),
     ) -> Narrative: ...
-
-
-class ModelConfig(Protocol):
-    @property
-    def model(self) -> str: ...
-
-
-class ChatClient(Protocol):
-    """What a narrator asks of a model: ``anchor.llm.LLMClient``, or the search-time
-    relay to Anchor's narrate endpoint (``anchor.splunk.narration.RelayClient``)."""
-
-    @property
-    def config(self) -> ModelConfig: ...
-
-    def chat(
-        self,
-        messages: Sequence[dict],
-        *,
-        json_mode: bool = False,
-        tools: Optional[list] = None,
-        temperature: float = 0.2,
-    ) -> ChatResult: ...
 
 
 def describe(signal: Signal) -> str:
@@ -355,8 +333,30 @@ def validate_narrative(
     return summary.strip(), hypothesis, spl, cited
 
 
-def unavailable_narrator(reason: str) -> Narrator:
-    """The offline narrator, saying why the LLM was not used (for example: not configured)."""
+@dataclass
+class Trace:
+    """What a model did before its answer: a deep investigation's tool calls, and
+    whether its step or time budget ran out (None: no investigation). A narrative
+    keeps it whether the model answers or fails midway."""
+
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    truncated: Optional[bool] = None
+
+
+# One model turn of a narrator: the signals, what the model is shown of them
+# (``narration_payload``) and this call's trace in, the model's narrative out.
+Ask = Callable[[Sequence[Signal], str, Trace], Narrative]
+
+
+def fallback_narrator(
+    ask: Optional[Ask] = None,
+    *,
+    reason: Optional[str] = None,
+    trace: Callable[[], Trace] = Trace,
+) -> Narrator:
+    """A narrator that tells ``ask``'s narrative, or the offline one: with ``reason``
+    when there is no signal (or no ``ask``), else saying what failed (the model, or
+    its answer). A model's failure never raises."""
 
     def narrate(
         signals: Sequence[Signal],
@@ -365,11 +365,26 @@ def unavailable_narrator(reason: str) -> Narrator:
         past: Sequence[Mapping[str, Any]] = (),
         notes: Sequence[str] = (),
     ) -> Narrative:
-        return offline_narrative(
-            signals, anchor_name, past=past, notes=notes, fallback_reason=reason
-        )
+        done, why = trace(), reason
+        if signals and ask is not None:
+            from anchor.llm import LLMError  # needs requests (optional)
+
+            try:
+                return ask(signals, narration_payload(signals, anchor_name, past), done)
+            except LLMError as error:
+                why = f"LLM {error.kind}: {error}"
+            except ValueError as error:
+                why = f"LLM answer rejected: {error}"
+        story = offline_narrative(signals, anchor_name, past=past, notes=notes, fallback_reason=why)
+        story.steps, story.truncated = done.steps, done.truncated
+        return story
 
     return narrate
+
+
+def unavailable_narrator(reason: str) -> Narrator:
+    """The offline narrator, saying why the LLM was not used (for example: not configured)."""
+    return fallback_narrator(reason=reason)
 
 
 def llm_narrative(
@@ -392,37 +407,15 @@ def llm_narrative(
 
 def llm_narrator(client: ChatClient) -> Narrator:
     """A narrator that asks the LLM once and falls back to the offline one on any failure."""
-    from anchor.llm import LLMError, parse_json_object  # needs requests (optional)
+    from anchor.llm import parse_json_object  # needs requests (optional)
 
-    def narrate(
-        signals: Sequence[Signal],
-        *,
-        anchor_name: str,
-        past: Sequence[Mapping[str, Any]] = (),
-        notes: Sequence[str] = (),
-    ) -> Narrative:
-        def fallback(reason: Optional[str] = None) -> Narrative:
-            return offline_narrative(
-                signals, anchor_name, past=past, notes=notes, fallback_reason=reason
-            )
+    def ask(signals: Sequence[Signal], payload: str, trace: Trace) -> Narrative:
+        answer = client.chat(
+            [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": payload}],
+            json_mode=True,
+            temperature=0.2,
+        )
+        model = answer.model or client.config.model
+        return llm_narrative(parse_json_object(answer.content), signals, model)
 
-        if not signals:
-            return fallback()
-        try:
-            answer = client.chat(
-                [
-                    {"role": "system", "content": SYSTEM_PROMPT},
-                    {"role": "user", "content": narration_payload(signals, anchor_name, past)},
-                ],
-                json_mode=True,
-                temperature=0.2,
-            )
-            return llm_narrative(
-                parse_json_object(answer.content), signals, answer.model or client.config.model
-            )
-        except LLMError as error:
-            return fallback(f"LLM {error.kind}: {error}")
-        except ValueError as error:
-            return fallback(f"LLM answer rejected: {error}")
-
-    return narrate
+    return fallback_narrator(ask)
