@@ -71,34 +71,44 @@ class Narrator(Protocol):
     ) -> Narrative: ...
 
 
+def _counted(
+    signal: Signal, unit: str, appeared: str, disappeared: str, went: str, tail: str = ""
+) -> str:
+    """The sentence of a counted thing (a sourcetype's events, a message, a host): the
+    words for its change, then its current value, its usual one, or both."""
+    if signal.change == "appeared":
+        return f"{appeared} ({format_number(signal.current)}{unit})"
+    if signal.change == "disappeared":
+        return f"{disappeared} (was {format_number(signal.baseline)}{unit})"
+    return (
+        f"{went} from {format_number(signal.baseline)} to {format_number(signal.current)}{unit}"
+        + tail
+    )
+
+
 def describe(signal: Signal) -> str:
     """One plain sentence for one signal."""
     where = f"in {signal.sourcetype}"
     delta = signal.delta_pct
     moved = f" ({delta:+.0f}%)" if delta is not None else ""
     if signal.kind == "volume":
-        if signal.change == "appeared":
-            return (
-                f"{signal.sourcetype} started logging ({format_number(signal.current)} events/hour)"
-            )
-        if signal.change == "disappeared":
-            return f"{signal.sourcetype} stopped logging (was {format_number(signal.baseline)} events/hour)"
-        return (
-            f"{signal.sourcetype} volume went {signal.change} from {format_number(signal.baseline)} to "
-            f"{format_number(signal.current)} events/hour{moved}"
+        return _counted(
+            signal,
+            " events/hour",
+            f"{signal.sourcetype} started logging",
+            f"{signal.sourcetype} stopped logging",
+            f"{signal.sourcetype} volume went {signal.change}",
+            moved,
         )
     unit = " events/hour" if signal.stat == "events_per_hour" else "% of events"
     if signal.kind == "template":
         text = _short(signal.template or "")
-        if signal.change == "appeared":
-            return (
-                f'a new message appeared {where}: "{text}" ({format_number(signal.current)}{unit})'
-            )
-        if signal.change == "disappeared":
-            return f'a usual message disappeared {where}: "{text}" (was {format_number(signal.baseline)}{unit})'
-        return (
-            f'"{text}" went {signal.change} {where} from {format_number(signal.baseline)} '
-            f"to {format_number(signal.current)}{unit}"
+        return _counted(
+            signal,
+            unit,
+            f'a new message appeared {where}: "{text}"',
+            f'a usual message disappeared {where}: "{text}"',
+            f'"{text}" went {signal.change} {where}',
         )
     if signal.kind == "error_rate":
         return (
@@ -135,13 +145,12 @@ def describe(signal: Signal) -> str:
                 f"a rollover replaced {format_number(signal.baseline)} host(s) by {format_number(signal.current)} "
                 f"new one(s) (a deploy?) {where} and elsewhere as listed"
             )
-        if signal.change == "disappeared":
-            return f"host {signal.host} went quiet {where} (was {format_number(signal.baseline)}{unit})"
-        if signal.change == "appeared":
-            return f"host {signal.host} started logging {where} ({format_number(signal.current)}{unit})"
-        return (
-            f"host {signal.host} went {signal.change} {where} from "
-            f"{format_number(signal.baseline)} to {format_number(signal.current)}{unit}"
+        return _counted(
+            signal,
+            unit,
+            f"host {signal.host} started logging {where}",
+            f"host {signal.host} went quiet {where}",
+            f"host {signal.host} went {signal.change} {where}",
         )
     return (
         f"the hour-of-day profile of {signal.sourcetype} shifted (largest change at {signal.field})"
