@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
 from anchor import operations
@@ -26,18 +26,17 @@ from anchor.errors import AnchorError
 from anchor.memory import Memory
 from anchor.narrate import (
     SYSTEM_PROMPT,
-    ChatClient,
     Narrative,
     Narrator,
+    Trace,
+    fallback_narrator,
     llm_narrative,
-    narration_payload,
-    offline_narrative,
 )
 from anchor.recall import signal_profile
 from anchor.splguard import ROW_CAP, check_spl, truncate_observation
 
 if TYPE_CHECKING:  # anchor.llm needs requests, an optional dependency: imported where used
-    from anchor.llm import ChatResult, ToolCall
+    from anchor.llm import ChatClient, ChatResult, ToolCall
 
 MAX_STEPS = 6
 SEARCH_SECONDS = 30.0
@@ -247,20 +246,12 @@ def _assistant_message(answer: ChatResult) -> dict:
     }
 
 
-@dataclass
-class _Investigation:
-    """The tool calls made so far, kept when the model fails midway."""
-
-    steps: list[dict] = field(default_factory=list)
-    truncated: bool = False  # the step or time budget ran out before the model answered
-
-
 def _investigate(
     client: ChatClient,
     toolbox: Toolbox,
     signals: Sequence[Signal],
     messages: list[dict],
-    done: _Investigation,
+    done: Trace,
     *,
     max_steps: int,
     time_budget_s: float,
@@ -298,51 +289,32 @@ def deep_narrator(
     clock: Callable[[], float] = time.monotonic,
 ) -> Narrator:
     """A narrator that investigates with tools first; never raises."""
-    from anchor.llm import LLMError, parse_json_object  # needs requests (optional)
+    from anchor.llm import parse_json_object  # needs requests (optional)
 
-    def narrate(
-        signals: Sequence[Signal],
-        *,
-        anchor_name: str,
-        past: Sequence[Mapping[str, Any]] = (),
-        notes: Sequence[str] = (),
-    ) -> Narrative:
-        done = _Investigation()
-
-        def fallback(reason: str) -> Narrative:
-            story = offline_narrative(
-                signals, anchor_name, past=past, notes=notes, fallback_reason=reason
-            )
-            story.steps, story.truncated = done.steps, done.truncated
-            return story
-
-        if not signals:
-            return fallback("nothing changed: no investigation needed")
+    def ask(signals: Sequence[Signal], payload: str, done: Trace) -> Narrative:
         messages: list[dict] = [
             {"role": "system", "content": DEEP_PROMPT},
-            {"role": "user", "content": narration_payload(signals, anchor_name, past)},
+            {"role": "user", "content": payload},
         ]
-        try:
-            answer = _investigate(
-                client,
-                toolbox,
-                signals,
-                messages,
-                done,
-                max_steps=max_steps,
-                time_budget_s=time_budget_s,
-                clock=clock,
-            )
-            return llm_narrative(
-                parse_json_object(answer.content),
-                signals,
-                answer.model or client.config.model,
-                steps=done.steps,
-                truncated=done.truncated,
-            )
-        except LLMError as error:
-            return fallback(f"LLM {error.kind}: {error}")
-        except ValueError as error:
-            return fallback(f"LLM answer rejected: {error}")
+        answer = _investigate(
+            client,
+            toolbox,
+            signals,
+            messages,
+            done,
+            max_steps=max_steps,
+            time_budget_s=time_budget_s,
+            clock=clock,
+        )
+        return llm_narrative(
+            parse_json_object(answer.content),
+            signals,
+            answer.model or client.config.model,
+            steps=done.steps,
+            truncated=done.truncated,
+        )
 
-    return narrate
+    # An investigation starts within its budgets: ``truncated`` is False, not unknown.
+    return fallback_narrator(
+        ask, reason="nothing changed: no investigation needed", trace=lambda: Trace(truncated=False)
+    )

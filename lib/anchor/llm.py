@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
 import requests
 
@@ -80,8 +80,17 @@ class ChatRequest:
     temperature: float
 
 
+class ModelConfig(Protocol):
+    @property
+    def model(self) -> str: ...
+
+
 class ChatClient:
-    """What narrators call: ``chat``; a subclass sends the turn (``send``)."""
+    """What narrators call: ``chat``; a subclass sends the turn (``send``) and names
+    the model it asks in ``config.model``. ``LLMClient`` asks a model directly, the
+    search-time ``anchor.splunk.narration.RelayClient`` through Anchor's narrate endpoint."""
+
+    config: ModelConfig
 
     def chat(
         self,
@@ -99,6 +108,8 @@ class ChatClient:
 
 class LLMClient(ChatClient):
     """The OpenAI-compatible ``POST /chat/completions``, with the retry policy mounted."""
+
+    config: LLMConfig
 
     def __init__(self, config: LLMConfig, sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Optional, Protocol
 
@@ -19,7 +19,7 @@ from anchor.splguard import check_spl, checked_spl, spl_field, spl_string
 from anchor.terminal import format_number
 
 if TYPE_CHECKING:  # anchor.llm needs requests, an optional dependency: imported where used
-    from anchor.llm import ChatResult
+    from anchor.llm import ChatClient
 
 PROMPT_VERSION = 1
 MAX_DIFFS = 15
@@ -71,26 +71,19 @@ class Narrator(Protocol):
     ) -> Narrative: ...
 
 
-class ModelConfig(Protocol):
-    @property
-    def model(self) -> str: ...
-
-
-class ChatClient(Protocol):
-    """What a narrator asks of a model: ``anchor.llm.LLMClient``, or the search-time
-    relay to Anchor's narrate endpoint (``anchor.splunk.narration.RelayClient``)."""
-
-    @property
-    def config(self) -> ModelConfig: ...
-
-    def chat(
-        self,
-        messages: Sequence[dict],
-        *,
-        json_mode: bool = False,
-        tools: Optional[list] = None,
-        temperature: float = 0.2,
-    ) -> ChatResult: ...
+def _counted(
+    signal: Signal, unit: str, appeared: str, disappeared: str, went: str, tail: str = ""
+) -> str:
+    """The sentence of a counted thing (a sourcetype's events, a message, a host): the
+    words for its change, then its current value, its usual one, or both."""
+    if signal.change == "appeared":
+        return f"{appeared} ({format_number(signal.current)}{unit})"
+    if signal.change == "disappeared":
+        return f"{disappeared} (was {format_number(signal.baseline)}{unit})"
+    return (
+        f"{went} from {format_number(signal.baseline)} to {format_number(signal.current)}{unit}"
+        + tail
+    )
 
 
 def describe(signal: Signal) -> str:
@@ -99,28 +92,23 @@ def describe(signal: Signal) -> str:
     delta = signal.delta_pct
     moved = f" ({delta:+.0f}%)" if delta is not None else ""
     if signal.kind == "volume":
-        if signal.change == "appeared":
-            return (
-                f"{signal.sourcetype} started logging ({format_number(signal.current)} events/hour)"
-            )
-        if signal.change == "disappeared":
-            return f"{signal.sourcetype} stopped logging (was {format_number(signal.baseline)} events/hour)"
-        return (
-            f"{signal.sourcetype} volume went {signal.change} from {format_number(signal.baseline)} to "
-            f"{format_number(signal.current)} events/hour{moved}"
+        return _counted(
+            signal,
+            " events/hour",
+            f"{signal.sourcetype} started logging",
+            f"{signal.sourcetype} stopped logging",
+            f"{signal.sourcetype} volume went {signal.change}",
+            moved,
         )
     unit = " events/hour" if signal.stat == "events_per_hour" else "% of events"
     if signal.kind == "template":
         text = _short(signal.template or "")
-        if signal.change == "appeared":
-            return (
-                f'a new message appeared {where}: "{text}" ({format_number(signal.current)}{unit})'
-            )
-        if signal.change == "disappeared":
-            return f'a usual message disappeared {where}: "{text}" (was {format_number(signal.baseline)}{unit})'
-        return (
-            f'"{text}" went {signal.change} {where} from {format_number(signal.baseline)} '
-            f"to {format_number(signal.current)}{unit}"
+        return _counted(
+            signal,
+            unit,
+            f'a new message appeared {where}: "{text}"',
+            f'a usual message disappeared {where}: "{text}"',
+            f'"{text}" went {signal.change} {where}',
         )
     if signal.kind == "error_rate":
         return (
@@ -157,13 +145,12 @@ def describe(signal: Signal) -> str:
                 f"a rollover replaced {format_number(signal.baseline)} host(s) by {format_number(signal.current)} "
                 f"new one(s) (a deploy?) {where} and elsewhere as listed"
             )
-        if signal.change == "disappeared":
-            return f"host {signal.host} went quiet {where} (was {format_number(signal.baseline)}{unit})"
-        if signal.change == "appeared":
-            return f"host {signal.host} started logging {where} ({format_number(signal.current)}{unit})"
-        return (
-            f"host {signal.host} went {signal.change} {where} from "
-            f"{format_number(signal.baseline)} to {format_number(signal.current)}{unit}"
+        return _counted(
+            signal,
+            unit,
+            f"host {signal.host} started logging {where}",
+            f"host {signal.host} went quiet {where}",
+            f"host {signal.host} went {signal.change} {where}",
         )
     return (
         f"the hour-of-day profile of {signal.sourcetype} shifted (largest change at {signal.field})"
@@ -355,8 +342,30 @@ def validate_narrative(
     return summary.strip(), hypothesis, spl, cited
 
 
-def unavailable_narrator(reason: str) -> Narrator:
-    """The offline narrator, saying why the LLM was not used (for example: not configured)."""
+@dataclass
+class Trace:
+    """What a model did before its answer: a deep investigation's tool calls, and
+    whether its step or time budget ran out (None: no investigation). A narrative
+    keeps it whether the model answers or fails midway."""
+
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    truncated: Optional[bool] = None
+
+
+# One model turn of a narrator: the signals, what the model is shown of them
+# (``narration_payload``) and this call's trace in, the model's narrative out.
+Ask = Callable[[Sequence[Signal], str, Trace], Narrative]
+
+
+def fallback_narrator(
+    ask: Optional[Ask] = None,
+    *,
+    reason: Optional[str] = None,
+    trace: Callable[[], Trace] = Trace,
+) -> Narrator:
+    """A narrator that tells ``ask``'s narrative, or the offline one: with ``reason``
+    when there is no signal (or no ``ask``), else saying what failed (the model, or
+    its answer). A model's failure never raises."""
 
     def narrate(
         signals: Sequence[Signal],
@@ -365,11 +374,26 @@ def unavailable_narrator(reason: str) -> Narrator:
         past: Sequence[Mapping[str, Any]] = (),
         notes: Sequence[str] = (),
     ) -> Narrative:
-        return offline_narrative(
-            signals, anchor_name, past=past, notes=notes, fallback_reason=reason
-        )
+        done, why = trace(), reason
+        if signals and ask is not None:
+            from anchor.llm import LLMError  # needs requests (optional)
+
+            try:
+                return ask(signals, narration_payload(signals, anchor_name, past), done)
+            except LLMError as error:
+                why = f"LLM {error.kind}: {error}"
+            except ValueError as error:
+                why = f"LLM answer rejected: {error}"
+        story = offline_narrative(signals, anchor_name, past=past, notes=notes, fallback_reason=why)
+        story.steps, story.truncated = done.steps, done.truncated
+        return story
 
     return narrate
+
+
+def unavailable_narrator(reason: str) -> Narrator:
+    """The offline narrator, saying why the LLM was not used (for example: not configured)."""
+    return fallback_narrator(reason=reason)
 
 
 def llm_narrative(
@@ -392,37 +416,15 @@ def llm_narrative(
 
 def llm_narrator(client: ChatClient) -> Narrator:
     """A narrator that asks the LLM once and falls back to the offline one on any failure."""
-    from anchor.llm import LLMError, parse_json_object  # needs requests (optional)
+    from anchor.llm import parse_json_object  # needs requests (optional)
 
-    def narrate(
-        signals: Sequence[Signal],
-        *,
-        anchor_name: str,
-        past: Sequence[Mapping[str, Any]] = (),
-        notes: Sequence[str] = (),
-    ) -> Narrative:
-        def fallback(reason: Optional[str] = None) -> Narrative:
-            return offline_narrative(
-                signals, anchor_name, past=past, notes=notes, fallback_reason=reason
-            )
+    def ask(signals: Sequence[Signal], payload: str, trace: Trace) -> Narrative:
+        answer = client.chat(
+            [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": payload}],
+            json_mode=True,
+            temperature=0.2,
+        )
+        model = answer.model or client.config.model
+        return llm_narrative(parse_json_object(answer.content), signals, model)
 
-        if not signals:
-            return fallback()
-        try:
-            answer = client.chat(
-                [
-                    {"role": "system", "content": SYSTEM_PROMPT},
-                    {"role": "user", "content": narration_payload(signals, anchor_name, past)},
-                ],
-                json_mode=True,
-                temperature=0.2,
-            )
-            return llm_narrative(
-                parse_json_object(answer.content), signals, answer.model or client.config.model
-            )
-        except LLMError as error:
-            return fallback(f"LLM {error.kind}: {error}")
-        except ValueError as error:
-            return fallback(f"LLM answer rejected: {error}")
-
-    return narrate
+    return fallback_narrator(ask)

@@ -9,9 +9,9 @@ from exported log files for the offline interfaces (CLI, MCP).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional, TypedDict
+from typing import Any, Optional, TypedDict
 
 from anchor.diff import (
     DEFAULT_ALPHA,
@@ -37,9 +37,6 @@ from anchor.patterns.merge import generalize_fingerprint
 from anchor.recall import drift_profile, recall_similar, signal_profile
 from anchor.timeline import hourly_timeline
 
-if TYPE_CHECKING:
-    from anchor.events import FieldChoice
-
 DEFAULT_LIMIT = 20
 STORED_SIGNALS = 200
 RECALL_K = 3
@@ -50,38 +47,21 @@ RECALL_SCAN = 2000
 TIMELINES = 3  # top signals whose sourcetype gets an hourly timeline in the drift record
 
 
-def read_fingerprint(
-    paths: Sequence[str],
-    *,
-    fmt: Optional[str] = None,
-    sourcetype: Optional[str] = None,
-    metrics: Optional[Sequence[str]] = None,
-    jobs: int = 1,
-    fields: Optional[FieldChoice] = None,
-    observe: Optional[Callable[[Iterator[Any]], Iterator[Any]]] = None,
-) -> tuple[Fingerprint, list[str]]:
-    """A fingerprint of the events in ``paths`` (read by up to ``jobs`` processes),
-    and warnings about skipped records.
+def read_fingerprint(paths: Sequence[str], **options: Any) -> tuple[Fingerprint, list[str]]:
+    """A fingerprint of the events in ``paths``, and warnings about skipped records.
 
-    ``observe`` wraps the event stream when one process reads it (the CLI counts
-    events for its progress line).
+    ``options`` are the reader's, as ``anchor.parallel.read_fingerprint`` takes them
+    (``fmt``, ``sourcetype``, ``metrics``, ``jobs``, ``fields``; ``observe`` wraps the
+    event stream when one process reads it, as the CLI does to count events for its
+    progress line).
     """
     from anchor import parallel
-    from anchor.events import NO_CHOICE, ReadReport
+    from anchor.events import ReadReport
 
     if not paths:
         raise InputError("no input files given")
     report = ReadReport()
-    fingerprint = parallel.read_fingerprint(
-        paths,
-        fmt=fmt,
-        sourcetype=sourcetype,
-        metrics=metrics,
-        jobs=jobs,
-        report=report,
-        fields=fields or NO_CHOICE,
-        observe=observe,
-    )
+    fingerprint = parallel.read_fingerprint(paths, report=report, **options)
     if report.events == 0:
         raise NoEvents(
             f"no events read from {', '.join(paths)}: is the file empty or in another format? "

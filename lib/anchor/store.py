@@ -61,10 +61,19 @@ class Store(Protocol):
     ) -> Iterator[dict]:
         """Matching documents in ``sort`` order (``_key`` when None), after the first
         ``skip``, at most ``limit``, each with only ``fields`` (plus ``_key``) when
-        given. Filtered, sorted and projected on the server."""
+        given. A backend with a server filters, sorts and projects there (KV Store);
+        this default does it in process over ``scan``, enough for a small local memory."""
+        return iter(
+            select(
+                self.scan(collection, query), None, sort=sort, skip=skip, limit=limit, fields=fields
+            )
+        )
 
     def delete_where(self, collection: str, query: Mapping[str, Any]) -> None:
-        """Remove every document matching ``query`` (a non-empty query)."""
+        """Remove every document matching ``query`` (a non-empty query); this default
+        deletes the keys that ``scan`` finds."""
+        check_delete_query(query)
+        self.delete(collection, [d["_key"] for d in self.scan(collection, query)])
 
     def delete(self, collection: str, keys: Sequence[str]) -> None:
         """Remove these keys; missing keys are ignored."""
@@ -152,7 +161,12 @@ def check_collection(collection: str) -> None:
         raise StoreError(f"unknown collection {collection!r}; expected one of {COLLECTIONS}")
 
 
-class SQLiteStore:
+def check_delete_query(query: Mapping[str, Any]) -> None:
+    if not query:
+        raise StoreError("delete_where needs a query; refusing to empty a collection")
+
+
+class SQLiteStore(Store):
     """Documents as JSON text in one SQLite table; safe across processes.
 
     WAL mode and a busy timeout let many CLI processes append feedback at
@@ -212,28 +226,6 @@ class SQLiteStore:
             if len(rows) < self.PAGE:
                 return
             last = rows[-1][0]
-
-    def find(
-        self,
-        collection: str,
-        query: Optional[Mapping[str, Any]] = None,
-        *,
-        sort: Optional[SortSpec] = None,
-        skip: int = 0,
-        limit: Optional[int] = None,
-        fields: Optional[Sequence[str]] = None,
-    ) -> Iterator[dict]:
-        # Offline memories are small; filtering in process keeps one code path for both.
-        return iter(
-            select(
-                self.scan(collection, query), None, sort=sort, skip=skip, limit=limit, fields=fields
-            )
-        )
-
-    def delete_where(self, collection: str, query: Mapping[str, Any]) -> None:
-        if not query:
-            raise StoreError("delete_where needs a query; refusing to empty a collection")
-        self.delete(collection, [d["_key"] for d in self.scan(collection, query)])
 
     def delete(self, collection: str, keys: Sequence[str]) -> None:
         check_collection(collection)

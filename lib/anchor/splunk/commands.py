@@ -80,6 +80,10 @@ class _AnchorCommand:
     def _user(self) -> str:
         return getattr(self._searchinfo(), "username", None) or "unknown"
 
+    def _invocation(self) -> rows.Invocation:
+        info = self._searchinfo()
+        return {"user": self._user(), "now": time.time(), "search": getattr(info, "search", None)}
+
     def _memory(self, capability: Optional[str] = None) -> Memory:
         info = self._searchinfo()
         uri, token = info.splunkd_uri, info.session_key
@@ -184,14 +188,7 @@ class AnchorCaptureCommand(_ReportingAnchorCommand):
     def _run(self, fingerprint):
         self.anchor_name = rows.one_name(self.anchor_name, self.anchor)
         memory = self._memory(WRITE_CAPABILITY)
-        return rows.capture_rows(
-            memory,
-            self,
-            fingerprint,
-            user=self._user(),
-            now=time.time(),
-            search=getattr(self._searchinfo(), "search", None),
-        )
+        return rows.capture_rows(memory, self, fingerprint, self._invocation())
 
 
 @Configuration(requires_preop=True, run_in_preview=False)
@@ -286,10 +283,8 @@ class AnchorCompareCommand(_ReportingAnchorCommand):
             self,
             baseline,
             current,
-            user=self._user(),
-            now=time.time(),
+            self._invocation(),
             save_baseline=self.save_baseline or None,
-            search=getattr(info, "search", None),
             narrator=self._narrator(memory),
         )
 
@@ -311,15 +306,7 @@ class AnchorCompareCommand(_ReportingAnchorCommand):
     def _run(self, fingerprint):
         memory = self._memory()
         narrator = self._narrator(memory)
-        return rows.compare_rows(
-            memory,
-            self,
-            fingerprint,
-            user=self._user(),
-            now=time.time(),
-            narrator=narrator,
-            search=getattr(self._searchinfo(), "search", None),
-        )
+        return rows.compare_rows(memory, self, fingerprint, self._invocation(), narrator)
 
 
 @Configuration(type="reporting")

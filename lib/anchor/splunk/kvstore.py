@@ -27,7 +27,7 @@ from splunklib import binding, client
 
 from anchor.httpclient import RetryPolicy, UnsafeURL, call_with_retries, check_url
 from anchor.splunk.tls import splunkd_context
-from anchor.store import SortSpec, Store, StoreError, check_collection
+from anchor.store import SortSpec, Store, StoreError, check_collection, check_delete_query
 
 APP = "anchor"
 OWNER = "nobody"
@@ -275,8 +275,7 @@ class KVStore(Store):
             page = max(1, min(rows_cap, budget * len(rows) // max(size, 1)))
 
     def delete_where(self, collection: str, query: Mapping[str, Any]) -> None:
-        if not query:
-            raise StoreError("delete_where needs a query; refusing to empty a collection")
+        check_delete_query(query)
         _call(
             "delete",
             self.service.delete,

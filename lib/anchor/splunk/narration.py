@@ -119,6 +119,8 @@ class RelayConfig:
 class RelayClient(ChatClient):
     """``LLMClient.chat`` over the app's ``POST narrate`` endpoint, as the invoking user."""
 
+    config: RelayConfig
+
     def __init__(self, splunkd_uri: str, session_key: str, user: str) -> None:
         self.splunkd_uri, self.session_key, self.user = splunkd_uri, session_key, user
         self.config = RelayConfig()

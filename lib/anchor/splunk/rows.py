@@ -13,7 +13,7 @@ import base64
 import json
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Optional, Protocol
+from typing import Any, Optional, Protocol, TypedDict
 from urllib.parse import unquote
 
 from anchor import operations
@@ -39,20 +39,34 @@ PARTIAL_FIELD = "anchor_partial"
 PARTIAL_PREFIX = "zjson1:"
 
 CAPTURE_FIELDS = ("anchor", "events", "sourcetypes", "templates", "window_start", "window_end")
-NARRATIVE_FIELDS = (
-    "summary",
-    "hypothesis",
-    "drill_in_spl",
-    "narrative_source",
-    "cited_signals",
-    "narrative_model",
-    "prompt_version",
-    "fallback_reason",
-    "investigation_steps",
-    "investigation_truncated",
-    "notes",
-)
+
+
+class NarrativeRow(TypedDict):
+    """The narrative's fields of anchorcompare's rank-1 row, in the row's order."""
+
+    summary: str
+    hypothesis: Optional[str]
+    drill_in_spl: Optional[str]
+    narrative_source: str
+    cited_signals: Optional[list[str]]
+    narrative_model: Optional[str]
+    prompt_version: Optional[int]
+    fallback_reason: Optional[str]
+    investigation_steps: Optional[list[str]]
+    investigation_truncated: Optional[bool]
+    notes: Optional[list[str]]
+
+
+NARRATIVE_FIELDS = tuple(NarrativeRow.__annotations__)
 COMPARE_FIELDS = (*SIGNAL_FIELDS, "drift_id", "anchor", *NARRATIVE_FIELDS)
+
+
+class Invocation(TypedDict):
+    """Who runs a search, when, and its text (stored with the anchor or drift it makes)."""
+
+    user: str
+    now: float
+    search: Optional[str]
 
 
 class CaptureOptions(Protocol):
@@ -321,22 +335,10 @@ def one_name(name: Optional[str], anchor: Optional[str]) -> str:
 
 
 def capture_rows(
-    memory: Memory,
-    options: CaptureOptions,
-    fingerprint: Fingerprint,
-    *,
-    user: str,
-    now: float,
-    search: Optional[str] = None,
+    memory: Memory, options: CaptureOptions, fingerprint: Fingerprint, run: Invocation
 ) -> list[dict[str, Any]]:
     head = operations.capture(
-        memory,
-        options.anchor_name,
-        fingerprint,
-        user=user,
-        now=now,
-        metrics=metric_list(options.metrics),
-        search=search,
+        memory, options.anchor_name, fingerprint, metrics=metric_list(options.metrics), **run
     )
     return [
         {
@@ -357,7 +359,7 @@ def drift_rows(report: DriftReport) -> list[dict[str, Any]]:
     comparison without signals).
     """
     narrative = report.narrative
-    story = {
+    story: NarrativeRow = {
         "summary": narrative.summary,
         "hypothesis": narrative.hypothesis,
         "drill_in_spl": narrative.drill_in_spl,
@@ -395,18 +397,16 @@ def compare_rows(
     memory: Memory,
     options: CompareOptions,
     fingerprint: Fingerprint,
-    *,
-    user: str,
-    now: float,
+    run: Invocation,
     narrator: Optional[operations.Narrator] = None,
-    search: Optional[str] = None,
 ) -> list[dict[str, Any]]:
+    search = run["search"]
     report = operations.compare(
         memory,
         options.anchor,
         fingerprint,
-        user=user,
-        now=now,
+        user=run["user"],
+        now=run["now"],
         alpha=options.alpha,
         limit=options.limit,
         narrator=narrator,
@@ -421,11 +421,9 @@ def compare_split_rows(
     options: SplitOptions,
     baseline: Fingerprint,
     current: Fingerprint,
+    run: Invocation,
     *,
-    user: str,
-    now: float,
     save_baseline: Optional[str] = None,
-    search: Optional[str] = None,
     narrator: Optional[operations.Narrator] = None,
 ) -> list[dict[str, Any]]:
     """``anchorcompare split=<field> baseline=<value>``: both windows came from this search."""
@@ -434,14 +432,12 @@ def compare_split_rows(
         f"{options.split}={options.baseline}",
         baseline,
         current,
-        user=user,
-        now=now,
         save_as=save_baseline,
         metrics=metric_list(options.metrics),
-        search=search,
         alpha=options.alpha,
         limit=options.limit,
         narrator=narrator,
+        **run,
     )
     return drift_rows(report)
 
