@@ -197,6 +197,12 @@ class Event(NamedTuple):
 
 def parse_time(value: Any) -> Optional[float]:
     """Epoch seconds from an epoch number (s or ms) or an ISO-8601-like string."""
+    if value.__class__ is str and value[-1:] == "Z" and value[4:5] == "-":
+        # ISO UTC (2025-01-01T00:00:00.123Z), as Splunk and most JSON loggers write it:
+        # straight to the parser (this runs once per event).
+        stamp = parse_iso_fast(value)
+        if stamp is not None:
+            return stamp if EARLIEST_TIME <= stamp < LATEST_TIME else None
     if value is None or value == "":
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
