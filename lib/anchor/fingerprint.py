@@ -400,9 +400,9 @@ class SourcetypeSummary:
         return any(self.levels.values())
 
     def add(self, event: Event) -> None:
-        weight = event.weight
+        # (unpacked once: attribute reads of a named tuple cost more, once per event)
+        when, host, _, _, message, level, metrics, weight, known_template, values = event
         self.count += weight
-        when = event.time
         hour = None
         if when is not None:
             self.timed += weight
@@ -412,12 +412,11 @@ class SourcetypeSummary:
                 self.latest = when
             hour = int(when // 3600) % 24
             self.hours[hour] += weight
-        level = event.level
         if level is not None:
             self.levels[level] += weight
-        pattern_id, template = event.template or template_of(event.message)
+        pattern_id, template = known_template or template_of(message)
         entry = self.templates.get(pattern_id)
-        example = event.message[:EXAMPLE_CHARS]
+        example = message[:EXAMPLE_CHARS]
         if entry is None:
             hours = [0.0] * 24
             entry = self.templates[pattern_id] = TemplateEntry(
@@ -440,7 +439,6 @@ class SourcetypeSummary:
                 entry.template = template
             if hour is not None and entry.hours is not None:
                 entry.hours[hour] += weight
-        host = event.host
         hosts = self.hosts
         if host in hosts:
             hosts[host] += weight
@@ -448,7 +446,6 @@ class SourcetypeSummary:
             hosts[host] = 0.0 + weight
             if len(hosts) > TRACK_HOSTS:
                 self.host_floor += _prune(hosts, TRACK_HOSTS // 2, float)
-        metrics = event.metrics
         if metrics:
             mine = self.metrics
             for name, value in metrics.items():
@@ -460,15 +457,15 @@ class SourcetypeSummary:
                 summary.add(value, weight)
             if not self.host_metrics_overflow:
                 self._add_host_metrics(host, metrics, weight)
-        if event.values:
+        if values:
             fields = self.fields
-            for name, text in event.values.items():
-                values = fields.get(name)
-                if values is None:
+            for name, text in values.items():
+                counts = fields.get(name)
+                if counts is None:
                     if len(fields) >= TRACK_FIELDS:
                         continue
-                    values = fields[name] = FieldValues()
-                values.add(text, weight)
+                    counts = fields[name] = FieldValues()
+                counts.add(text, weight)
 
     def _add_host_metrics(self, host: str, metrics: Mapping[str, float], weight: float) -> None:
         mine = self.host_metrics.get(host)
