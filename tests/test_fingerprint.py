@@ -254,3 +254,30 @@ def test_queued_metric_values_give_what_adding_one_by_one_gives(values):
     expected = {"count": count, "sum": total, "sum_sq": total_sq, "min": low, "max": high}
     # (repr: == cannot tell 0.0 from -0.0)
     assert repr(queued.to_dict()) == repr({**expected, "sketch": sketch.to_dict()})
+
+
+def test_the_remembered_record_layout_never_answers_for_another():
+    """event_from_record reuses the last layout's plan (see events._plan): records of
+    other layouts, an empty record and other field choices in between must each be
+    read as on their own."""
+    from anchor.events import _plans, field_choice
+
+    records = [
+        {"_time": "2025-11-24T00:00:01Z", "message": "a", "latency_ms": 5.0, "region": "eu"},
+        {},
+        {"message": "b", "status": 500},
+        {"_time": "2025-11-24T00:00:01Z", "message": "a", "latency_ms": 5.0, "region": "eu"},
+        {"message": "b", "status": 500},
+    ]
+    choices = [field_choice([], []), field_choice(["latency_ms"], ["region"])]
+    # each record under both choices in turn: the same layout twice, with another choice
+    together = [event_from_record(r, fields=c) for r in records for c in choices]
+    alone = []
+    for record in records:
+        for choice in choices:
+            _plans.clear()
+            event_from_record({"other": 1})  # another layout remembered in between
+            alone.append(event_from_record(record, fields=choice))
+    assert together == alone
+    assert together[2].message == "" and together[4].values == {"status": "500"}
+    assert together[0].values != together[1].values  # the choices do differ

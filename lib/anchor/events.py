@@ -274,8 +274,15 @@ class _Plan(NamedTuple):
 _plans: dict[tuple, _Plan] = {}
 
 
+# The last layout's plan: records of one source come one after another.
+_last: list[Any] = [None, None, None]
+
+
 def _plan(record: Mapping[str, Any], choice: FieldChoice = NO_CHOICE) -> _Plan:
     layout = tuple(record)
+    last_layout, last_choice, plan = _last
+    if layout == last_layout and choice is last_choice:
+        return plan
     key = (layout, choice)
     plan = _plans.get(key)
     if plan is None:
@@ -301,6 +308,7 @@ def _plan(record: Mapping[str, Any], choice: FieldChoice = NO_CHOICE) -> _Plan:
         if len(_plans) > 1000:
             _plans.clear()
         _plans[key] = plan
+    _last[:] = [layout, choice, plan]
     return plan
 
 
