@@ -189,57 +189,56 @@ def synthetic_fingerprint(
     return fingerprint
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke run)")
-    args = parser.parse_args()
-    sizes = [20_000, 60_000] if args.quick else [100_000, 1_000_000, 5_000_000]
-    throughput_size = sizes[-1] if args.quick else 1_000_000
-    template_counts = [1_000, 5_000] if args.quick else [1_000, 10_000, 100_000]
-    results: dict = {"quick": args.quick}
-    with tempfile.TemporaryDirectory() as folder:
-        print(f"1. capture throughput on {throughput_size} events", flush=True)
-        results["capture"] = bench_capture(events_file(folder, throughput_size))
-        c = results["capture"]
+def section_capture(folder: str, size: int) -> dict:
+    print(f"1. capture throughput on {size} events", flush=True)
+    c = bench_capture(events_file(folder, size))
+    print(
+        f"   anchor {c['anchor_events_per_s']:,.0f} events/s, drain3 {c['drain3_messages_per_s']:,.0f} "
+        f"messages/s, ratio {c['ratio']:.2f}x (by CPU time {c['cpu_ratio']:.2f}x)"
+    )
+    print(f"   --jobs N on this machine's {os.cpu_count()} core(s):")
+    drain3 = c["drain3_messages_per_s"]
+    for jobs, run in c["jobs"].items():
         print(
-            f"   anchor {c['anchor_events_per_s']:,.0f} events/s, drain3 {c['drain3_messages_per_s']:,.0f} "
-            f"messages/s, ratio {c['ratio']:.2f}x (by CPU time {c['cpu_ratio']:.2f}x)"
+            f"   --jobs {jobs}: {run['events_per_s']:,.0f} events/s wall, {run['speedup']:.2f}x "
+            f"one process, {run['events_per_s'] / drain3:.2f}x drain3; "
+            f"{run['events_per_cpu_s']:,.0f} events per CPU-second "
+            f"({run['cpu_efficiency']:.2f} of one process's); fingerprint "
+            f"{'identical' if run['identical'] else 'DIFFERENT'}"
         )
-        print(f"   --jobs N on this machine's {os.cpu_count()} core(s):")
-        drain3 = c["drain3_messages_per_s"]
-        for jobs, run in c["jobs"].items():
-            print(
-                f"   --jobs {jobs}: {run['events_per_s']:,.0f} events/s wall, {run['speedup']:.2f}x "
-                f"one process, {run['events_per_s'] / drain3:.2f}x drain3; "
-                f"{run['events_per_cpu_s']:,.0f} events per CPU-second "
-                f"({run['cpu_efficiency']:.2f} of one process's); fingerprint "
-                f"{'identical' if run['identical'] else 'DIFFERENT'}"
-            )
+    return c
+
+
+def section_memory(folder: str, sizes: list[int]) -> dict:
+    print("2. peak RSS of capture (one process; --jobs 2: parent and largest worker)", flush=True)
+    rss, rss_jobs = {}, {}
+    for size in sizes:
+        rss[size] = peak_rss_of_capture(events_file(folder, size), folder)
+        rss_jobs[size] = peak_rss_of_jobs(events_file(folder, size))
         print(
-            "2. peak RSS of capture (one process; --jobs 2: parent and largest worker)", flush=True
+            f"   {size:>9,} events: {rss[size]:.1f} MB; --jobs 2: parent "
+            f"{rss_jobs[size][0]:.1f} MB, worker {rss_jobs[size][1]:.1f} MB",
+            flush=True,
         )
-        rss, rss_jobs = {}, {}
-        for size in sizes:
-            rss[size] = peak_rss_of_capture(events_file(folder, size), folder)
-            rss_jobs[size] = peak_rss_of_jobs(events_file(folder, size))
-            print(
-                f"   {size:>9,} events: {rss[size]:.1f} MB; --jobs 2: parent "
-                f"{rss_jobs[size][0]:.1f} MB, worker {rss_jobs[size][1]:.1f} MB",
-                flush=True,
-            )
-        small, large = sizes[-2], sizes[-1]
-        growth = (rss[large] - rss[small]) / rss[small] * 100
-        growth_jobs = [
-            (rss_jobs[large][i] - rss_jobs[small][i]) / rss_jobs[small][i] * 100 for i in (0, 1)
-        ]
-        print(
-            f"   growth {small:,} -> {large:,}: {growth:+.1f}% (--jobs 2: parent "
-            f"{growth_jobs[0]:+.1f}%, worker {growth_jobs[1]:+.1f}%)"
-        )
-        results["rss_mb"] = rss
-        results["rss_growth_pct"] = growth
-        results["rss_jobs2_mb"] = rss_jobs
-        results["rss_jobs2_growth_pct"] = growth_jobs
+    small, large = sizes[-2], sizes[-1]
+    growth = (rss[large] - rss[small]) / rss[small] * 100
+    growth_jobs = [
+        (rss_jobs[large][i] - rss_jobs[small][i]) / rss_jobs[small][i] * 100 for i in (0, 1)
+    ]
+    print(
+        f"   growth {small:,} -> {large:,}: {growth:+.1f}% (--jobs 2: parent "
+        f"{growth_jobs[0]:+.1f}%, worker {growth_jobs[1]:+.1f}%)"
+    )
+    return {
+        "rss_mb": rss,
+        "rss_growth_pct": growth,
+        "rss_jobs2_mb": rss_jobs,
+        "rss_jobs2_growth_pct": growth_jobs,
+        "sizes": (small, large),
+    }
+
+
+def section_size() -> dict:
     print("3. fingerprint size, 5 sourcetypes x 10,000 templates", flush=True)
     start = time.perf_counter()
     big = synthetic_fingerprint(5, 10_000, seed=1)
@@ -251,7 +250,10 @@ def main() -> int:
         f"   {len(text) / 1e6:.1f} MB of JSON in {parts} part(s) of at most {PART_CHARS / 1e6:.1f} MB "
         f"(KV document limit {KV_DOCUMENT_LIMIT / 1e6:.1f} MB); built in {built:.2f} s"
     )
-    results["fingerprint"] = {"bytes": len(text), "parts": parts, "build_s": built}
+    return {"bytes": len(text), "parts": parts, "build_s": built}
+
+
+def section_compare(template_counts: list[int]) -> dict:
     print("4. compare latency by template count (1 sourcetype)", flush=True)
     latency, aligning = {}, {}
     for count in template_counts:
@@ -267,25 +269,66 @@ def main() -> int:
             f"   {count:>7,} templates: {latency[count] * 1000:.0f} ms ({len(found.signals)} signals, {found.tests} tests; "
             f"of which template merge {aligning[count] * 1000:.0f} ms)"
         )
-    results["compare_s"] = latency
-    results["template_merge_s"] = aligning
+    return {"compare_s": latency, "template_merge_s": aligning}
+
+
+def print_targets(results: dict) -> None:
     print("targets (ratios from this run; paste into docs/BENCHMARKS.md):")
-    best = max(c["jobs"].values(), key=lambda run: run["events_per_s"])
-    print(
-        f"   offline capture vs drain3, one process: {c['ratio']:.2f}x wall, "
-        f"{c['cpu_ratio']:.2f}x CPU (goal 1.0x)"
-    )
-    print(
-        f"   offline capture vs drain3, all cores (best --jobs): "
-        f"{best['events_per_s'] / drain3:.2f}x wall (goal 2x)"
-    )
-    print(
-        f"   memory growth {small:,} -> {large:,} events: {growth:+.1f}% one process, "
-        f"--jobs 2 parent {growth_jobs[0]:+.1f}%, worker {growth_jobs[1]:+.1f}% (goal under +20%)"
-    )
+    c = results.get("capture")
+    if c is not None:
+        best = max(c["jobs"].values(), key=lambda run: run["events_per_s"])
+        print(
+            f"   offline capture vs drain3, one process: {c['ratio']:.2f}x wall, "
+            f"{c['cpu_ratio']:.2f}x CPU (goal 1.0x)"
+        )
+        print(
+            f"   offline capture vs drain3, all cores (best --jobs): "
+            f"{best['events_per_s'] / c['drain3_messages_per_s']:.2f}x wall (goal 2x)"
+        )
+    m = results.get("memory")
+    if m is not None:
+        (small, large), growth_jobs = m["sizes"], m["rss_jobs2_growth_pct"]
+        print(
+            f"   memory growth {small:,} -> {large:,} events: {m['rss_growth_pct']:+.1f}% one "
+            f"process, --jobs 2 parent {growth_jobs[0]:+.1f}%, worker {growth_jobs[1]:+.1f}% "
+            "(goal under +20%)"
+        )
     print(f"   load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} core(s)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke run)")
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help="which parts to run, comma-separated (default: all). Throughput wants an idle "
+        "machine; peak memory does not, so the two can be run at different times",
+    )
+    args = parser.parse_args()
+    sections = args.sections.split(",")
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from {SECTIONS}")
+    sizes = [20_000, 60_000] if args.quick else [100_000, 1_000_000, 5_000_000]
+    throughput_size = sizes[-1] if args.quick else 1_000_000
+    template_counts = [1_000, 5_000] if args.quick else [1_000, 10_000, 100_000]
+    results: dict = {"quick": args.quick}
+    with tempfile.TemporaryDirectory() as folder:
+        if "capture" in sections:
+            results["capture"] = section_capture(folder, throughput_size)
+        if "memory" in sections:
+            results["memory"] = section_memory(folder, sizes)
+    if "size" in sections:
+        results["fingerprint"] = section_size()
+    if "compare" in sections:
+        results["compare"] = section_compare(template_counts)
+    print_targets(results)
     print(json.dumps(results, default=str))
     return 0
+
+
+SECTIONS = ("capture", "memory", "size", "compare")
 
 
 if __name__ == "__main__":

@@ -21,10 +21,12 @@ from anchor.fingerprint import (
     TRACK_VALUES,
     Fingerprint,
     FingerprintError,
+    MetricSummary,
     _settle,
     content_digest,
     fingerprint_events,
 )
+from anchor.sketch import QuantileSketch
 from anchor.synthetic import generate
 
 ANCHOR_EVENTS = [event_from_record(r) for r in generate(T0, 30, seed=11, rate_scale=0.2)]
@@ -216,3 +218,66 @@ def test_weights_from_tstats_count_field_count_as_events():
     fingerprint = fingerprint_events(event_from_record(r) for r in rows)
     assert fingerprint.sourcetypes["web"].count == 2500
     assert sum(fingerprint.sourcetypes["web"].hours) == 2500
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(
+                st.floats(-1e6, 1e6, allow_nan=False),
+                st.sampled_from([0.0, -0.0, 1e-12, 5.0, -5.0]),
+                st.floats(1e-3, 1e12),
+            ),
+            # (1e16: where adding 1.0 n times and adding n differ)
+            st.sampled_from([1.0, 1.0, 1.0, 0.3, 2.0, 1e16]),
+        ),
+        max_size=700,  # past PENDING_VALUES, so that the queue settles on its own too
+    )
+)
+def test_queued_metric_values_give_what_adding_one_by_one_gives(values):
+    """A summary holds weight-1 values back (see MetricSummary); the result must be the
+    one ``count += w; total += v * w; ...; sketch.add(v, w)`` per value gives, with
+    fractional weights between them and a sketch small enough to collapse."""
+    queued = MetricSummary(QuantileSketch(0.02, 8))
+    sketch = QuantileSketch(0.02, 8)
+    count = total = total_sq = 0.0
+    low = high = None
+    for value, weight in values:
+        queued.add(value, weight)
+        count += weight
+        total += value * weight
+        total_sq += value * value * weight
+        low = value if low is None or value < low else low
+        high = value if high is None or value > high else high
+        sketch.add(value, weight)
+    expected = {"count": count, "sum": total, "sum_sq": total_sq, "min": low, "max": high}
+    # (repr: == cannot tell 0.0 from -0.0)
+    assert repr(queued.to_dict()) == repr({**expected, "sketch": sketch.to_dict()})
+
+
+def test_the_remembered_record_layout_never_answers_for_another():
+    """event_from_record reuses the last layout's plan (see events._plan): records of
+    other layouts, an empty record and other field choices in between must each be
+    read as on their own."""
+    from anchor.events import _plans, field_choice
+
+    records = [
+        {"_time": "2025-11-24T00:00:01Z", "message": "a", "latency_ms": 5.0, "region": "eu"},
+        {},
+        {"message": "b", "status": 500},
+        {"_time": "2025-11-24T00:00:01Z", "message": "a", "latency_ms": 5.0, "region": "eu"},
+        {"message": "b", "status": 500},
+    ]
+    choices = [field_choice([], []), field_choice(["latency_ms"], ["region"])]
+    # each record under both choices in turn: the same layout twice, with another choice
+    together = [event_from_record(r, fields=c) for r in records for c in choices]
+    alone = []
+    for record in records:
+        for choice in choices:
+            _plans.clear()
+            event_from_record({"other": 1})  # another layout remembered in between
+            alone.append(event_from_record(record, fields=choice))
+    assert together == alone
+    assert together[2].message == "" and together[4].values == {"status": "500"}
+    assert together[0].values != together[1].values  # the choices do differ

@@ -156,6 +156,9 @@ def test_the_digit_blind_cache_never_changes_a_template():
         # the typed masks' pieces: dates, units, emails, URLs, pids, wordless tokens
         + ["Jul ", "Sun ", "Monday", "MB", "s", "B", "GiB", "@", "ex.com", "http://", "?", "AM"]
         + ["sshd[", "deadbeefcafe", "aGVsbG9XBbGQhIHRo"]
+        # UUIDs starting with a digit or a letter, with digitless groups, and without a digit
+        + ["8d41e805-3c93-49c7-8f08-b39d94f0bb10", "aBcdefab-abcd-4bcd-abcd-abcdefabcdef"]
+        + ["DeCafbad-abcd-abcd-abcd-abcdefabcdef", "Feb", "-abcd-ef01", "[1]", ";"]
     )
 
     @settings(max_examples=1500, deadline=None)

@@ -197,6 +197,12 @@ class Event(NamedTuple):
 
 def parse_time(value: Any) -> Optional[float]:
     """Epoch seconds from an epoch number (s or ms) or an ISO-8601-like string."""
+    if value.__class__ is str and value[-1:] == "Z" and value[4:5] == "-":
+        # ISO UTC (2025-01-01T00:00:00.123Z), as Splunk and most JSON loggers write it:
+        # straight to the parser (this runs once per event).
+        stamp = parse_iso_fast(value)
+        if stamp is not None:
+            return stamp if EARLIEST_TIME <= stamp < LATEST_TIME else None
     if value is None or value == "":
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -268,8 +274,15 @@ class _Plan(NamedTuple):
 _plans: dict[tuple, _Plan] = {}
 
 
+# The last layout's plan: records of one source come one after another.
+_last: list[Any] = [None, None, None]
+
+
 def _plan(record: Mapping[str, Any], choice: FieldChoice = NO_CHOICE) -> _Plan:
     layout = tuple(record)
+    last_layout, last_choice, plan = _last
+    if layout == last_layout and choice is last_choice:
+        return plan
     key = (layout, choice)
     plan = _plans.get(key)
     if plan is None:
@@ -295,6 +308,7 @@ def _plan(record: Mapping[str, Any], choice: FieldChoice = NO_CHOICE) -> _Plan:
         if len(_plans) > 1000:
             _plans.clear()
         _plans[key] = plan
+    _last[:] = [layout, choice, plan]
     return plan
 
 

@@ -34,4 +34,9 @@ def split_template(line: str, limit: int) -> tuple[RawParts, Template]:
     stamp_format, start, level = peel_shape(shape)
     message = text[start:].strip()[:limit]
     template = template_of(message, shape=shape[start:].strip()[:limit])
-    return RawParts(timestamp_at(text, stamp_format), level, message), template
+    stamp = timestamp_at(text, stamp_format) if stamp_format is not None else None
+    return _new_parts(RawParts, (stamp, level, message)), template
+
+
+# ``RawParts(...)`` without the Python-level ``__new__`` namedtuple generates (once per event).
+_new_parts = tuple.__new__

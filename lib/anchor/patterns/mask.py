@@ -148,7 +148,25 @@ def template_of(message: str, shape: Optional[str] = None) -> Template:
     """
     if ("x" in message or "X" in message) and _DIGIT_X.search(message):
         return _template_cached.__wrapped__(message)
-    return _template_by_shape(digit_shape(message) if shape is None else shape)
+    if shape is None:
+        shape = digit_shape(message)
+    if "-" in shape:
+        # Random UUIDs would make nearly every shape new (their hex letters are not digits).
+        shape = _LONE_UUID.sub(_CANONICAL_UUID, shape)
+    return _template_by_shape(shape)
+
+
+# A UUID that holds a digit and stands alone (between spaces, brackets, quotes or
+# separators) is a digit token of its own, masked whole as <UUID> whatever its
+# letters are, and no other pattern looks inside it (not a key=value key, a URL
+# scheme, an e-mail domain or a name before a [pid]): so in a shape it is written
+# canonically. (Shapes hold digits as 0 only.)
+_LONE_UUID = re.compile(
+    r"(?<![^\s\[({\"'=,;])(?=[0-9a-fA-F-]{0,35}0)"
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"(?=[\s\])}\"',;]|[.:]?$|[.:]\s)"
+)
+_CANONICAL_UUID = "00000000-0000-0000-0000-000000000000"
 
 
 _DIGIT_X = re.compile(r"[1-9][xX]")
@@ -177,9 +195,10 @@ def _template_by_shape(shape: str) -> Template:
 # A run of hex characters holding a digit, between non-word characters, is
 # always masked whole (as part of a digit token, a key=value value or a
 # path). What decides how: its length, whether it starts with a letter (a
-# key must) and whether it holds a hex letter at all, not where or how many.
+# key must), whether it ends with one (a name before a ``[pid]`` must) and
+# whether it holds a hex letter at all, not where else or how many.
 # So for the cache key such a run is written canonically ("0a0aa" becomes
-# "0a000"): UUIDs and hex ids stop making every message a new key.
+# "0000a", "00a0" becomes "0a00"): hex ids stop making every message a new key.
 # The template never contains the run's characters. (Runs of digits only are left
 # as they are, so the pattern skips them: one call of _hex_blind fewer each.)
 _HEX_RUN = re.compile(
@@ -191,9 +210,13 @@ def _hex_blind(match: re.Match) -> str:
     run = match.group()
     if run.isdigit():
         return run
-    rest = run[1:]
     head = "0" if run[0] == "0" else "a"
-    return head + ("0" * len(rest) if rest.isdigit() else "a" + "0" * (len(rest) - 1))
+    if len(run) == 2:
+        return head + ("0" if run[1] == "0" else "a")
+    tail = "0" if run[-1] == "0" else "a"
+    # (a run of 3 or more: the middle holds the hex letter when neither end does)
+    middle = "0" * (len(run) - 2) if head == "a" or tail == "a" else "a" + "0" * (len(run) - 3)
+    return head + middle + tail
 
 
 @lru_cache(maxsize=CACHE_ENTRIES)
