@@ -29,10 +29,11 @@ test: venv lint browser
 test-slow: venv
 	$(PY) -m pytest -m slow
 
-# The fuzz suite (tests/test_fuzz.py) with a larger budget than the normal suite gives it.
+# The tests marked fuzz (tests/test_fuzz.py and the property tests of the SPL guard and the
+# pattern fast paths) with the larger budget the normal suite does not spend on them.
 FUZZ_EXAMPLES ?= 2000
 fuzz: venv
-	ANCHOR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -m fuzz -p no:cacheprovider tests/test_fuzz.py
+	ANCHOR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -m fuzz -p no:cacheprovider tests
 
 # Debian's chromium for the HTML report test (skipped without it, except in CI).
 browser:

@@ -32,6 +32,16 @@ DAY = 86400.0
 T0 = 1_763_942_400.0
 
 
+def examples(full: int) -> int:
+    """``max_examples`` for a property test marked ``fuzz`` outside tests/test_fuzz.py.
+
+    ``make fuzz`` (ANCHOR_FUZZ_EXAMPLES set) runs the test's ``full`` budget, or that
+    setting if larger; the normal suite runs a fifth of it.
+    """
+    fuzz = os.environ.get("ANCHOR_FUZZ_EXAMPLES")
+    return max(full, int(fuzz)) if fuzz else max(10, full // 5)
+
+
 def cli_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(LIB)
