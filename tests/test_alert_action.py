@@ -23,7 +23,7 @@ import sys
 
 import pytest
 from chunked import run_command
-from conftest import ROOT, splunk_events
+from conftest import ROOT, copy_memory, made_once, splunk_events
 from fakes.fake_splunkd import FakeSplunkd
 from fakes.fake_webhook import FakeWebhook
 from test_conf import conf
@@ -45,17 +45,25 @@ SYSTEM = ("admin_all_objects", "list_storage_passwords")
 
 @pytest.fixture(scope="module")
 def compared(demo_files, tmp_path_factory):
-    """A memory with anchor 'healthy' and the rows of one anchorcompare run against it."""
-    folder = tmp_path_factory.mktemp("alert")
-    db = folder / "memory.db"
-    env = {"ANCHOR_STORE": f"sqlite:{db}"}
-    healthy = splunk_events(demo_files["healthy"], limit=20000)
-    assert run_command("anchorcapture", ["name=healthy"], healthy, env=env).records
-    rows = run_command(
-        "anchorcompare", ["anchor=healthy"], splunk_events(demo_files["incident"]), env=env
-    ).records
-    assert rows and rows[0]["drift_id"]
-    return db, rows
+    """A memory with anchor 'healthy' and the rows of one anchorcompare run against it.
+
+    Both are made once per run (test_silent_source uses them too); each module gets a copy
+    of the memory.
+    """
+
+    def make(folder):
+        env = {"ANCHOR_STORE": f"sqlite:{folder / 'memory.db'}"}
+        healthy = splunk_events(demo_files["healthy"], limit=20000)
+        assert run_command("anchorcapture", ["name=healthy"], healthy, env=env).records
+        rows = run_command(
+            "anchorcompare", ["anchor=healthy"], splunk_events(demo_files["incident"]), env=env
+        ).records
+        assert rows and rows[0]["drift_id"]
+        (folder / "rows.json").write_text(json.dumps(rows), encoding="utf-8")
+
+    made = made_once(tmp_path_factory, "alert-compared", make)
+    db = copy_memory(made / "memory.db", tmp_path_factory.mktemp("alert") / "memory.db")
+    return db, json.loads((made / "rows.json").read_text(encoding="utf-8"))
 
 
 def write_results(folder, rows):
