@@ -23,8 +23,9 @@ format: venv
 	$(PY) -m ruff check --fix .
 
 # In parallel on every core; the tests marked slow run once, in CI (`make test-slow`).
+# loadgroup: a module marked xdist_group runs on one worker (its module fixtures made once).
 test: venv lint browser
-	$(PY) -m pytest -n auto -m "not slow"
+	$(PY) -m pytest -n auto --dist loadgroup -m "not slow"
 
 test-slow: venv
 	$(PY) -m pytest -m slow

@@ -16,6 +16,10 @@ from anchor import parallel
 from anchor.events import ReadReport, read_events
 from anchor.fingerprint import Fingerprint, content_digest
 
+# One xdist worker runs this module (make test: --dist loadgroup), so its module
+# fixtures are made once, and its group is handed out before single tests.
+pytestmark = pytest.mark.xdist_group("parallel")
+
 LOGHUB = Path(__file__).resolve().parent.parent / "bench" / "data" / "loghub"
 # Small parts, so that these small files are cut into many (the 1.7 MB JSONL file in 107).
 PART = 16 * 1024
