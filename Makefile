@@ -31,7 +31,7 @@ test-slow: venv
 	$(PY) -m pytest -m slow
 
 # The tests marked fuzz (tests/test_fuzz.py and the property tests of the SPL guard and the
-# pattern fast paths) with the larger budget the normal suite does not spend on them.
+# engine's fast paths) with the larger budget the normal suite does not spend on them.
 FUZZ_EXAMPLES ?= 2000
 fuzz: venv
 	ANCHOR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -m fuzz -p no:cacheprovider tests
