@@ -23,16 +23,18 @@ format: venv
 	$(PY) -m ruff check --fix .
 
 # In parallel on every core; the tests marked slow run once, in CI (`make test-slow`).
+# loadgroup: a module marked xdist_group runs on one worker (its module fixtures made once).
 test: venv lint browser
-	$(PY) -m pytest -n auto -m "not slow"
+	$(PY) -m pytest -n auto --dist loadgroup -m "not slow"
 
 test-slow: venv
 	$(PY) -m pytest -m slow
 
-# The fuzz suite (tests/test_fuzz.py) with a larger budget than the normal suite gives it.
+# The tests marked fuzz (tests/test_fuzz.py and the property tests of the SPL guard and the
+# engine's fast paths) with the larger budget the normal suite does not spend on them.
 FUZZ_EXAMPLES ?= 2000
 fuzz: venv
-	ANCHOR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -m fuzz -p no:cacheprovider tests/test_fuzz.py
+	ANCHOR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -m fuzz -p no:cacheprovider tests
 
 # Debian's chromium for the HTML report test (skipped without it, except in CI).
 browser:

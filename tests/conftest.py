@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gzip
 import io
 import json
 import os
+import pickle
+import shutil
 import sqlite3
 import subprocess
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -27,6 +30,16 @@ LIB = ROOT / "lib"
 DAY = 86400.0
 # A fixed midnight so generated data is identical on every run.
 T0 = 1_763_942_400.0
+
+
+def examples(full: int) -> int:
+    """``max_examples`` for a property test marked ``fuzz`` outside tests/test_fuzz.py.
+
+    ``make fuzz`` (ANCHOR_FUZZ_EXAMPLES set) runs the test's ``full`` budget, or that
+    setting if larger; the normal suite runs a fifth of it.
+    """
+    fuzz = os.environ.get("ANCHOR_FUZZ_EXAMPLES")
+    return max(full, int(fuzz)) if fuzz else max(10, full // 5)
 
 
 def cli_env(**extra: str) -> dict[str, str]:
@@ -107,30 +120,64 @@ def command_env(tmp_path_factory):
     return {"ANCHOR_STORE": f"sqlite:{db}", "PYTHONPATH": ""}, db
 
 
-@pytest.fixture(scope="session")
-def demo_files(tmp_path_factory) -> dict[str, Path]:
-    """A 3-day healthy window and a 2-hour incident window (see anchor.synthetic)."""
-    folder = tmp_path_factory.mktemp("demo")
-    healthy = folder / "healthy.jsonl"
-    incident = folder / "incident.jsonl"
-    calm = folder / "calm.jsonl"
-    write_jsonl(str(healthy), generate(T0, 72, seed=1, rate_scale=0.5))
+def made_once(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path:
+    """The folder ``name``, filled by ``make(folder)`` once per run of the suite.
+
+    Under pytest-xdist each worker has a session of its own, so a session fixture is
+    computed by every worker. The workers' temporary folders share a parent made for
+    this run: the first worker to take the lock there makes the folder, the others wait
+    for it and read it. What is made there is shared: use it read-only.
+    """
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    folder = base / name
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if not (folder / ".made").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            (folder / ".made").touch()
+    return folder
+
+
+def _write_demo(folder: Path) -> None:
+    write_jsonl(str(folder / "healthy.jsonl"), generate(T0, 72, seed=1, rate_scale=0.5))
     write_jsonl(
-        str(incident),
+        str(folder / "incident.jsonl"),
         generate(T0 + 3 * DAY + 10 * 3600, 2, scenario="incident", seed=2, rate_scale=0.5),
     )
-    write_jsonl(str(calm), generate(T0 + 3 * DAY + 10 * 3600, 2, seed=3, rate_scale=0.5))
-    return {"healthy": healthy, "incident": incident, "calm": calm}
+    write_jsonl(
+        str(folder / "calm.jsonl"), generate(T0 + 3 * DAY + 10 * 3600, 2, seed=3, rate_scale=0.5)
+    )
 
 
 @pytest.fixture(scope="session")
-def demo_fingerprints(demo_files):
-    from anchor.events import read_events
-    from anchor.fingerprint import Fingerprint
+def demo_files(tmp_path_factory) -> dict[str, Path]:
+    """A 3-day healthy window and a 2-hour incident window (see anchor.synthetic).
 
-    anchor = Fingerprint().add_all(read_events([str(demo_files["healthy"])]))
-    incident = Fingerprint().add_all(read_events([str(demo_files["incident"])]))
-    return anchor.trim(), incident
+    Shared by the run (made_once): read them, never write to them.
+    """
+    folder = made_once(tmp_path_factory, "demo", _write_demo)
+    return {name: folder / f"{name}.jsonl" for name in ("healthy", "incident", "calm")}
+
+
+@pytest.fixture(scope="session")
+def demo_fingerprints(demo_files, tmp_path_factory):
+    """The healthy window's fingerprint (trimmed, as a capture stores it) and the incident's."""
+
+    def make(folder: Path) -> None:
+        from anchor.events import read_events
+        from anchor.fingerprint import Fingerprint
+
+        anchor = Fingerprint().add_all(read_events([str(demo_files["healthy"])]))
+        incident = Fingerprint().add_all(read_events([str(demo_files["incident"])]))
+        (folder / "fingerprints.pickle").write_bytes(pickle.dumps((anchor.trim(), incident)))
+
+    folder = made_once(tmp_path_factory, "demo-fingerprints", make)
+    # Each worker unpickles objects of its own, as it had made them itself.
+    return pickle.loads((folder / "fingerprints.pickle").read_bytes())
 
 
 def splunk_events(path, limit=None):
@@ -184,18 +231,21 @@ def copy_memory(source: Path, target: Path) -> Path:
 
 
 def _captured_demo(tmp_path_factory, demo_files, name: str, *options: str) -> Path:
-    db = tmp_path_factory.mktemp(name) / "anchor.db"
-    result = run_cli("capture", name, "--input", demo_files["healthy"], *options, db=db)
-    assert result.returncode == 0, result.stderr
-    assert f"captured anchor '{name}'" in result.stdout
-    return db
+    def make(folder: Path) -> None:
+        result = run_cli(
+            "capture", name, "--input", demo_files["healthy"], *options, db=folder / "anchor.db"
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"captured anchor '{name}'" in result.stdout
+
+    return made_once(tmp_path_factory, name, make) / "anchor.db"
 
 
 @pytest.fixture(scope="session")
 def healthy_week(demo_files, tmp_path_factory) -> Path:
     """A memory with the demo's healthy window captured as 'healthy_week' (metric latency_ms).
 
-    Shared by the session: write only to a copy (copy_memory).
+    Shared by the run (made_once): write only to a copy (copy_memory).
     """
     return _captured_demo(tmp_path_factory, demo_files, "healthy_week", "--metric", "latency_ms")
 
@@ -204,7 +254,7 @@ def healthy_week(demo_files, tmp_path_factory) -> Path:
 def healthy_anchor(demo_files, tmp_path_factory) -> Path:
     """A memory with the demo's healthy window captured as 'healthy', the CLI's defaults.
 
-    Shared by the session: write only to a copy (copy_memory).
+    Shared by the run (made_once): write only to a copy (copy_memory).
     """
     return _captured_demo(tmp_path_factory, demo_files, "healthy")
 

@@ -127,7 +127,8 @@ def main():
                 self.end_headers()
 
         server = HTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # A short poll interval: shutdown() waits up to one interval (default 0.5 s).
+        threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
         waits = []
         try:
             http = httpclient.session(httpclient.RetryPolicy(sleep=waits.append))

@@ -13,6 +13,7 @@ fake's storage/passwords; deliveries go to a loopback receiver.
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import json
 import os
@@ -22,11 +23,12 @@ import sys
 
 import pytest
 from chunked import run_command
-from conftest import ROOT, splunk_events
+from conftest import ROOT, copy_memory, made_once, splunk_events
 from fakes.fake_splunkd import FakeSplunkd
 from fakes.fake_webhook import FakeWebhook
 from test_conf import conf
 
+from anchor import alert as alerting
 from anchor.memory import Memory
 from anchor.splunk import rest
 from anchor.splunk.secrets import read_secret
@@ -43,17 +45,25 @@ SYSTEM = ("admin_all_objects", "list_storage_passwords")
 
 @pytest.fixture(scope="module")
 def compared(demo_files, tmp_path_factory):
-    """A memory with anchor 'healthy' and the rows of one anchorcompare run against it."""
-    folder = tmp_path_factory.mktemp("alert")
-    db = folder / "memory.db"
-    env = {"ANCHOR_STORE": f"sqlite:{db}"}
-    healthy = splunk_events(demo_files["healthy"], limit=20000)
-    assert run_command("anchorcapture", ["name=healthy"], healthy, env=env).records
-    rows = run_command(
-        "anchorcompare", ["anchor=healthy"], splunk_events(demo_files["incident"]), env=env
-    ).records
-    assert rows and rows[0]["drift_id"]
-    return db, rows
+    """A memory with anchor 'healthy' and the rows of one anchorcompare run against it.
+
+    Both are made once per run (test_silent_source uses them too); each module gets a copy
+    of the memory.
+    """
+
+    def make(folder):
+        env = {"ANCHOR_STORE": f"sqlite:{folder / 'memory.db'}"}
+        healthy = splunk_events(demo_files["healthy"], limit=20000)
+        assert run_command("anchorcapture", ["name=healthy"], healthy, env=env).records
+        rows = run_command(
+            "anchorcompare", ["anchor=healthy"], splunk_events(demo_files["incident"]), env=env
+        ).records
+        assert rows and rows[0]["drift_id"]
+        (folder / "rows.json").write_text(json.dumps(rows), encoding="utf-8")
+
+    made = made_once(tmp_path_factory, "alert-compared", make)
+    db = copy_memory(made / "memory.db", tmp_path_factory.mktemp("alert") / "memory.db")
+    return db, json.loads((made / "rows.json").read_text(encoding="utf-8"))
 
 
 def write_results(folder, rows):
@@ -144,12 +154,24 @@ def test_slack_message_report_and_log_line(alert):
     assert all(signal in report for signal in stored)
 
 
-def test_transient_failures_are_retried_honouring_retry_after(alert):
+@pytest.fixture
+def waits(monkeypatch):
+    """The delivery's pauses between attempts, recorded instead of slept: the REST handler
+    runs in this process and ``anchor.alert.deliver`` takes its ``sleep`` as a parameter."""
+    recorded: list[float] = []
+    monkeypatch.setattr(
+        alerting, "deliver", functools.partial(alerting.deliver, sleep=recorded.append)
+    )
+    return recorded
+
+
+def test_transient_failures_are_retried_honouring_retry_after(alert, waits):
     fire, _, hook, _, _, _ = alert
     hook.script = [(429, {"Retry-After": "1"}), (503, {})]
     process = fire()
     assert process.returncode == 0, process.stderr
     assert len(hook.requests) == 3 and "attempts=3" in process.stderr
+    assert waits == [1.0, 1.0]  # the Retry-After asked for, then the backoff's second step
 
 
 def test_a_permanent_refusal_is_not_retried(alert):
@@ -160,7 +182,7 @@ def test_a_permanent_refusal_is_not_retried(alert):
     assert "delivery=failed" in process.stderr and "HTTP 404" in process.stderr
 
 
-def test_a_dead_endpoint_fails_after_retries_and_the_drift_is_still_recorded(alert):
+def test_a_dead_endpoint_fails_after_retries_and_the_drift_is_still_recorded(alert, waits):
     fire, splunkd, hook, _, rows, db = alert
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -171,6 +193,7 @@ def test_a_dead_endpoint_fails_after_retries_and_the_drift_is_still_recorded(ale
     process = fire()
     assert process.returncode == 2 and hook.requests == []
     assert "delivery=failed" in process.stderr and "attempts=3" in process.stderr
+    assert waits == [0.5, 1.0]  # the backoff between the three attempts
     assert "recorded=added" in process.stderr
     drift = memory.drift(rows[0]["drift_id"])
     assert drift["recorded_by"] == "anchor_drift alert action"

@@ -17,6 +17,10 @@ from anchor.memory import Memory
 from anchor.splunk.rows import COMPARE_FIELDS
 from anchor.store import SQLiteStore
 
+# One xdist worker runs this module (make test: --dist loadgroup), so its module
+# fixtures are made once, and its group is handed out before single tests.
+pytestmark = pytest.mark.xdist_group("commands")
+
 
 @pytest.fixture(scope="module")
 def healthy(demo_files):

@@ -24,6 +24,10 @@ from conftest import ROOT, copy_memory, run_cli
 
 from anchor.splguard import check_spl
 
+# One xdist worker runs this module (make test: --dist loadgroup), so its module
+# fixtures are made once, and its group is handed out before single tests.
+pytestmark = pytest.mark.xdist_group("dashboard")
+
 VIEW = ROOT / "default" / "data" / "ui" / "views" / "drift_history.xml"
 NAV = ROOT / "default" / "data" / "ui" / "nav" / "default.xml"
 # $name$, $name|s$ (a token filter: quoted and escaped), $source:result.field$ (smart source).

@@ -6,7 +6,7 @@ import json
 import random
 
 import pytest
-from conftest import T0
+from conftest import T0, examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -220,7 +220,8 @@ def test_weights_from_tstats_count_field_count_as_events():
     assert sum(fingerprint.sourcetypes["web"].hours) == 2500
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.fuzz
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.lists(
         st.tuples(

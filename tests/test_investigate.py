@@ -65,11 +65,11 @@ def world(tmp_path, demo_files, demo_fingerprints):
     return memory, current, past
 
 
-def run_deep(fake, world, script, runner=None, **kwargs):
+def run_deep(fake, world, script, runner=None, timeout_s=1.0, **kwargs):
     memory, current, _ = world
     fake.script = list(script)
     client = LLMClient(
-        LLMConfig(fake.url, "qwen-max", api_key=KEY, timeout_s=1.0), sleep=lambda s: None
+        LLMConfig(fake.url, "qwen-max", api_key=KEY, timeout_s=timeout_s), sleep=lambda s: None
     )
     narrator = deep_narrator(client, Toolbox(memory, run_search=runner), **kwargs)
     return operations.compare(
@@ -244,13 +244,15 @@ def test_observations_are_capped_in_rows_and_bytes_with_a_marker(fake, world):
     "failure, kind",
     [
         (("status", 401, {}), "LLM fatal"),
-        (("hang", 2.5), "LLM timeout"),
+        (("hang", 1.0), "LLM timeout"),
         (("text", "{oops: }"), "does not parse"),
     ],
 )
 def test_llm_failures_mid_investigation_end_offline_with_the_steps_kept(fake, world, failure, kind):
     script = [("tools", [("list_recent_drifts", {})]), failure, failure]
-    report = run_deep(fake, world, script, SpyRunner())
+    # A hang outlasts a short timeout: the timeout case need not wait a whole second twice.
+    timeout_s = 0.25 if failure[0] == "hang" else 1.0
+    report = run_deep(fake, world, script, SpyRunner(), timeout_s)
     story = report.narrative
     assert story.source == "offline" and kind in story.fallback_reason
     assert [s["tool"] for s in story.steps] == ["list_recent_drifts"]

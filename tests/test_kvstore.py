@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from chunked import run_distributed
 from fakes.fake_splunkd import FakeSplunkd
 
+from anchor.splunk import kvstore
 from anchor.splunk.access import require_capability
 from anchor.splunk.kvstore import KVStore, connect
 from anchor.store import StoreError
@@ -31,11 +34,14 @@ def test_wrong_session_is_a_clear_error(splunkd):
         store.put_many("anchor_drifts", [{"_key": "a"}])
 
 
-def test_transient_503_is_retried(splunkd):
+def test_transient_503_is_retried(splunkd, monkeypatch):
+    waits: list[float] = []  # the backoff, recorded instead of slept
+    monkeypatch.setattr(kvstore, "RETRY", dataclasses.replace(kvstore.RETRY, sleep=waits.append))
     store = KVStore(connect(splunkd.uri, splunkd.session_key))
     splunkd.fail_next = 2
     store.put_many("anchor_drifts", [{"_key": "a", "v": 1}])
     assert splunkd.data["anchor_drifts"]["a"]["v"] == 1
+    assert waits == [0.2, 0.4]
 
 
 def test_limits_are_read_from_the_server(tmp_path, monkeypatch):

@@ -20,6 +20,10 @@ from anchor import operations
 from anchor.memory import Memory
 from anchor.splunk.kvstore import KVStore, connect
 
+# One xdist worker runs this module (make test: --dist loadgroup), so its module
+# fixtures are made once, and its group is handed out before single tests.
+pytestmark = pytest.mark.xdist_group("kvstore_scale")
+
 DRIFTS, FEEDBACK = 50_000, 200_000
 MB = 1024 * 1024
 

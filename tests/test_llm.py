@@ -27,9 +27,9 @@ def signals(demo_fingerprints):
     return compare_fingerprints(*demo_fingerprints).signals
 
 
-def narrator(fake, sleeps=None):
+def narrator(fake, sleeps=None, timeout_s=1.0):
     client = LLMClient(
-        LLMConfig(fake.url, "qwen-plus", api_key=KEY, timeout_s=1.0),
+        LLMConfig(fake.url, "qwen-plus", api_key=KEY, timeout_s=timeout_s),
         sleep=(sleeps.append if sleeps is not None else (lambda s: None)),
     )
     return llm_narrator(client)
@@ -75,7 +75,7 @@ def test_a_valid_answer_is_used_and_the_request_has_the_documented_shape(fake, s
         ([("status", 404, {})], 0, "LLM fatal"),
         ([("text", "not json at all")], 0, "no JSON object"),
         ([("text", "```json\n[1, 2]\n```")], 0, "no JSON object"),
-        ([("hang", 2.5), ("hang", 2.5)], 1, "LLM timeout"),
+        ([("hang", 1.0), ("hang", 1.0)], 1, "LLM timeout"),
     ],
 )
 def test_failures_are_classified_retried_at_most_once_and_fall_back(
@@ -83,7 +83,9 @@ def test_failures_are_classified_retried_at_most_once_and_fall_back(
 ):
     fake.script = [(s[0], good_answer(signals)) if s == ("json", None) else s for s in script]
     sleeps: list[float] = []
-    story = narrator(fake, sleeps)(signals, anchor_name="healthy")
+    # A hang outlasts a short timeout: the timeout case need not wait a whole second twice.
+    timeout_s = 0.25 if script[0][0] == "hang" else 1.0
+    story = narrator(fake, sleeps, timeout_s)(signals, anchor_name="healthy")
     assert len(fake.requests) == retries + 1
     if reason is None:
         assert story.source == "llm"

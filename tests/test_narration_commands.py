@@ -24,6 +24,10 @@ from anchor.memory import Memory
 from anchor.splunk.secrets import read_secret
 from anchor.store import SQLiteStore, StoreError
 
+# One xdist worker runs this module (make test: --dist loadgroup), so its module
+# fixtures are made once, and its group is handed out before single tests.
+pytestmark = pytest.mark.xdist_group("narration_commands")
+
 KEY = "sk-splunk-DISTINCTIVE-31337"
 ANCHOR_USER = ("anchor_feedback", "anchor_narrate")  # authorize.conf [role_anchor_user]
 SYSTEM = ("admin_all_objects", "list_storage_passwords")

@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+# One xdist worker runs this module (make test: --dist loadgroup), so its module
+# fixtures are made once, and its group is handed out before single tests.
+pytestmark = pytest.mark.xdist_group("package")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

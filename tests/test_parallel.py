@@ -16,20 +16,29 @@ from anchor import parallel
 from anchor.events import ReadReport, read_events
 from anchor.fingerprint import Fingerprint, content_digest
 
+# One xdist worker runs this module (make test: --dist loadgroup), so its module
+# fixtures are made once, and its group is handed out before single tests.
+pytestmark = pytest.mark.xdist_group("parallel")
+
 LOGHUB = Path(__file__).resolve().parent.parent / "bench" / "data" / "loghub"
-PART = 64 * 1024  # small parts, so that these small files are cut into many
+# Small parts, so that these small files are cut into many (the 1.7 MB JSONL file in 107).
+PART = 16 * 1024
+
+
+def jsonl_with_bad_lines(source, count, path):
+    """The first ``count`` lines of ``source`` with two unreadable lines late in them."""
+    lines = Path(source).read_text(encoding="utf-8").splitlines(keepends=True)[:count]
+    lines.insert(len(lines) - 500, "{not json\n")
+    lines.insert(len(lines) - 100, "[1, 2]\n")
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
 
 
 @pytest.fixture(scope="module")
 def inputs(demo_files, tmp_path_factory):
     """A JSONL file with bad lines late in it, a raw log, a gzip file and a CSV export."""
     folder = tmp_path_factory.mktemp("parallel")
-    lines = Path(demo_files["healthy"]).read_text(encoding="utf-8").splitlines(keepends=True)
-    lines = lines[:40000]
-    lines.insert(len(lines) - 500, "{not json\n")
-    lines.insert(len(lines) - 100, "[1, 2]\n")
-    jsonl = folder / "events.jsonl"
-    jsonl.write_text("".join(lines), encoding="utf-8")
+    jsonl = jsonl_with_bad_lines(demo_files["healthy"], 10000, folder / "events.jsonl")
     raw = folder / "hdfs.log"
     shutil.copy(LOGHUB / "HDFS" / "HDFS_2k.log", raw)
     packed = folder / "incident.jsonl.gz"
@@ -104,12 +113,16 @@ def test_templates_come_in_input_order_for_any_number_of_jobs(inputs, one_job_te
     assert report.events == len(expected)
 
 
-def test_cli_capture_and_patterns_with_jobs_match_one_job(inputs, tmp_path, monkeypatch):
+def test_cli_capture_and_patterns_with_jobs_match_one_job(
+    demo_files, inputs, tmp_path, monkeypatch
+):
     """A file over SPLIT_BYTES, so the CLI really splits it (in-process, so the threshold
-    can be lowered: the last 3 MiB of the JSONL file, its bad lines included, make 3 parts).
+    can be lowered: the last 3 MiB of a 7 MB JSONL file, its bad lines included, make 3
+    parts: the CLI's parts are at least 1 MiB).
     """
     monkeypatch.setattr(parallel, "SPLIT_BYTES", 2 * 1024 * 1024)
-    data = Path(inputs[0]).read_bytes()
+    source = jsonl_with_bad_lines(demo_files["healthy"], 40000, tmp_path / "events.jsonl")
+    data = source.read_bytes()
     big = tmp_path / "big.jsonl"
     big.write_bytes(data[data.index(b"\n", len(data) - 3 * 1024 * 1024) + 1 :])
     assert len(parallel.plan([str(big)], None, 3)) == 3

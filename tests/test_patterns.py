@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import examples
 
 from anchor.events import event_from_record
 from anchor.patterns import split_raw, template_of
@@ -143,6 +144,7 @@ def test_grouping_accuracy_on_a_tuning_dataset_stays_high():
     assert grouping_accuracy(anchor_labels(raw), truth) >= 0.99
 
 
+@pytest.mark.fuzz
 def test_the_digit_blind_cache_never_changes_a_template():
     """Masking depends on which characters are digits, not on their values (see mask.py)."""
     from hypothesis import given, settings
@@ -161,7 +163,7 @@ def test_the_digit_blind_cache_never_changes_a_template():
         + ["DeCafbad-abcd-abcd-abcd-abcdefabcdef", "Feb", "-abcd-ef01", "[1]", ";"]
     )
 
-    @settings(max_examples=1500, deadline=None)
+    @settings(max_examples=examples(1500), deadline=None)
     @given(st.lists(alphabet, max_size=30).map("".join))
     def check(message):
         mask.clear_template_cache()
@@ -172,6 +174,7 @@ def test_the_digit_blind_cache_never_changes_a_template():
     check()
 
 
+@pytest.mark.fuzz
 def test_the_digit_blind_header_peel_equals_peeling_the_line_itself():
     """split_raw peels the zeroed shape (cached) and reads only the timestamp from the line;
     split_template shares that shape with the template. Both must equal the direct answers."""
@@ -196,7 +199,7 @@ def test_the_digit_blind_header_peel_equals_peeling_the_line_itself():
         list("0123456789abc:[]|.-_ ") + ["INFO ", "error: ", "[main] ", "Worker.run: ", "pid 42 "]
     )
 
-    @settings(max_examples=400, deadline=None)
+    @settings(max_examples=examples(400), deadline=None)
     @given(headers, st.lists(words, max_size=25).map("".join), st.integers(1, 40))
     def check(head, body, limit):
         line = head + body
@@ -214,6 +217,7 @@ def test_the_digit_blind_header_peel_equals_peeling_the_line_itself():
     check()
 
 
+@pytest.mark.fuzz
 def test_the_fast_json_line_reader_agrees_with_json_loads():
     import json
 
@@ -243,7 +247,7 @@ def test_the_fast_json_line_reader_agrees_with_json_loads():
         ]
     )
 
-    @settings(max_examples=500, deadline=None)
+    @settings(max_examples=examples(500), deadline=None)
     @given(st.lists(pieces, max_size=6).map("".join))
     def check(line):
         try:
@@ -259,13 +263,14 @@ def test_the_fast_json_line_reader_agrees_with_json_loads():
     check()
 
 
+@pytest.mark.fuzz
 def test_the_fast_digit_shape_equals_str_translate():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
     from anchor.patterns.header import DIGIT_SHAPE, digit_shape
 
-    @settings(max_examples=500, deadline=None)
+    @settings(max_examples=examples(500), deadline=None)
     @given(st.text())
     def check(text):
         assert digit_shape(text) == text.translate(DIGIT_SHAPE)
@@ -315,6 +320,7 @@ def test_levels_come_from_the_usual_fields_including_numeric_ones(record, level)
     assert event_from_record(record).level == level
 
 
+@pytest.mark.fuzz
 def test_the_fast_regex_forms_equal_their_plain_ones():
     """The per-event path's shortcuts against the forms they replace: ``key=value``
     values masked by a function (not a ``\\1`` template), hex runs of digits only
@@ -332,7 +338,7 @@ def test_the_fast_regex_forms_equal_their_plain_ones():
         + ["ERROR", "INFO", "WARN", "WARNING", "id=", "key=", " ERR ", "-INFO", "x.DEBUG"]
     )
 
-    @settings(max_examples=1500, deadline=None)
+    @settings(max_examples=examples(1500), deadline=None)
     @given(st.lists(pieces, max_size=40).map("".join))
     def check(text):
         assert mask._KEY_VALUE.sub(mask._masked_value, text) == mask._KEY_VALUE.sub(r"\1=<*>", text)

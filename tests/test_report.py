@@ -18,6 +18,10 @@ from conftest import ROOT, copy_memory, run_cli
 
 from anchor.splguard import check_spl
 
+# One xdist worker runs this module (make test: --dist loadgroup), so its module
+# fixtures are made once, and its group is handed out before single tests.
+pytestmark = pytest.mark.xdist_group("report")
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 INJECTED = '<script>document.title="pwned"</script><img src=x onerror="alert(1)"> payment exploded'
 

@@ -76,6 +76,12 @@ CRAFTED = {
     "drift created is text": (_set("anchor_drifts", "created", "now"), "created"),
     "drift id malformed": (_set("anchor_drifts", "drift_id", "../x"), "drift_id"),
     "drift signals not a list": (_set("anchor_drifts", "signals", "x"), "signals"),
+    "drift windows a number": (_set("anchor_drifts", "windows", 1), "windows"),
+    "drift window missing": (_set("anchor_drifts", "windows", {"anchor": {}}), "windows.current"),
+    "drift window start is text": (
+        _set("anchor_drifts", "windows", {"anchor": {"start": "x"}, "current": {}}),
+        "start",
+    ),
     "signal kind unknown": (_signal("kind", "evil"), "kind"),
     "signal score is text": (_signal("score", "high"), "score"),
     "anchor name hostile": (_set("anchor_anchors", "name", "a\n|b", "anchor"), "name"),

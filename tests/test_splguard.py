@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import examples, run_cli
 
 from anchor.splguard import (
     OBSERVATION_CAP_BYTES,
@@ -130,7 +130,8 @@ def pipelines(depth: int = 0):
     )
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.fuzz
+@settings(max_examples=examples(300), deadline=None)
 @given(pipelines())
 def test_the_guard_splits_generated_pipelines_like_the_reference(built):
     query, expected = built
@@ -139,7 +140,8 @@ def test_the_guard_splits_generated_pipelines_like_the_reference(built):
     assert result.commands == expected
 
 
-@settings(max_examples=200, deadline=None)
+@pytest.mark.fuzz
+@settings(max_examples=examples(200), deadline=None)
 @given(pipelines(), st.sampled_from(["collect index=x", "delete", "outputlookup y", "rest /x"]))
 def test_a_writing_stage_anywhere_in_a_generated_pipeline_is_found(built, bad):
     query, _ = built

@@ -25,6 +25,10 @@ from anchor.splguard import check_spl
 from anchor.splunk.rows import SIGNAL_FIELDS
 from anchor.store import SQLiteStore
 
+# One xdist worker runs this module (make test: --dist loadgroup), so its module
+# fixtures are made once, and its group is handed out before single tests.
+pytestmark = pytest.mark.xdist_group("split_compare")
+
 HOUR = 3600.0
 # The incident window is 2 hours from T0 + 3d + 10h; the baseline is the same
 # two hours one day earlier (inside the 72-hour healthy data).

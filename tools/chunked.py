@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import json
 import os
@@ -65,6 +66,8 @@ def decode_chunks(data: bytes) -> list[tuple[dict, str]]:
 _PLAIN = re.compile(r"^[A-Za-z0-9]*$")
 
 
+# Cached: events repeat most of their values (hosts, sourcetypes, levels, empty cells).
+@functools.lru_cache(maxsize=1 << 16)
 def _cell(value: str) -> str:
     """splunkd's CSV quoting: anything but letters and digits is double-quoted."""
     return value if _PLAIN.match(value) else '"' + value.replace('"', '""') + '"'
@@ -74,12 +77,8 @@ def records_to_csv(records: Sequence[Mapping[str, Any]]) -> str:
     """Records as splunkd writes them: every field, then every ``__mv_`` companion, LF lines."""
     if not records:
         return ""
-    names: list[str] = []
-    for record in records:
-        for name in record:
-            if name not in names:
-                names.append(name)
-    lines = [",".join(_cell(c) for c in [*names, *("__mv_" + n for n in names)])]
+    names = list(dict.fromkeys(name for record in records for name in record))
+    lines = [",".join(map(_cell, [*names, *("__mv_" + n for n in names)]))]
     for record in records:
         single, multi = [], []
         for name in names:
@@ -90,7 +89,7 @@ def records_to_csv(records: Sequence[Mapping[str, Any]]) -> str:
             else:
                 single.append("" if value is None else str(value))
                 multi.append("")
-        lines.append(",".join(_cell(c) for c in single + multi))
+        lines.append(",".join(map(_cell, single + multi)))
     return "\n".join(lines) + "\n"
 
 

@@ -232,6 +232,22 @@ def _drift(doc: Mapping) -> None:
             _fail(f"{name} must be an object")
     if doc.get("similar") is not None and not isinstance(doc["similar"], list):
         _fail("similar must be a list")
+    _windows(doc.get("windows"))
+
+
+def _windows(windows: Any) -> None:
+    """A drift's stored windows, as operations.drift_windows and every listing read them."""
+    if not windows:  # drifts recorded before windows were stored have none
+        return
+    if not isinstance(windows, dict):
+        _fail("windows must be an object")
+    for side in ("anchor", "current"):
+        window = windows.get(side)
+        if not isinstance(window, dict):
+            _fail(f"windows.{side} must be an object")
+        _time(window, "start", optional=True)
+        _time(window, "end", optional=True)
+        _number(window, "events", optional=True)
 
 
 def _feedback(doc: Mapping) -> None:

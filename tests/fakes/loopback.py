@@ -8,6 +8,10 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional, TypeVar
 
+# How often the serving thread checks for shutdown: socketserver's default (0.5 s)
+# would make every fake's shutdown wait up to half a second.
+POLL_INTERVAL = 0.02
+
 
 def serve(
     handler: type[BaseHTTPRequestHandler], tls: Optional[ssl.SSLContext] = None
@@ -17,7 +21,7 @@ def serve(
     server.daemon_threads = True
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(POLL_INTERVAL,), daemon=True).start()
     return server
 
 
