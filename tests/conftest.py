@@ -42,6 +42,24 @@ def examples(full: int) -> int:
     return max(full, int(fuzz)) if fuzz else max(10, full // 5)
 
 
+def assert_same_fingerprint(first, second) -> None:
+    """Two fingerprints (or their ``to_dict()``) hold the same content. Float sums depend
+    on addition order in their last bits, so they are compared to 12 digits; everything
+    else exactly. (``content_digest`` rounds instead, which a sum that lands either side
+    of a rounding boundary defeats: not for asserting that splits agree.)"""
+    first = first.to_dict() if hasattr(first, "to_dict") else first
+    second = second.to_dict() if hasattr(second, "to_dict") else second
+    for name, summary in first["sourcetypes"].items():
+        other = second["sourcetypes"][name]
+        pairs = [(summary["metrics"], other["metrics"])]
+        pairs += [(m, other["host_metrics"][h]) for h, m in summary["host_metrics"].items()]
+        for mine, theirs in pairs:
+            for metric, stats in mine.items():
+                for key in ("sum", "sum_sq"):
+                    assert theirs[metric].pop(key) == pytest.approx(stats.pop(key), rel=1e-12)
+    assert first == second
+
+
 def cli_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(LIB)

@@ -11,7 +11,7 @@ import random
 
 import pytest
 from chunked import run_command, run_distributed
-from conftest import T0, run_cli, splunk_events
+from conftest import T0, assert_same_fingerprint, run_cli, splunk_events
 
 from anchor.memory import Memory
 from anchor.splunk.rows import COMPARE_FIELDS
@@ -81,19 +81,6 @@ def test_capture_on_three_indexers_equals_the_single_node_run(command_env, healt
     first = memory.load_fingerprint(memory.anchor("base")).to_dict()
     second = memory.load_fingerprint(memory.anchor("spread")).to_dict()
     assert_same_fingerprint(first, second)
-
-
-def assert_same_fingerprint(first, second):
-    # Float sums depend on addition order in their last bits; everything else is exact.
-    for name, summary in first["sourcetypes"].items():
-        other = second["sourcetypes"][name]
-        pairs = [(summary["metrics"], other["metrics"])]
-        pairs += [(m, other["host_metrics"][h]) for h, m in summary["host_metrics"].items()]
-        for mine, theirs in pairs:
-            for metric, stats in mine.items():
-                for key in ("sum", "sum_sq"):
-                    assert theirs[metric].pop(key) == pytest.approx(stats.pop(key), rel=1e-12)
-    assert first == second
 
 
 def test_category_fields_and_host_metrics_on_three_indexers_equal_the_single_node_run(

@@ -9,11 +9,11 @@ import random
 import string
 
 import pytest
-from conftest import T0, run_cli
+from conftest import T0, assert_same_fingerprint, run_cli
 
 from anchor.diff import compare_fingerprints
 from anchor.events import Event, event_from_line
-from anchor.fingerprint import Fingerprint, content_digest
+from anchor.fingerprint import Fingerprint
 from anchor.patterns import template_of
 from anchor.patterns.merge import (
     MERGED,
@@ -116,7 +116,7 @@ def test_merge_is_order_and_split_independent():
         merged = Fingerprint()
         for part in parts:
             merged.merge(Fingerprint().add_all(part))
-        assert content_digest(generalize_fingerprint(merged)) == content_digest(single)
+        assert_same_fingerprint(generalize_fingerprint(merged), single)
     assert len(templates_of(single)) == 3  # two verbs (too few to merge) and one lookup shape
 
 

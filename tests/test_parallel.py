@@ -10,11 +10,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import assert_same_fingerprint, run_cli
 
 from anchor import parallel
 from anchor.events import ReadReport, read_events
-from anchor.fingerprint import Fingerprint, content_digest
+from anchor.fingerprint import Fingerprint
 
 # One xdist worker runs this module (make test: --dist loadgroup), so its module
 # fixtures are made once, and its group is handed out before single tests.
@@ -92,7 +92,7 @@ def one_job_templates(inputs):
 def test_any_number_of_jobs_gives_the_single_process_fingerprint(inputs, one_job, jobs):
     one, one_report = one_job
     many, many_report = _read(inputs, jobs)
-    assert content_digest(many) == content_digest(one)
+    assert_same_fingerprint(many, one)
     assert many.count == one.count == one_report.events == many_report.events
     # Skipped lines are named by their line in the whole file, not in a part.
     assert many_report.warnings() == one_report.warnings()

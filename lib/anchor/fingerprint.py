@@ -757,7 +757,9 @@ def _settle(value: Any) -> Any:
 
 
 def content_digest(fingerprint: Fingerprint) -> str:
-    """A digest of a fingerprint's content, identical however its events were split."""
+    """A digest of a fingerprint's content, the same however its events were split, but
+    for the rare float sum whose last bits (which depend on addition order) fall either
+    side of the 12-digit rounding (see ``_settle``): tests compare the content itself."""
     text = json.dumps(_settle(fingerprint.to_dict()), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
