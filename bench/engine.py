@@ -17,6 +17,7 @@ Timings are wall-clock on this machine; ratios are what to read.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "lib"))
@@ -34,6 +36,7 @@ from anchor.diff import compare_fingerprints  # noqa: E402
 from anchor.events import Event, read_events  # noqa: E402
 from anchor.fingerprint import Fingerprint  # noqa: E402
 from anchor.memory import PART_CHARS  # noqa: E402
+from anchor.patterns.mask import clear_template_cache  # noqa: E402
 from anchor.patterns.merge import align_fingerprints  # noqa: E402
 from anchor.synthetic import generate, write_jsonl  # noqa: E402
 
@@ -50,14 +53,7 @@ def events_file(folder: str, count: int) -> str:
     return path
 
 
-def bench_capture(path: str) -> dict:
-    start, cpu_start = time.perf_counter(), time.process_time()
-    fingerprint = Fingerprint().add_all(read_events([path]))
-    ours, ours_cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    messages = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            messages.append(json.loads(line)["message"])
+def _drain3_miner():
     from drain3 import TemplateMiner
     from drain3.masking import MaskingInstruction
     from drain3.template_miner_config import TemplateMinerConfig
@@ -66,21 +62,62 @@ def bench_capture(path: str) -> dict:
     config = TemplateMinerConfig()
     config.profiling_enabled = False
     config.masking_instructions = [MaskingInstruction(p, m) for p, m in DRAIN_MASKING]
-    miner = TemplateMiner(config=config)
-    start, cpu_start = time.perf_counter(), time.process_time()
-    for message in messages:
-        miner.add_log_message(message)
-    drain, drain_cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    events = fingerprint.count
+    return TemplateMiner(config=config)
+
+
+def bench_capture(path: str, rounds: int) -> dict:
+    """Anchor in this process, drain3 on the same messages, then ``--jobs N`` in fresh
+    processes, ``rounds`` times in turn. This machine's speed drifts by a third from
+    minute to minute, so each ratio is taken within a round and the median reported."""
+    messages = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            messages.append(json.loads(line)["message"])
+    measured = []
+    for _ in range(rounds):
+        clear_template_cache()  # each round cold, as a CLI run
+        start, cpu_start = time.perf_counter(), time.process_time()
+        fingerprint = Fingerprint().add_all(read_events([path]))
+        ours, ours_cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        miner = _drain3_miner()
+        start, cpu_start = time.perf_counter(), time.process_time()
+        for message in messages:
+            miner.add_log_message(message)
+        drain, drain_cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        events = fingerprint.count
+        measured.append(
+            {
+                "anchor": events / ours,
+                "drain3": len(messages) / drain,
+                # CPU time: what a shared, loaded machine does not distort as much as wall time.
+                "cpu_ratio": (events / ours_cpu) / (len(messages) / drain_cpu),
+                "jobs": bench_jobs(path),
+            }
+        )
+    drain3 = [m["drain3"] for m in measured]
+    ratios = [m["anchor"] / m["drain3"] for m in measured]
+    jobs = {}
+    for n in measured[0]["jobs"]:
+        runs = [m["jobs"][n] for m in measured]
+        jobs[n] = {
+            "events_per_s": median(r["events_per_s"] for r in runs),
+            "speedup": median(r["speedup"] for r in runs),
+            "vs_drain3": median(r["events_per_s"] / d for r, d in zip(runs, drain3)),
+            "vs_drain3_rounds": [r["events_per_s"] / d for r, d in zip(runs, drain3)],
+            "events_per_cpu_s": median(r["events_per_cpu_s"] for r in runs),
+            "cpu_efficiency": median(r["cpu_efficiency"] for r in runs),
+            "identical": all(r["identical"] for r in runs),
+        }
     return {
-        "events": int(events),
-        "anchor_events_per_s": events / ours,
-        "drain3_messages_per_s": len(messages) / drain,
-        "ratio": (events / ours) / (len(messages) / drain),
-        # CPU time: what a shared, loaded machine does not distort as much as wall time.
-        "cpu_ratio": (events / ours_cpu) / (len(messages) / drain_cpu),
+        "events": int(fingerprint.count),
+        "rounds": rounds,
+        "anchor_events_per_s": median(m["anchor"] for m in measured),
+        "drain3_messages_per_s": median(drain3),
+        "ratio": median(ratios),
+        "ratio_rounds": ratios,
+        "cpu_ratio": median(m["cpu_ratio"] for m in measured),
         "note": "anchor: JSON parse + full fingerprint; drain3 (standard masking): template mining only",
-        "jobs": bench_jobs(path),
+        "jobs": jobs,
     }
 
 
@@ -113,6 +150,7 @@ def bench_jobs(path: str) -> dict:
         run["speedup"] = run["events_per_s"] / single
         # CPU per event against one process: what splitting costs, whatever the load.
         run["cpu_efficiency"] = run["events_per_cpu_s"] / runs[1]["events_per_cpu_s"]
+        # (a digest: a float sum at a rounding boundary would show as different; rare)
         run["identical"] = run.pop("digest") == reference
     return runs
 
@@ -189,19 +227,20 @@ def synthetic_fingerprint(
     return fingerprint
 
 
-def section_capture(folder: str, size: int) -> dict:
-    print(f"1. capture throughput on {size} events", flush=True)
-    c = bench_capture(events_file(folder, size))
+def section_capture(folder: str, size: int, rounds: int) -> dict:
+    print(f"1. capture throughput on {size} events ({rounds} round(s), medians)", flush=True)
+    c = bench_capture(events_file(folder, size), rounds)
+    each = ", ".join(f"{r:.2f}" for r in c["ratio_rounds"])
     print(
         f"   anchor {c['anchor_events_per_s']:,.0f} events/s, drain3 {c['drain3_messages_per_s']:,.0f} "
-        f"messages/s, ratio {c['ratio']:.2f}x (by CPU time {c['cpu_ratio']:.2f}x)"
+        f"messages/s, ratio {c['ratio']:.2f}x (rounds: {each}; by CPU time {c['cpu_ratio']:.2f}x)"
     )
     print(f"   --jobs N on this machine's {os.cpu_count()} core(s):")
-    drain3 = c["drain3_messages_per_s"]
     for jobs, run in c["jobs"].items():
+        each = ", ".join(f"{r:.2f}" for r in run["vs_drain3_rounds"])
         print(
             f"   --jobs {jobs}: {run['events_per_s']:,.0f} events/s wall, {run['speedup']:.2f}x "
-            f"one process, {run['events_per_s'] / drain3:.2f}x drain3; "
+            f"one process, {run['vs_drain3']:.2f}x drain3 (rounds: {each}); "
             f"{run['events_per_cpu_s']:,.0f} events per CPU-second "
             f"({run['cpu_efficiency']:.2f} of one process's); fingerprint "
             f"{'identical' if run['identical'] else 'DIFFERENT'}"
@@ -276,14 +315,14 @@ def print_targets(results: dict) -> None:
     print("targets (ratios from this run; paste into docs/BENCHMARKS.md):")
     c = results.get("capture")
     if c is not None:
-        best = max(c["jobs"].values(), key=lambda run: run["events_per_s"])
+        best = max(c["jobs"].values(), key=lambda run: run["vs_drain3"])
         print(
             f"   offline capture vs drain3, one process: {c['ratio']:.2f}x wall, "
-            f"{c['cpu_ratio']:.2f}x CPU (goal 1.0x)"
+            f"{c['cpu_ratio']:.2f}x CPU (goal 1.0x; medians of {c['rounds']} round(s))"
         )
         print(
             f"   offline capture vs drain3, all cores (best --jobs): "
-            f"{best['events_per_s'] / c['drain3_messages_per_s']:.2f}x wall (goal 2x)"
+            f"{best['vs_drain3']:.2f}x wall (goal 2x)"
         )
     m = results.get("memory")
     if m is not None:
@@ -305,7 +344,17 @@ def main() -> int:
         help="which parts to run, comma-separated (default: all). Throughput wants an idle "
         "machine; peak memory does not, so the two can be run at different times",
     )
+    parser.add_argument(
+        "--data-dir",
+        help="keep the generated event files here and reuse them in later runs "
+        "(default: a temporary folder, removed at the end)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, help="capture rounds, medians reported (default 3; quick 1)"
+    )
     args = parser.parse_args()
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 3
     sections = args.sections.split(",")
     unknown = set(sections) - set(SECTIONS)
     if unknown:
@@ -314,9 +363,11 @@ def main() -> int:
     throughput_size = sizes[-1] if args.quick else 1_000_000
     template_counts = [1_000, 5_000] if args.quick else [1_000, 10_000, 100_000]
     results: dict = {"quick": args.quick}
-    with tempfile.TemporaryDirectory() as folder:
+    with contextlib.ExitStack() as stack:
+        folder = args.data_dir or stack.enter_context(tempfile.TemporaryDirectory())
+        os.makedirs(folder, exist_ok=True)
         if "capture" in sections:
-            results["capture"] = section_capture(folder, throughput_size)
+            results["capture"] = section_capture(folder, throughput_size, args.rounds)
         if "memory" in sections:
             results["memory"] = section_memory(folder, sizes)
     if "size" in sections:
