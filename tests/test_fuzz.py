@@ -16,7 +16,7 @@ import os
 
 import pytest
 from conftest import recompute_manifest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from anchor import cli, maintenance
@@ -138,6 +138,7 @@ def _run(db: str, *argv: str) -> int:
 
 @FUZZ
 @given(pick=st.integers(min_value=0), value=JSON, delete=st.booleans(), decode_body=st.booleans())
+@example(pick=18866, value=[], delete=False, decode_body=False)  # an anchor's sourcetypes emptied
 def test_a_restore_either_refuses_or_leaves_a_memory_every_command_can_use(
     small_export, tmp_path_factory, pick, value, delete, decode_body
 ):

@@ -76,6 +76,15 @@ CRAFTED = {
     "drift created is text": (_set("anchor_drifts", "created", "now"), "created"),
     "drift id malformed": (_set("anchor_drifts", "drift_id", "../x"), "drift_id"),
     "drift signals not a list": (_set("anchor_drifts", "signals", "x"), "signals"),
+    # (compare reads the head's list first: an empty one refused every input; found by the fuzz suite)
+    "anchor sourcetypes emptied": (
+        _set("anchor_anchors", "sourcetypes", [], "anchor"),
+        "sourcetypes",
+    ),
+    "anchor sourcetypes not its fingerprint's": (
+        _set("anchor_anchors", "sourcetypes", ["other"], "anchor"),
+        "sourcetypes",
+    ),
     "drift windows a number": (_set("anchor_drifts", "windows", 1), "windows"),
     "drift window missing": (_set("anchor_drifts", "windows", {"anchor": {}}), "windows.current"),
     "drift window start is text": (

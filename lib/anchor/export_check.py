@@ -132,6 +132,9 @@ def _anchor(doc: Mapping, parts: Mapping[str, Mapping]) -> None:
         compare_fingerprints(fingerprint, Fingerprint())
     except Exception as exc:
         _fail(f"its fingerprint cannot be used ({type(exc).__name__}: {str(exc)[:80]})")
+    # compare checks its input against this list before it loads the fingerprint
+    if sorted(doc["sourcetypes"]) != sorted(fingerprint.sourcetypes):
+        _fail("its sourcetypes are not its fingerprint's")
 
 
 def _counts(values: Any, what: str) -> None:
