@@ -10,6 +10,7 @@ import sys
 import tarfile
 from pathlib import Path
 
+import package as package_tool
 import pytest
 
 # One xdist worker runs this module (make test: --dist loadgroup), so its module
@@ -92,6 +93,42 @@ def test_vendored_libraries_import_in_an_isolated_python(package, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "True"]
+
+
+def test_a_second_build_takes_the_wheels_from_the_cache_and_gives_the_same_archive(
+    package, tmp_path
+):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "package.py"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "wheels: from the cache" in result.stderr
+    again = Path(result.stdout.strip().splitlines()[-1])
+    assert again.read_bytes() == package.read_bytes()
+
+
+def test_a_compiled_wheel_in_the_cache_is_refused(tmp_path):
+    cached = tmp_path / "cache" / package_tool.wheel_key()
+    cached.mkdir(parents=True)
+    (cached / "pure-1.0-py3-none-any.whl").write_bytes(b"")
+    (cached / "fast-1.0-cp39-cp39-linux_x86_64.whl").write_bytes(b"")
+    target = tmp_path / "lib"
+    with pytest.raises(
+        package_tool.PackageError, match=re.escape("fast-1.0-cp39-cp39-linux_x86_64.whl")
+    ):
+        package_tool.vendor(target, cache=tmp_path / "cache")
+    assert not target.exists()
+
+
+def test_a_new_pin_keys_a_new_cache_folder(tmp_path, monkeypatch):
+    before = package_tool.wheel_key()
+    pins = (ROOT / "requirements-vendor.txt").read_text()
+    (tmp_path / "requirements-vendor.txt").write_text(pins.replace("idna==3.10", "idna==3.11"))
+    monkeypatch.setattr(package_tool, "ROOT", tmp_path)
+    assert package_tool.wheel_key() != before
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,17 @@ bin/, lib/ (the engine and the vendored wheels), static/, appserver/,
 README/, README.md, LICENSE. Tests, dev files, caches, local/ and local.meta
 never do. The build fails if any compiled file ends up inside. The archive is
 deterministic: sorted entries, fixed times, root ownership.
+
+The wheels built from requirements-vendor.txt are kept in build/wheels/, one
+folder per hash of the pins, the build options and the interpreter, so later
+builds skip pip's build step; `make clean` empties it.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import io
 import os
 import re
@@ -56,10 +61,38 @@ def version() -> str:
     return match.group(1)
 
 
-def vendor(target: Path) -> None:
-    """Install the pinned wheels into ``target`` without compiling anything."""
-    with tempfile.TemporaryDirectory() as wheels:
-        # Build wheels first (splunk-sdk ships only an sdist), then insist every one is pure.
+# Built wheels are kept here between builds (git-ignored with the rest of build/):
+# building splunk-sdk and charset-normalizer from their sdists is nearly all of a build's time.
+WHEEL_CACHE = ROOT / "build" / "wheels"
+WHEEL_BUILD = (
+    "--no-deps",
+    "--use-pep517",
+    "--no-binary",
+    "charset-normalizer",
+)
+WHEEL_ENV = {"CHARSET_NORMALIZER_USE_MYPYC": "0"}
+
+
+def wheel_key() -> str:
+    """What decides the wheels: the pins, how they are built, and the interpreter building them."""
+    digest = hashlib.sha256()
+    digest.update((ROOT / "requirements-vendor.txt").read_bytes())
+    digest.update(repr((WHEEL_BUILD, sorted(WHEEL_ENV.items()))).encode())
+    # A setup.py may write different metadata on another Python: key on the interpreter too.
+    digest.update(sys.implementation.cache_tag.encode())
+    return digest.hexdigest()[:24]
+
+
+def build_wheels(cache: Path) -> Path:
+    """The pinned wheels, built once per key: built in a scratch folder, renamed into place."""
+    folder = cache / wheel_key()
+    if folder.is_dir():
+        print(f"wheels: from the cache ({folder.name})", file=sys.stderr)
+        return folder
+    cache.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".building-", dir=cache))
+    try:
+        # Build wheels first (splunk-sdk ships only an sdist); vendor() insists every one is pure.
         subprocess.run(
             [
                 sys.executable,
@@ -67,37 +100,57 @@ def vendor(target: Path) -> None:
                 "pip",
                 "wheel",
                 "--quiet",
-                "--no-deps",
-                "--use-pep517",
-                "--no-binary",
-                "charset-normalizer",
+                *WHEEL_BUILD,
                 "-r",
                 str(ROOT / "requirements-vendor.txt"),
                 "-w",
-                wheels,
+                str(scratch),
             ],
             check=True,
-            env={**os.environ, "CHARSET_NORMALIZER_USE_MYPYC": "0"},
+            env={**os.environ, **WHEEL_ENV},
         )
-        built = sorted(Path(wheels).glob("*.whl"))
-        impure = [w.name for w in built if not w.name.endswith("-none-any.whl")]
-        if impure:
-            raise PackageError(f"refusing compiled wheels: {', '.join(impure)}")
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--no-deps",
-                "--no-compile",
-                "--target",
-                str(target),
-                *map(str, built),
-            ],
-            check=True,
-        )
+        try:
+            # Atomic: a concurrent build either sees no folder or a complete one.
+            scratch.rename(folder)
+        except OSError:
+            if not folder.is_dir():
+                raise
+            # Another build put the same wheels in place first: use those.
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"wheels: built ({folder.name})", file=sys.stderr)
+    return folder
+
+
+def vendor(target: Path, cache: Path = WHEEL_CACHE) -> None:
+    """Install the pinned wheels into ``target`` without compiling anything."""
+    wheels = build_wheels(cache)
+    built = sorted(wheels.glob("*.whl"))
+    # Checked on every build, cached or not: nothing compiled may reach the package.
+    impure = [w.name for w in built if not w.name.endswith("-none-any.whl")]
+    if impure:
+        raise PackageError(f"refusing compiled wheels: {', '.join(impure)}")
+    # By name from the wheel folder, not by path: pip then records no direct_url.json
+    # (which would carry this machine's path into the package).
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-compile",
+            "--no-index",
+            "--find-links",
+            str(wheels),
+            "--target",
+            str(target),
+            "-r",
+            str(ROOT / "requirements-vendor.txt"),
+        ],
+        check=True,
+    )
     for extra in target.glob("bin"):
         shutil.rmtree(extra)
 
