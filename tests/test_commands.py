@@ -57,6 +57,13 @@ def base(command_env, healthy):
     )
 
 
+@pytest.fixture(scope="module")
+def compared(command_env, base, incident):
+    """The incident compared once with 'base' on one indexer, before any feedback: the
+    tests that read this run's rows share it."""
+    return run_distributed("anchorcompare", ["anchor=base"], [incident], env=command_env[0])
+
+
 def test_capture_on_three_indexers_equals_the_single_node_run(command_env, healthy, base):
     environment, db = command_env
     single = base
@@ -129,10 +136,10 @@ def test_category_fields_and_host_metrics_on_three_indexers_equal_the_single_nod
 
 
 def test_compare_on_three_indexers_equals_the_single_node_run_and_the_cli(
-    command_env, base, incident
+    command_env, compared, incident
 ):
     environment, _db = command_env
-    single = run_distributed("anchorcompare", ["anchor=base"], [incident], env=environment)
+    single = compared
     spread = run_distributed(
         "anchorcompare",
         ["anchor=base"],
@@ -158,9 +165,8 @@ def test_compare_on_three_indexers_equals_the_single_node_run_and_the_cli(
     assert [h for h in header if not h.startswith("__mv_")] == list(COMPARE_FIELDS)
 
 
-def test_spl_rows_match_the_cli_json(command_env, base, healthy, incident, tmp_path):
-    environment, _db = command_env
-    rows = run_distributed("anchorcompare", ["anchor=base"], [incident], env=environment).records
+def test_spl_rows_match_the_cli_json(compared, healthy, incident, tmp_path):
+    rows = compared.records
     healthy_file, incident_file = tmp_path / "h.jsonl", tmp_path / "i.jsonl"
     healthy_file.write_text("\n".join(json.dumps(e) for e in healthy))
     incident_file.write_text("\n".join(json.dumps(e) for e in incident))
@@ -178,9 +184,9 @@ def test_spl_rows_match_the_cli_json(command_env, base, healthy, incident, tmp_p
     assert [r["severity"] for r in rows] == [s["severity"] for s in document["signals"]]
 
 
-def test_feedback_command_records_as_the_running_user_and_reranks(command_env, base, incident):
+def test_feedback_command_records_as_the_running_user_and_reranks(command_env, compared, incident):
     environment, _db = command_env
-    before = run_distributed("anchorcompare", ["anchor=base"], [incident], env=environment).records
+    before = compared.records
     target = before[0]
     result = run_command(
         "anchorfeedback",
