@@ -84,15 +84,11 @@ def reference(command_env, windows):
     return result.records
 
 
-@pytest.mark.parametrize("indexers", [1, 3])
-def test_split_by_window_finds_what_capture_then_compare_finds(
-    command_env, windows, reference, indexers
-):
-    environment, db = command_env
+def _split_by_window(environment, windows, indexers):
     healthy, incident = windows
     events = _labelled(healthy, "before", BEFORE) + _labelled(incident, "after", CURRENT)
     random.Random(indexers).shuffle(events)
-    result = run_distributed(
+    return run_distributed(
         "anchorcompare",
         ["split=anchor_window", "baseline=before", "metrics=latency_ms"],
         split(events, indexers, seed=indexers),
@@ -101,6 +97,24 @@ def test_split_by_window_finds_what_capture_then_compare_finds(
         # The search's own range spans both windows; each window's rate uses its own.
         searchinfo_overrides=_span((BEFORE[0], CURRENT[1])),
     )
+
+
+@pytest.fixture(scope="module")
+def split_on_one_indexer(command_env, windows):
+    """The split compare on one indexer, run once: checked against the reference, then
+    the drift that feedback is given on."""
+    return _split_by_window(command_env[0], windows, 1)
+
+
+@pytest.mark.parametrize("indexers", [1, 3])
+def test_split_by_window_finds_what_capture_then_compare_finds(
+    command_env, windows, reference, split_on_one_indexer, indexers
+):
+    environment, db = command_env
+    if indexers == 1:
+        result = split_on_one_indexer
+    else:
+        result = _split_by_window(environment, windows, indexers)
     assert result.returncode == 0, result.stderr
     assert not [m for m in result.messages if m[0] == "ERROR"], result.messages
     assert _signals(result.records) == _signals(reference)
@@ -136,16 +150,15 @@ def test_without_window_bounds_both_sides_use_the_search_range(command_env, wind
     assert anchor == f"ad hoc: host={sorted(canary)[0]}, 2025-11-27 10:00 to 12:00 UTC"
 
 
-def test_a_split_drift_is_shown_and_feedback_changes_its_weight(command_env, windows, reference):
+def test_a_split_drift_is_shown_and_feedback_changes_its_weight(
+    command_env, windows, split_on_one_indexer
+):
     environment, db = command_env
     healthy, incident = windows
     events = _labelled(healthy, "before", BEFORE) + _labelled(incident, "after", CURRENT)
     args = ["split=anchor_window", "baseline=before", "metrics=latency_ms"]
     span = _span((BEFORE[0], CURRENT[1]))
-    first = run_distributed(
-        "anchorcompare", args, [events], env=environment, searchinfo_overrides=span
-    ).records
-    top = first[0]
+    top = split_on_one_indexer.records[0]
     feedback = run_command(
         "anchorfeedback",
         [f"drift={top['drift_id']}", f"signal={top['signal_id']}", "outcome=false_positive"],
