@@ -99,16 +99,23 @@ def assert_no_key(result, db):
     assert KEY.encode() not in db.read_bytes()
 
 
-def plain_run_signal(setup, events):
-    """The rank-1 signal id of a run without narration (the fake LLM is not called)."""
-    result = compare(setup, events)
+@pytest.fixture(scope="module")
+def top(tmp_path_factory, captured, events):
+    """The rank-1 signal id of a run without narration, on a copy of the captured memory:
+    what the scripted LLM answers cite. Run once; every test's memory starts the same."""
+    folder = tmp_path_factory.mktemp("plain")
+    db = copy_memory(captured, folder / "memory.db")
+    with FakeSplunkd(user="bob", capabilities=ANCHOR_USER) as splunkd, FakeLLM() as llm:
+        env, info = _session(splunkd, db, folder)
+        splunkd.conf["llm"] = {"url": llm.url, "model": "qwen-plus", "timeout_s": "2"}
+        result = compare((splunkd, llm, env, info, db), events)
+        assert llm.requests == []
     assert result.records[0]["narrative_source"] == "offline", result.stderr
     return result.records[0]["signal_id"]
 
 
-def test_narrate_true_puts_the_llm_narrative_on_the_rank_1_row_and_in_the_drift(setup, events):
+def test_narrate_true_puts_the_llm_narrative_on_the_rank_1_row_and_in_the_drift(setup, events, top):
     _, llm, _, _, db = setup
-    top = plain_run_signal(setup, events)
     llm.script = [
         (
             "json",
@@ -156,9 +163,8 @@ def test_an_unconfigured_llm_narrates_offline_and_says_why(setup, events):
     assert llm.requests == []
 
 
-def test_deep_true_runs_guarded_searches_as_the_user_and_reports_its_steps(setup, events):
+def test_deep_true_runs_guarded_searches_as_the_user_and_reports_its_steps(setup, events, top):
     splunkd, llm, _, _, db = setup
-    top = plain_run_signal(setup, events)
     splunkd.search_results = [{"host": f"web-{n}", "count": str(n)} for n in range(80)]
     llm.script = [
         (
@@ -218,11 +224,10 @@ def test_getinfo_accepts_the_new_options_and_rejects_bad_values(setup, events):
     assert "deep" in text and not bad.records
 
 
-def test_an_anchor_user_without_storage_passwords_access_gets_the_llm_narrative(setup, events):
+def test_an_anchor_user_without_storage_passwords_access_gets_the_llm_narrative(setup, events, top):
     splunkd, llm, _, _, db = setup
     with pytest.raises(StoreError, match="403"):  # splunkd refuses bob's read of the key
         read_secret(splunkd.uri, splunkd.session_key, "llm_api_key")
-    top = plain_run_signal(setup, events)
     llm.script = [
         (
             "json",
