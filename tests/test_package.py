@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def build(out):
-    """`make package` into ``out``. pip's many modules come compiled with the venv: the
-    run's shared bytecode folder (conftest.bytecode_compiled_once) would compile them again."""
+    """`make package` into ``out``, with pip's many modules compiled as the venv has them
+    (not in the suite's bytecode folder, see conftest.bytecode_compiled_once)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
     return subprocess.run(
         [sys.executable, str(ROOT / "tools" / "package.py"), "--out", str(out)],
