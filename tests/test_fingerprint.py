@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 
@@ -28,12 +29,23 @@ from anchor.fingerprint import (
 from anchor.sketch import QuantileSketch
 from anchor.synthetic import generate
 
-ANCHOR_EVENTS = [event_from_record(r) for r in generate(T0, 30, seed=11, rate_scale=0.2)]
-CURRENT_EVENTS = [
-    event_from_record(r)
-    for r in generate(T0 + 2 * 86400, 3, scenario="incident", seed=12, rate_scale=0.2)
-]
-ANCHOR = fingerprint_events(ANCHOR_EVENTS).trim()
+# One xdist worker runs this module (make test: --dist loadgroup), so the windows below
+# are made once per run, on first use (not at import: every worker imports every module).
+pytestmark = pytest.mark.xdist_group("fingerprint")
+
+
+@functools.cache
+def anchor() -> Fingerprint:
+    events = [event_from_record(r) for r in generate(T0, 30, seed=11, rate_scale=0.2)]
+    return fingerprint_events(events).trim()
+
+
+@functools.cache
+def current_events() -> list:
+    return [
+        event_from_record(r)
+        for r in generate(T0 + 2 * 86400, 3, scenario="incident", seed=12, rate_scale=0.2)
+    ]
 
 
 def canonical(fingerprint: Fingerprint) -> str:
@@ -41,10 +53,12 @@ def canonical(fingerprint: Fingerprint) -> str:
 
 
 def compare_rows(current: Fingerprint) -> list[dict]:
-    return [s.to_dict() for s in compare_fingerprints(ANCHOR, current).signals]
+    return [s.to_dict() for s in compare_fingerprints(anchor(), current).signals]
 
 
-SINGLE_PASS = compare_rows(fingerprint_events(CURRENT_EVENTS))
+@functools.cache
+def single_pass() -> list:
+    return compare_rows(fingerprint_events(current_events()))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -55,7 +69,7 @@ SINGLE_PASS = compare_rows(fingerprint_events(CURRENT_EVENTS))
 def test_split_fingerprint_and_merge_gives_the_same_compare_result(parts, seed):
     rng = random.Random(seed)
     buckets = [[] for _ in range(parts)]
-    for event in CURRENT_EVENTS:
+    for event in current_events():
         buckets[rng.randrange(parts)].append(event)
     partials = [fingerprint_events(bucket) for bucket in buckets]
     rng.shuffle(partials)
@@ -63,8 +77,8 @@ def test_split_fingerprint_and_merge_gives_the_same_compare_result(parts, seed):
     for partial in partials:
         # Each partial travels serialized, as an indexer's map output does.
         merged.merge(Fingerprint.from_dict(json.loads(json.dumps(partial.to_dict()))))
-    assert compare_rows(merged) == SINGLE_PASS
-    single = fingerprint_events(CURRENT_EVENTS)
+    assert compare_rows(merged) == single_pass()
+    single = fingerprint_events(current_events())
     for name, summary in single.sourcetypes.items():
         other = merged.sourcetypes[name]
         assert summary.count == other.count
@@ -161,7 +175,7 @@ def test_too_many_host_sketches_turn_per_host_tracking_off_whatever_the_split():
 
 
 def test_fingerprints_stored_before_fields_existed_still_load():
-    data = ANCHOR.to_dict()
+    data = anchor().to_dict()
     for summary in data["sourcetypes"].values():
         for key in ("fields", "host_metrics", "host_metrics_overflow"):
             del summary[key]
@@ -170,7 +184,7 @@ def test_fingerprints_stored_before_fields_existed_still_load():
 
 
 def test_the_incident_is_visible_in_the_merged_result_too():
-    kinds = {(s["kind"], s["change"]) for s in SINGLE_PASS}
+    kinds = {(s["kind"], s["change"]) for s in single_pass()}
     assert ("template", "appeared") in kinds and ("error_rate", "up") in kinds
 
 
@@ -192,20 +206,20 @@ def test_memory_is_bounded_by_tracking_limits_not_event_count():
 
 
 def test_serialization_round_trip_is_exact():
-    again = Fingerprint.from_dict(json.loads(canonical(ANCHOR)))
-    assert canonical(again) == canonical(ANCHOR)
+    again = Fingerprint.from_dict(json.loads(canonical(anchor())))
+    assert canonical(again) == canonical(anchor())
 
 
 @pytest.mark.parametrize("version", [None, 0, SCHEMA_VERSION + 1, "1"])
 def test_unknown_schema_version_is_a_clear_error(version):
-    data = ANCHOR.to_dict()
+    data = anchor().to_dict()
     data["schema_version"] = version
     with pytest.raises(FingerprintError, match="schema version"):
         Fingerprint.from_dict(data)
 
 
 def test_malformed_fingerprint_is_a_clear_error():
-    data = ANCHOR.to_dict()
+    data = anchor().to_dict()
     del next(iter(data["sourcetypes"].values()))["hours"]
     with pytest.raises(FingerprintError, match="malformed"):
         Fingerprint.from_dict(data)
