@@ -138,20 +138,23 @@ def command_env(tmp_path_factory):
     return {"ANCHOR_STORE": f"sqlite:{db}", "PYTHONPATH": ""}, db
 
 
-@pytest.fixture(scope="session", autouse=True)
-def bytecode_compiled_once():
-    """The suite starts some 250 Python subprocesses (the bin/ commands as splunkd runs
-    them, the CLI, the modular input). With PYTHONDONTWRITEBYTECODE set (as here and in
-    CI) and a fresh clone, each would compile every module of lib/ it imports again,
-    about a third of its start-up. Their bytecode goes to build/pycache/ instead
-    (PYTHONPYCACHEPREFIX: git-ignored, never packaged, nothing written next to the
-    sources), so each module is compiled once per checkout, and again only when it
-    changes. The code that runs is the same: only its compilation is kept.
+def pytest_configure(config):
+    """Bytecode is kept in build/pycache/ (git-ignored, never packaged, nothing written
+    next to the sources), for this process, the xdist workers it starts and the
+    subprocesses the tests start.
+
+    With PYTHONDONTWRITEBYTECODE set (as here and in CI), pytest would rewrite the
+    asserts of every test module again in each worker on every run (half of collecting
+    the suite), and each of some 250 Python subprocesses (the bin/ commands as splunkd
+    runs them, the CLI, the modular input) would compile the modules of lib/ it imports
+    again in a fresh clone. Kept, each is compiled once per checkout and again only when
+    it changes. The code that runs is the same: only its compilation is kept.
     """
-    with mock.patch.dict(os.environ):
-        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-        os.environ["PYTHONPYCACHEPREFIX"] = str(ROOT / "build" / "pycache")
-        yield
+    prefix = str(ROOT / "build" / "pycache")
+    sys.pycache_prefix = prefix
+    sys.dont_write_bytecode = False
+    os.environ["PYTHONPYCACHEPREFIX"] = prefix
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 def made_once(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path:
