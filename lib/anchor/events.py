@@ -443,9 +443,21 @@ def event_from_record(
     A JSON ``_raw`` (Splunk's JSON sourcetypes) is parsed for its message.
     """
     plan = _plan(record, fields)
-    time_value = _first_time(record, plan.time_fields) if plan.time_fields else None
-    raw = _first_message(record, plan.message_fields)
-    level = _first_level(record, plan.level_fields) if plan.level_fields else None
+    # One field of each kind is the common layout: read without a loop (once per event).
+    names = plan.time_fields
+    if len(names) == 1:
+        time_value = parse_time(record[names[0]])
+    else:
+        time_value = _first_time(record, names) if names else None
+    names = plan.message_fields
+    raw = record[names[0]] if len(names) == 1 else None
+    if raw.__class__ is not str or not raw:
+        raw = _first_message(record, names)
+    names = plan.level_fields
+    if len(names) == 1 and names[0] != PRIORITY_FIELD:
+        level = _level(record[names[0]])
+    else:
+        level = _first_level(record, names) if names else None
     numbers = _metrics(record, plan.metric_names if metrics is None else metrics, {})
     values = _values(record, plan, {}) if plan.category_names else None
     template = None
@@ -471,7 +483,7 @@ def event_from_record(
             host if host.__class__ is str else _text(host),
             (sourcetype if sourcetype.__class__ is str else _text(sourcetype))
             or default_sourcetype,
-            source if source.__class__ is str else _text(source),
+            source if source.__class__ is str else "" if source is None else _text(source),
             message if len(message) <= MAX_MESSAGE_CHARS else message[:MAX_MESSAGE_CHARS],
             level,
             numbers,

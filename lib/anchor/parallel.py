@@ -205,11 +205,7 @@ def _fold_fingerprint(events: Iterable) -> tuple[Fingerprint, int]:
     # The partial travels pickled as it is: its classes pickle their slots, which
     # costs less on both sides than to_dict (sorting every table) and from_dict.
     fingerprint = Fingerprint()
-    add = fingerprint.add
-    count = 0
-    for event in events:
-        add(event)
-        count += 1
+    count = fingerprint.add_counted(events)
     return fingerprint, count
 
 

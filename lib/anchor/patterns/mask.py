@@ -172,6 +172,12 @@ _CANONICAL_UUID = "00000000-0000-0000-0000-000000000000"
 _DIGIT_X = re.compile(r"[1-9][xX]")
 
 
+def digits_may_matter(shape: str) -> bool:
+    """Whether some message of this digit shape has a template that depends on its digits'
+    values (see ``template_of``): one with a digit before an x, which a shape writes 0x."""
+    return "0x" in shape or "0X" in shape
+
+
 def _masked_value(match: re.Match) -> str:
     # ``_KEY_VALUE.sub(r"\1=<*>", ...)``, faster: Python 3.9 expands a template per match.
     return match.group(1) + "=<*>"
@@ -239,8 +245,11 @@ def _template_cached(message: str) -> Template:
 
 def clear_template_cache() -> None:
     """Forget cached templates, header peels and merge shapes (benchmarks measure cold runs)."""
+    from anchor.patterns import _split_by_shape
     from anchor.patterns.header import _peel_cached
     from anchor.patterns.merge import _shape_tokens
+
+    _split_by_shape.clear()
 
     _template_cached.cache_clear()
     _template_by_shape.cache_clear()
