@@ -195,7 +195,8 @@ def _template_by_shape(shape: str) -> Template:
     # A miss here (a new shape) first tries the canonical key below, which
     # most new shapes share with an earlier message; only then is it masked.
     key = _KEY_VALUE.sub(_masked_value, shape) if "=" in shape else shape
-    return _template_cached(_HEX_RUN.sub(_hex_blind, key))
+    # (a hex run holds a digit, which a shape writes 0: without one, the scan is spared)
+    return _template_cached(_HEX_RUN.sub(_hex_blind, key) if "0" in key else key)
 
 
 # A run of hex characters holding a digit, between non-word characters, is
