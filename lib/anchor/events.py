@@ -617,9 +617,7 @@ def read_events(
                     head = list(itertools.islice(handle, SNIFF_LINES))
                     kind = sniff_format(head)
                     lines = itertools.chain(head, handle)
-                for event in read_handle(lines, path, kind, default_st, metrics, report, fields):
-                    report.events += 1
-                    yield event
+                yield from read_handle(lines, path, kind, default_st, metrics, report, fields)
             except (EOFError, OSError, zlib.error) as exc:  # a corrupt or truncated .gz
                 raise InputError(
                     f"cannot read {path}: the file is corrupt or truncated ({exc})"
@@ -635,7 +633,8 @@ def read_handle(
     report: ReadReport,
     fields: FieldChoice = NO_CHOICE,
 ) -> Iterator[Event]:
-    """Events from the lines of an open file (or of a part of one) of format ``kind``."""
+    """Events from the lines of an open file (or of a part of one) of format ``kind``,
+    counted in ``report.events``."""
     if kind == "jsonl":
         return _jsonl(handle, path, sourcetype, metrics, report, fields)
     if kind == "csv":
@@ -686,6 +685,7 @@ def _jsonl(handle, path, sourcetype, metrics, report, fields) -> Iterator[Event]
         if event.time is None and _time_out_of_range(record):
             report.skip(path, number, "time out of range")
             continue
+        report.events += 1
         yield event
 
 
@@ -709,6 +709,7 @@ def _csv(handle, path, sourcetype, metrics, report, fields) -> Iterator[Event]:
         if event.time is None and _time_out_of_range(row):
             report.skip(path, reader.line_num, "time out of range")
             continue
+        report.events += 1
         yield event
 
 
@@ -736,4 +737,5 @@ def _raw(handle, path, sourcetype, report) -> Iterator[Event]:
     source = os.path.basename(path)
     for line in handle:
         if line.strip():
+            report.events += 1
             yield event_from_line(line, sourcetype=sourcetype, source=source)

@@ -654,21 +654,14 @@ class Fingerprint:
         summary.add(event)
 
     def add_all(self, events: Iterable[Event]) -> Fingerprint:
-        self.add_counted(events)
-        return self
-
-    def add_counted(self, events: Iterable[Event]) -> int:
-        """``add`` each event (one call fewer per event: this loop is a whole capture);
-        the number of events added."""
+        # ``add`` per event, one call fewer each (this loop is the whole of a capture).
         sourcetypes = self.sourcetypes
-        count = 0
         for event in events:
             summary = sourcetypes.get(event.sourcetype)
             if summary is None:
                 summary = sourcetypes[event.sourcetype] = SourcetypeSummary()
             summary.add(event)
-            count += 1
-        return count
+        return self
 
     def merge(self, other: Fingerprint) -> Fingerprint:
         for name, summary in other.sourcetypes.items():
