@@ -558,6 +558,9 @@ class ReadReport:
     """What a reader skipped, to be reported once at the end."""
 
     events: int = 0
+    # Lines read (physical lines: a CSV cell may span several), so that a reader of one
+    # part of a file can tell the next where its line numbers start.
+    lines: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     first_skipped: dict[str, str] = field(default_factory=dict)
 
@@ -659,6 +662,7 @@ def _json_line(line: str) -> Any:
 
 
 def _jsonl(handle, path, sourcetype, metrics, report, fields) -> Iterator[Event]:
+    number = 0
     for number, line in enumerate(handle, 1):
         if not line or line.isspace():  # (``not line.strip()`` without copying the line)
             continue
@@ -687,6 +691,7 @@ def _jsonl(handle, path, sourcetype, metrics, report, fields) -> Iterator[Event]
             continue
         report.events += 1
         yield event
+    report.lines += number
 
 
 def _csv(handle, path, sourcetype, metrics, report, fields) -> Iterator[Event]:
@@ -696,6 +701,7 @@ def _csv(handle, path, sourcetype, metrics, report, fields) -> Iterator[Event]:
         try:
             row = next(reader)
         except StopIteration:
+            report.lines += reader.line_num
             return
         except csv.Error as exc:  # e.g. one oversize field: skip that row, keep reading
             report.skip(path, reader.line_num, f"CSV error: {exc}")
@@ -735,7 +741,9 @@ def _time_out_of_range(record: Mapping[str, Any]) -> bool:
 
 def _raw(handle, path, sourcetype, report) -> Iterator[Event]:
     source = os.path.basename(path)
-    for line in handle:
+    number = 0
+    for number, line in enumerate(handle, 1):  # noqa: B007 (the count is read after the loop)
         if line.strip():
             report.events += 1
             yield event_from_line(line, sourcetype=sourcetype, source=source)
+    report.lines += number

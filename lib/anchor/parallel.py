@@ -127,19 +127,6 @@ def plan(
     return parts if len(parts) > 1 else None
 
 
-class _Counted:
-    """The lines of a part, counted, so that warnings can name lines of the whole file."""
-
-    def __init__(self, lines: Iterable[str]) -> None:
-        self.lines = lines
-        self.count = 0
-
-    def __iter__(self) -> Iterator[str]:
-        for line in self.lines:
-            self.count += 1
-            yield line
-
-
 _FIRST = re.compile(r"line (\d+): (.*)", re.S)
 
 
@@ -190,15 +177,14 @@ def _read_part(
         )
     report = ReadReport()
     with handle:
-        lines = _Counted(handle)
-        events = read_handle(lines, part.path, part.kind, sourcetype, metrics, report, fields)
+        events = read_handle(handle, part.path, part.kind, sourcetype, metrics, report, fields)
         value = fold(events)
     first = None
     if report.skipped:
         match = _FIRST.match(report.first_skipped[part.path])
         if match:
             first = (int(match.group(1)), match.group(2))
-    return PartResult(value, report.events, lines.count, report.skipped.get(part.path, 0), first)
+    return PartResult(value, report.events, report.lines, report.skipped.get(part.path, 0), first)
 
 
 def _fold_fingerprint(events: Iterable) -> Fingerprint:
