@@ -28,10 +28,8 @@ import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-from io import BytesIO
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +37,7 @@ sys.path.insert(0, str(ROOT / "lib"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fakes.fake_splunkd import FakeSplunkd  # noqa: E402
+from revisions import old_lib  # noqa: E402
 from scale_data import populate  # noqa: E402
 
 from anchor import operations  # noqa: E402
@@ -76,17 +75,6 @@ else:
     rows.show_rows(memory, options, span=None, now=now)
 print(json.dumps({"seconds": time.perf_counter() - start}))
 """
-
-
-def old_lib(rev: str, folder: str) -> str:
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "lib"], check=True, capture_output=True
-    ).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        # "data" filter where this Python has it (3.9.17+, 3.12+): no links or odd modes.
-        tar.extractall(folder, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
-    vendored = [p for p in sys.path if p.endswith("site-packages")]
-    return os.pathsep.join([os.path.join(folder, "lib"), *vendored])
 
 
 def run_once(splunkd, lib_path: str, op: str, arg: str, ca: str) -> dict:

@@ -178,10 +178,10 @@ def test_the_digit_blind_cache_never_changes_a_template():
 def test_the_digit_blind_header_peel_equals_peeling_the_line_itself():
     """split_raw peels the zeroed shape (cached) and reads only the timestamp from the line;
     split_template shares that shape with the template. Both must equal the direct answers."""
-    from hypothesis import given, settings
+    from hypothesis import example, given, settings
     from hypothesis import strategies as st
 
-    from anchor.patterns import header, split_raw, split_template, template_of
+    from anchor.patterns import header, mask, split_raw, split_template
 
     headers = st.sampled_from(
         [
@@ -196,23 +196,30 @@ def test_the_digit_blind_header_peel_equals_peeling_the_line_itself():
         ]
     )
     words = st.sampled_from(
-        list("0123456789abc:[]|.-_ ") + ["INFO ", "error: ", "[main] ", "Worker.run: ", "pid 42 "]
+        list("0123456789abc:[]|.-_ ")
+        + ["INFO ", "error: ", "[main] ", "Worker.run: ", "pid 42 "]
+        # digit values that change a template (0x is hex, 1x not), a UUID, hex ids
+        + ["0xdeadbeef ", "1x ", "7X", "8d41e805-3c93-49c7-8f08-b39d94f0bb10", "id=ch_0a3f "]
     )
+    # Each line is checked with its digits changed too, so that split_template answers
+    # from what it kept of the first (lines that differ only in digits share a shape).
+    other_digits = str.maketrans("0123456789", "1234567890")
 
     @settings(max_examples=examples(400), deadline=None)
     @given(headers, st.lists(words, max_size=25).map("".join), st.integers(1, 40))
+    @example(head="", body="0xdeadbeef ", limit=6)  # hex, then 1xdeadbeef: not hex
     def check(head, body, limit):
-        line = head + body
-        # The reference: peel the line itself, not its digit shape, and no cache.
-        text = line.rstrip("\r\n")
-        stamp_format, start, level = header._peel(text)
-        direct = header.RawParts(
-            header.timestamp_at(text, stamp_format), level, text[start:].strip()
-        )
-        assert split_raw(line) == direct
-        parts, template = split_template(line, limit)
-        assert parts.message == direct.message[:limit]
-        assert template == template_of(direct.message[:limit])
+        for line in (head + body, (head + body).translate(other_digits)):
+            # The reference: peel the line itself, not its digit shape, and no cache.
+            text = line.rstrip("\r\n")
+            stamp_format, start, level = header._peel(text)
+            direct = header.RawParts(
+                header.timestamp_at(text, stamp_format), level, text[start:].strip()
+            )
+            assert split_raw(line) == direct
+            parts, template = split_template(line, limit)
+            assert parts == direct._replace(message=direct.message[:limit])
+            assert template == mask._template_cached.__wrapped__(direct.message[:limit])
 
     check()
 

@@ -443,9 +443,21 @@ def event_from_record(
     A JSON ``_raw`` (Splunk's JSON sourcetypes) is parsed for its message.
     """
     plan = _plan(record, fields)
-    time_value = _first_time(record, plan.time_fields) if plan.time_fields else None
-    raw = _first_message(record, plan.message_fields)
-    level = _first_level(record, plan.level_fields) if plan.level_fields else None
+    # One field of each kind is the common layout: read without a loop (once per event).
+    names = plan.time_fields
+    if len(names) == 1:
+        time_value = parse_time(record[names[0]])
+    else:
+        time_value = _first_time(record, names) if names else None
+    names = plan.message_fields
+    raw = record[names[0]] if len(names) == 1 else None
+    if raw.__class__ is not str or not raw:
+        raw = _first_message(record, names)
+    names = plan.level_fields
+    if len(names) == 1 and names[0] != PRIORITY_FIELD:
+        level = _level(record[names[0]])
+    else:
+        level = _first_level(record, names) if names else None
     numbers = _metrics(record, plan.metric_names if metrics is None else metrics, {})
     values = _values(record, plan, {}) if plan.category_names else None
     template = None
@@ -471,7 +483,7 @@ def event_from_record(
             host if host.__class__ is str else _text(host),
             (sourcetype if sourcetype.__class__ is str else _text(sourcetype))
             or default_sourcetype,
-            source if source.__class__ is str else _text(source),
+            source if source.__class__ is str else "" if source is None else _text(source),
             message if len(message) <= MAX_MESSAGE_CHARS else message[:MAX_MESSAGE_CHARS],
             level,
             numbers,
@@ -546,6 +558,9 @@ class ReadReport:
     """What a reader skipped, to be reported once at the end."""
 
     events: int = 0
+    # Lines read (physical lines: a CSV cell may span several), so that a reader of one
+    # part of a file can tell the next where its line numbers start.
+    lines: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     first_skipped: dict[str, str] = field(default_factory=dict)
 
@@ -605,9 +620,7 @@ def read_events(
                     head = list(itertools.islice(handle, SNIFF_LINES))
                     kind = sniff_format(head)
                     lines = itertools.chain(head, handle)
-                for event in read_handle(lines, path, kind, default_st, metrics, report, fields):
-                    report.events += 1
-                    yield event
+                yield from read_handle(lines, path, kind, default_st, metrics, report, fields)
             except (EOFError, OSError, zlib.error) as exc:  # a corrupt or truncated .gz
                 raise InputError(
                     f"cannot read {path}: the file is corrupt or truncated ({exc})"
@@ -623,7 +636,8 @@ def read_handle(
     report: ReadReport,
     fields: FieldChoice = NO_CHOICE,
 ) -> Iterator[Event]:
-    """Events from the lines of an open file (or of a part of one) of format ``kind``."""
+    """Events from the lines of an open file (or of a part of one) of format ``kind``,
+    counted in ``report.events``."""
     if kind == "jsonl":
         return _jsonl(handle, path, sourcetype, metrics, report, fields)
     if kind == "csv":
@@ -648,6 +662,7 @@ def _json_line(line: str) -> Any:
 
 
 def _jsonl(handle, path, sourcetype, metrics, report, fields) -> Iterator[Event]:
+    number = 0
     for number, line in enumerate(handle, 1):
         if not line or line.isspace():  # (``not line.strip()`` without copying the line)
             continue
@@ -674,7 +689,9 @@ def _jsonl(handle, path, sourcetype, metrics, report, fields) -> Iterator[Event]
         if event.time is None and _time_out_of_range(record):
             report.skip(path, number, "time out of range")
             continue
+        report.events += 1
         yield event
+    report.lines += number
 
 
 def _csv(handle, path, sourcetype, metrics, report, fields) -> Iterator[Event]:
@@ -684,6 +701,7 @@ def _csv(handle, path, sourcetype, metrics, report, fields) -> Iterator[Event]:
         try:
             row = next(reader)
         except StopIteration:
+            report.lines += reader.line_num
             return
         except csv.Error as exc:  # e.g. one oversize field: skip that row, keep reading
             report.skip(path, reader.line_num, f"CSV error: {exc}")
@@ -697,6 +715,7 @@ def _csv(handle, path, sourcetype, metrics, report, fields) -> Iterator[Event]:
         if event.time is None and _time_out_of_range(row):
             report.skip(path, reader.line_num, "time out of range")
             continue
+        report.events += 1
         yield event
 
 
@@ -722,6 +741,9 @@ def _time_out_of_range(record: Mapping[str, Any]) -> bool:
 
 def _raw(handle, path, sourcetype, report) -> Iterator[Event]:
     source = os.path.basename(path)
-    for line in handle:
+    number = 0
+    for number, line in enumerate(handle, 1):  # noqa: B007 (the count is read after the loop)
         if line.strip():
+            report.events += 1
             yield event_from_line(line, sourcetype=sourcetype, source=source)
+    report.lines += number

@@ -127,19 +127,6 @@ def plan(
     return parts if len(parts) > 1 else None
 
 
-class _Counted:
-    """The lines of a part, counted, so that warnings can name lines of the whole file."""
-
-    def __init__(self, lines: Iterable[str]) -> None:
-        self.lines = lines
-        self.count = 0
-
-    def __iter__(self) -> Iterator[str]:
-        for line in self.lines:
-            self.count += 1
-            yield line
-
-
 _FIRST = re.compile(r"line (\d+): (.*)", re.S)
 
 
@@ -190,27 +177,20 @@ def _read_part(
         )
     report = ReadReport()
     with handle:
-        lines = _Counted(handle)
-        events = read_handle(lines, part.path, part.kind, sourcetype, metrics, report, fields)
-        value, count = fold(events)
+        events = read_handle(handle, part.path, part.kind, sourcetype, metrics, report, fields)
+        value = fold(events)
     first = None
     if report.skipped:
         match = _FIRST.match(report.first_skipped[part.path])
         if match:
             first = (int(match.group(1)), match.group(2))
-    return PartResult(value, count, lines.count, report.skipped.get(part.path, 0), first)
+    return PartResult(value, report.events, report.lines, report.skipped.get(part.path, 0), first)
 
 
-def _fold_fingerprint(events: Iterable) -> tuple[Fingerprint, int]:
+def _fold_fingerprint(events: Iterable) -> Fingerprint:
     # The partial travels pickled as it is: its classes pickle their slots, which
     # costs less on both sides than to_dict (sorting every table) and from_dict.
-    fingerprint = Fingerprint()
-    add = fingerprint.add
-    count = 0
-    for event in events:
-        add(event)
-        count += 1
-    return fingerprint, count
+    return Fingerprint().add_all(events)
 
 
 def _line_template(event: Any) -> tuple[str, Any]:
@@ -218,9 +198,8 @@ def _line_template(event: Any) -> tuple[str, Any]:
     return event.sourcetype, event.template or template_of(event.message)
 
 
-def _fold_templates(events: Iterable) -> tuple[list[tuple[str, Any]], int]:
-    templates = [_line_template(event) for event in events]
-    return templates, len(templates)
+def _fold_templates(events: Iterable) -> list[tuple[str, Any]]:
+    return [_line_template(event) for event in events]
 
 
 def _run(

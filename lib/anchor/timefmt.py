@@ -35,7 +35,10 @@ def _minute_start(prefix: str) -> Optional[float]:
 def parse_iso_fast(text: str) -> Optional[float]:
     """``parse_iso`` with a fast path for UTC times like ``2025-01-01T00:00:00.123Z``."""
     if len(text) >= 20 and text[-1] == "Z" and text[16] == ":" and text[13] == ":":
-        base = _minute_start(text[:16])
+        prefix = text[:16]
+        base = _minutes.get(prefix, -1.0)  # (read here first: this runs once per event)
+        if base == -1.0:
+            base = _minute_start(prefix)
         seconds = text[17:-1]
         if (
             base is not None

@@ -172,6 +172,12 @@ _CANONICAL_UUID = "00000000-0000-0000-0000-000000000000"
 _DIGIT_X = re.compile(r"[1-9][xX]")
 
 
+def digits_may_matter(shape: str) -> bool:
+    """Whether some message of this digit shape has a template that depends on its digits'
+    values (see ``template_of``): one with a digit before an x, which a shape writes 0x."""
+    return "0x" in shape or "0X" in shape
+
+
 def _masked_value(match: re.Match) -> str:
     # ``_KEY_VALUE.sub(r"\1=<*>", ...)``, faster: Python 3.9 expands a template per match.
     return match.group(1) + "=<*>"
@@ -189,7 +195,8 @@ def _template_by_shape(shape: str) -> Template:
     # A miss here (a new shape) first tries the canonical key below, which
     # most new shapes share with an earlier message; only then is it masked.
     key = _KEY_VALUE.sub(_masked_value, shape) if "=" in shape else shape
-    return _template_cached(_HEX_RUN.sub(_hex_blind, key))
+    # (a hex run holds a digit, which a shape writes 0: without one, the scan is spared)
+    return _template_cached(_HEX_RUN.sub(_hex_blind, key) if "0" in key else key)
 
 
 # A run of hex characters holding a digit, between non-word characters, is
@@ -239,8 +246,11 @@ def _template_cached(message: str) -> Template:
 
 def clear_template_cache() -> None:
     """Forget cached templates, header peels and merge shapes (benchmarks measure cold runs)."""
+    from anchor.patterns import _split_by_shape
     from anchor.patterns.header import _peel_cached
     from anchor.patterns.merge import _shape_tokens
+
+    _split_by_shape.clear()
 
     _template_cached.cache_clear()
     _template_by_shape.cache_clear()
