@@ -101,6 +101,31 @@ def test_concurrent_feedback_from_many_processes_loses_nothing(tmp_path):
     assert len(view) == 1 and view[0]["signal_id"] == "template:appeared:svc:abc"
 
 
+def test_a_refresh_outrun_by_other_feedback_still_leaves_the_view_complete(tmp_path):
+    """Each time this feedback's refresh writes the weight view, another process has just
+    given feedback on the same signal (and refreshed the view itself): the refresh writes
+    a stale row, sees the log changed, and derives again until it has seen every entry."""
+    path = tmp_path / "race.db"
+    _memory_with_drift(path).store.close()
+    other = Memory(SQLiteStore(str(path)))
+    signal = "template:appeared:svc:abc"
+    others = iter(range(5))
+
+    class OutrunStore(SQLiteStore):
+        def put_many(self, collection, docs):
+            if collection == "anchor_weights":
+                n = next(others, None)
+                if n is not None:
+                    other.record_feedback("drift1", signal, "confirmed", user=f"o{n}", now=NOW)
+            super().put_many(collection, docs)
+
+    memory = Memory(OutrunStore(str(path)))
+    memory.record_feedback("drift1", signal, "confirmed", user="me", now=NOW)
+    assert next(others, None) is None  # outrun five times
+    assert len(list(memory.feedback())) == 6
+    assert memory.weight(signal, NOW).confirmed == 6
+
+
 def test_feedback_validation(tmp_path):
     memory = _memory_with_drift(tmp_path / "v.db")
     with pytest.raises(InputError, match="invalid outcome"):

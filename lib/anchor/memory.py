@@ -84,7 +84,10 @@ WEIGHT_FIELDS = (
     "updated",
 )
 NEWEST_FIRST = (("created", -1), ("_key", -1))
-REFRESH_ATTEMPTS = 3
+# Derivations of one signal's weight row before a feedback gives up re-checking (each
+# retry means another feedback on the same signal landed meanwhile). Six processes giving
+# feedback on one signal in a tight loop on a loaded machine outran 3 attempts.
+REFRESH_ATTEMPTS = 20
 
 
 def check_name(name: str) -> str:
