@@ -331,7 +331,8 @@ def test_levels_come_from_the_usual_fields_including_numeric_ones(record, level)
 def test_the_fast_regex_forms_equal_their_plain_ones():
     """The per-event path's shortcuts against the forms they replace: ``key=value``
     values masked by a function (not a ``\\1`` template), hex runs of digits only
-    skipped by the pattern, and the literal pre-filter before the level-column search."""
+    skipped by the pattern, digit tokens matched only where a token starts, and the
+    literal pre-filter before the level-column search."""
     import re
 
     from hypothesis import given, settings
@@ -340,8 +341,10 @@ def test_the_fast_regex_forms_equal_their_plain_ones():
     from anchor.patterns import header, mask
 
     plain_hex_run = re.compile(r"(?<![0-9A-Za-z_])[0-9a-fA-F]*[0-9][0-9a-fA-F]*(?![0-9A-Za-z_])")
+    # (quadratic on a long token without a digit: tried again from each of its characters)
+    plain_digit_token = re.compile(r"[^\s<>]*\d[^\s<>]*")
     pieces = st.sampled_from(
-        list("0123456789abcdefgxyzAF_=.,;:-/()[]{} <>")
+        list("0123456789abcdefgxyzAF_=.,;:-/()[]{} <>\t\n")
         + ["ERROR", "INFO", "WARN", "WARNING", "id=", "key=", " ERR ", "-INFO", "x.DEBUG"]
     )
 
@@ -350,6 +353,8 @@ def test_the_fast_regex_forms_equal_their_plain_ones():
     def check(text):
         assert mask._KEY_VALUE.sub(mask._masked_value, text) == mask._KEY_VALUE.sub(r"\1=<*>", text)
         assert mask._HEX_RUN.sub(mask._hex_blind, text) == plain_hex_run.sub(mask._hex_blind, text)
+        masked = mask._DIGIT_TOKEN.sub(mask._mask_token, text)
+        assert masked == plain_digit_token.sub(mask._mask_token, text)
         head = text[:200]
         found = header._COLUMN_WORD.search(head) is not None
         assert (header._ANY_LEVEL_WORD.search(head) is not None) >= found
