@@ -367,3 +367,36 @@ def test_the_fast_regex_forms_equal_their_plain_ones():
         assert header.column_level(text) == level
 
     check()
+
+
+@pytest.mark.fuzz
+def test_the_fast_iso_parser_equals_the_plain_one_cache_warm_or_cold():
+    """parse_iso_fast remembers each minute (and each that is no time at all): asked
+    twice, first with the minute unseen and then remembered, it answers as parse_iso."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from anchor import timefmt
+
+    digits = st.text("0123456789", min_size=2, max_size=2)
+    stamps = st.builds(
+        "{}{}-{}-{}T{}:{}:{}{}Z".format,
+        st.sampled_from(["19", "20", "99"]),
+        digits,
+        digits,
+        digits,
+        digits,
+        digits,
+        digits,
+        st.sampled_from(["", ".5", ".123456", ".", ".x"]),
+    )
+
+    @settings(max_examples=examples(500), deadline=None)
+    @given(stamps)
+    def check(text):
+        timefmt._minutes.pop(text[:16], None)
+        expected = parse_iso(text)
+        assert timefmt.parse_iso_fast(text) == expected
+        assert timefmt.parse_iso_fast(text) == expected
+
+    check()

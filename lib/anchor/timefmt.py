@@ -17,14 +17,14 @@ _ISO = re.compile(
 )
 
 
+# Epoch seconds of each ``YYYY-MM-DDTHH:MM`` seen (None: not a time), read by
+# parse_iso_fast: events share their minutes.
 _minutes: dict[str, Optional[float]] = {}
+_UNSEEN = -1.0  # (no minute starts at -1.0: epoch minutes are whole multiples of 60)
 
 
 def _minute_start(prefix: str) -> Optional[float]:
-    """Epoch seconds of ``YYYY-MM-DDTHH:MM``, cached: events share their minutes."""
-    known = _minutes.get(prefix, -1.0)
-    if known != -1.0:
-        return known
+    """Epoch seconds of a minute not in ``_minutes`` yet, remembered there."""
     value = parse_iso(prefix + ":00Z") if _ISO.match(prefix + ":00Z") else None
     if len(_minutes) > 4096:
         _minutes.clear()
@@ -36,8 +36,8 @@ def parse_iso_fast(text: str) -> Optional[float]:
     """``parse_iso`` with a fast path for UTC times like ``2025-01-01T00:00:00.123Z``."""
     if len(text) >= 20 and text[-1] == "Z" and text[16] == ":" and text[13] == ":":
         prefix = text[:16]
-        base = _minutes.get(prefix, -1.0)  # (read here first: this runs once per event)
-        if base == -1.0:
+        base = _minutes.get(prefix, _UNSEEN)  # (read inline: this runs once per event)
+        if base == _UNSEEN:
             base = _minute_start(prefix)
         seconds = text[17:-1]
         if (

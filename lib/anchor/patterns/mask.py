@@ -254,7 +254,6 @@ def clear_template_cache() -> None:
     from anchor.patterns.merge import _shape_tokens
 
     _split_by_shape.clear()
-
     _template_cached.cache_clear()
     _template_by_shape.cache_clear()
     _masked.cache_clear()
