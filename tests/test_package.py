@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def build(out):
     """`make package` into ``out``, with pip's many modules compiled as the venv has them
-    (not in the suite's bytecode folder, see conftest.bytecode_compiled_once)."""
+    (not in the suite's bytecode folder, see conftest.pytest_configure)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
     return subprocess.run(
         [sys.executable, str(ROOT / "tools" / "package.py"), "--out", str(out)],
