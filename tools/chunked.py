@@ -11,10 +11,10 @@ last one marked ``finished``; when the command's getinfo answer declares
 value plus a ``__mv_<field>`` companion column (``$a$;$b$``). This mirrors
 the sessions recorded from Splunk 6.3 in splunk-sdk-python's test data.
 
-For reporting commands, ``run_distributed`` runs the map phase as separate
-processes over disjoint event sets (one per simulated indexer), with the
-command line splunkd takes from the reduce's ``streaming_preop``, and feeds
-their outputs to one reduce process.
+For reporting commands, ``run_distributed`` starts the reduce process and
+asks it getinfo, runs the map phase as separate processes over disjoint event
+sets (one per simulated indexer) with the command line splunkd takes from the
+reduce's ``streaming_preop``, and feeds their outputs to the waiting reduce.
 """
 
 from __future__ import annotations
@@ -214,18 +214,23 @@ def searchinfo(args: Sequence[str], **overrides: Any) -> dict[str, Any]:
     return info
 
 
-def run_command(
+@dataclass
+class _Started:
+    """A command process that has answered getinfo and waits for its execute chunks."""
+
+    __slots__ = ("answer", "first", "process")
+    process: subprocess.Popen
+    first: bytes
+    answer: dict
+
+
+def _start(
     script: str,
     args: Sequence[str],
-    records: Optional[Sequence[Mapping[str, Any]]] = (),
-    *,
-    env: Optional[Mapping[str, str]] = None,
-    chunk_size: int = 5000,
-    searchinfo_overrides: Optional[Mapping[str, Any]] = None,
+    env: Optional[Mapping[str, str]],
+    searchinfo_overrides: Optional[Mapping[str, Any]],
     wrapper: Optional[str] = None,
-) -> CommandResult:
-    """Run one command as splunkd does; ``wrapper`` (a Python file) is started
-    with the script's path as its argument instead of the script itself."""
+) -> _Started:
     info = searchinfo(args, command=script, **(searchinfo_overrides or {}))
     path = script if script.endswith(".py") else str(BIN / f"{script}.py")
     process = subprocess.Popen(
@@ -242,11 +247,17 @@ def run_command(
     with contextlib.suppress(BrokenPipeError):
         _write_all(process.stdin, getinfo)
     first = _read_chunk(process.stdout)
-    answer = decode_chunks(first)[0][0] if first else {}
+    return _Started(process, first, decode_chunks(first)[0][0] if first else {})
+
+
+def _finish(
+    started: _Started, records: Optional[Sequence[Mapping[str, Any]]], chunk_size: int
+) -> CommandResult:
+    """Send the execute chunks (none for records=None) and read the command's answer."""
+    process = started.process
     stream = []
-    # records=None: getinfo only, as when splunkd just asks for the configuration.
     if records is not None:
-        records = project(records, answer.get("required_fields"))
+        records = project(records, started.answer.get("required_fields"))
     batches = (
         []
         if records is None
@@ -262,7 +273,7 @@ def run_command(
     except BrokenPipeError:  # the command quit after getinfo (an option error)
         out, err = process.stdout.read() or b"", process.stderr.read() or b""
         process.wait(timeout=600)
-    chunks = decode_chunks(first + out)
+    chunks = decode_chunks(started.first + out)
     output, messages = [], []
     for metadata, body in chunks:
         for level, text in (metadata.get("inspector") or {}).get("messages", []):
@@ -277,6 +288,23 @@ def run_command(
         returncode=process.returncode,
         finished=bool(chunks and chunks[-1][0].get("finished")),
     )
+
+
+def run_command(
+    script: str,
+    args: Sequence[str],
+    records: Optional[Sequence[Mapping[str, Any]]] = (),
+    *,
+    env: Optional[Mapping[str, str]] = None,
+    chunk_size: int = 5000,
+    searchinfo_overrides: Optional[Mapping[str, Any]] = None,
+    wrapper: Optional[str] = None,
+) -> CommandResult:
+    """Run one command as splunkd does; ``wrapper`` (a Python file) is started
+    with the script's path as its argument instead of the script itself.
+    ``records=None`` sends getinfo only, as when splunkd just asks for the configuration."""
+    started = _start(script, args, env, searchinfo_overrides, wrapper)
+    return _finish(started, records, chunk_size)
 
 
 def preop_args(getinfo: Mapping[str, Any], script: str) -> list[str]:
@@ -301,27 +329,33 @@ def run_distributed(
     chunk_size: int = 5000,
     searchinfo_overrides: Optional[Mapping[str, Any]] = None,
 ) -> CommandResult:
-    """Map on each partition (one process per simulated indexer), then one reduce."""
-    probe = run_command(script, args, None, env=env, searchinfo_overrides=searchinfo_overrides)
-    map_args = preop_args(probe.getinfo, script)
+    """Map on each partition (one process per simulated indexer), then the reduce.
+
+    As on a search head, the reduce process answers getinfo first: its
+    ``streaming_preop`` gives the map phase's command line. It then waits while
+    the maps run and receives their output as its execute chunks. If getinfo
+    declares no map phase (an option error), that answer is the result.
+    """
+    reduce = _start(script, args, env, searchinfo_overrides)
+    if "streaming_preop" not in reduce.answer:
+        return _finish(reduce, None, chunk_size)
     partials: list[dict[str, Any]] = []
-    for events in partitions:
-        mapped = run_command(
-            script,
-            map_args,
-            events,
-            env=env,
-            chunk_size=chunk_size,
-            searchinfo_overrides=searchinfo_overrides,
-        )
-        if mapped.returncode != 0 or any(level == "ERROR" for level, _ in mapped.messages):
-            raise AssertionError(f"map phase failed: {mapped.messages} {mapped.stderr[-2000:]}")
-        partials += mapped.records
-    return run_command(
-        script,
-        args,
-        partials,
-        env=env,
-        chunk_size=chunk_size,
-        searchinfo_overrides=searchinfo_overrides,
-    )
+    try:
+        map_args = preop_args(reduce.answer, script)
+        for events in partitions:
+            mapped = run_command(
+                script,
+                map_args,
+                events,
+                env=env,
+                chunk_size=chunk_size,
+                searchinfo_overrides=searchinfo_overrides,
+            )
+            if mapped.returncode != 0 or any(level == "ERROR" for level, _ in mapped.messages):
+                raise AssertionError(f"map phase failed: {mapped.messages} {mapped.stderr[-2000:]}")
+            partials += mapped.records
+    except BaseException:
+        reduce.process.kill()
+        reduce.process.communicate()
+        raise
+    return _finish(reduce, partials, chunk_size)
