@@ -14,6 +14,7 @@ import ipaddress
 import socket
 import ssl
 import sys
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -184,3 +185,37 @@ def test_a_ca_file_that_is_not_a_certificate_is_a_clear_error(tmp_path, monkeypa
     monkeypatch.setenv("ANCHOR_SPLUNKD_CA", str(bad))
     with pytest.raises(StoreError, match="could not be loaded"):
         splunkd_context("https://127.0.0.1:8089")
+
+
+def test_one_context_per_ca_file_and_a_new_one_when_the_ca_is_renewed(tmp_path, monkeypatch):
+    """The context is shared within a process; a renewed CA file is read again, not ignored."""
+    ca = tmp_path / "ca.pem"
+    monkeypatch.setenv("ANCHOR_SPLUNKD_CA", str(ca))
+    monkeypatch.delenv("SPLUNK_HOME", raising=False)
+    with FakeSplunkd() as old, FakeSplunkd() as renewed:
+        (tmp_path / "old").mkdir()
+        (tmp_path / "renewed").mkdir()
+        ca.write_bytes(Path(old.ca_file(tmp_path / "old")).read_bytes())
+        first = splunkd_context(old.uri)
+        assert splunkd_context(old.uri) is first
+        assert handshake(first, old.port)
+        remote = splunkd_context("https://splunk.example.com:8089")
+        assert remote is not first and remote.check_hostname and not first.check_hostname
+
+        ca.write_bytes(Path(renewed.ca_file(tmp_path / "renewed")).read_bytes())
+        second = splunkd_context(renewed.uri)
+        assert second is not first
+        assert handshake(second, renewed.port)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            handshake(second, old.port)
+
+
+def test_a_ca_file_that_failed_to_load_is_tried_again_once_fixed(tmp_path, monkeypatch):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not a certificate\n")
+    monkeypatch.setenv("ANCHOR_SPLUNKD_CA", str(ca))
+    with pytest.raises(StoreError, match="could not be loaded"):
+        splunkd_context("https://127.0.0.1:8089")
+    with FakeSplunkd() as splunkd:
+        ca.write_bytes(Path(splunkd.ca_file(tmp_path)).read_bytes())
+        assert handshake(splunkd_context(splunkd.uri), splunkd.port)

@@ -20,6 +20,8 @@ because splunkd's default certificate names no host.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import ssl
 from collections.abc import Iterator
@@ -90,10 +92,32 @@ def splunkd_ca_file(splunk_home: Optional[str], override: Optional[str] = None) 
 
 
 def splunkd_context(splunkd_uri: str) -> ssl.SSLContext:
-    """A verifying context that trusts the system CAs plus splunkd's own CA."""
-    context = ssl.create_default_context()
+    """A verifying context that trusts the system CAs plus splunkd's own CA.
+
+    Shared by the connections of this process (do not change it): loading the
+    system CAs takes tens of milliseconds, and the REST handler, a persistent
+    process, would pay that on every request. A CA file whose content changes
+    (a renewed CA) gets a new context.
+    """
     bundle = splunkd_ca_file(os.environ.get("SPLUNK_HOME"), os.environ.get(CA_SETTING))
-    if bundle and os.path.exists(bundle):
+    digest = None
+    if bundle:
+        try:
+            with open(bundle, "rb") as handle:
+                digest = hashlib.sha256(handle.read()).hexdigest()
+        except OSError:
+            bundle = None  # named but absent: the system CAs alone, as before
+    return _verifying_context(bundle, digest, is_loopback(splunkd_uri))
+
+
+@functools.lru_cache(maxsize=8)
+def _verifying_context(
+    bundle: Optional[str], digest: Optional[str], loopback: bool
+) -> ssl.SSLContext:
+    """The context for one CA file (``digest``, of its content, only keys the cache).
+    A file that cannot be loaded raises, and is tried again on the next call."""
+    context = ssl.create_default_context()
+    if bundle:
         try:
             context.load_verify_locations(bundle)
         except (ssl.SSLError, OSError) as error:
@@ -102,6 +126,6 @@ def splunkd_context(splunkd_uri: str) -> ssl.SSLContext:
             ) from None
     strict = getattr(ssl, "VERIFY_X509_STRICT", 0)
     context.verify_flags &= ~strict  # splunkd's own, often older, certificates: see above
-    if is_loopback(splunkd_uri):
+    if loopback:
         context.check_hostname = False  # the chain is still verified (CERT_REQUIRED)
     return context
