@@ -12,6 +12,7 @@ array on stdout); tables fit 80 columns unless ``--wide``.
 from __future__ import annotations
 
 import argparse
+import functools
 import getpass
 import json
 import os
@@ -1248,6 +1249,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@functools.lru_cache(maxsize=1)
+def _parser() -> argparse.ArgumentParser:
+    """The parser, built once per process: parsing leaves it unchanged (its defaults are
+    constants), and building it takes about 20 ms, which in-process callers of main()
+    (the scenario suite, the tests) would otherwise pay on every call."""
+    return build_parser()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     def out(line: str) -> None:
         # Log text reaches the terminal only through terminal.safe (cells, notes, narrative),
@@ -1259,7 +1268,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
-        args = build_parser().parse_args(argv)
+        args = _parser().parse_args(argv)
         args.argv = argv  # compare records it, so a report can say how to reproduce a drift
         if args.db is None:
             args.db = default_db()
