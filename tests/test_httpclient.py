@@ -180,8 +180,9 @@ def test_a_post_is_retried_only_where_the_client_allows_it():
     with Scripted((503, {}), "close") as server:
         http = httpclient.session(policy(waits))
         assert http.post(server.url, json={}, timeout=5).status_code == 503
-        with pytest.raises(requests.ConnectionError):
+        with pytest.raises(httpclient.RequestFailed) as dropped:
             http.post(server.url, json={}, timeout=5)  # dropped after it was sent
+        assert isinstance(dropped.value.cause, requests.ConnectionError)
         assert [m for m, _ in server.requests] == ["POST", "POST"] and waits == []
     with Scripted((503, {}), "close") as server:
         rule = policy(waits, methods=frozenset({"POST"}))
@@ -194,18 +195,19 @@ def test_a_refused_connection_is_retried_for_any_method_and_then_fails():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     waits: list[float] = []
-    with pytest.raises(requests.ConnectionError) as error:
+    with pytest.raises(httpclient.RequestFailed) as error:
         httpclient.session(policy(waits, attempts=3)).post(f"http://127.0.0.1:{port}/", timeout=5)
-    assert len(waits) == 2 and not httpclient.is_timeout(error.value)
+    assert len(waits) == 2 and not error.value.timed_out
+    assert error.value.kind == "ConnectionError" and str(port) not in str(error.value)
 
 
 def test_a_read_timeout_is_retried_and_still_reads_as_a_timeout():
     waits: list[float] = []
     with Scripted(("hang", 1.0), ("hang", 1.0)) as server:
-        with pytest.raises(requests.RequestException) as error:
+        with pytest.raises(httpclient.RequestFailed) as error:
             httpclient.session(policy(waits, attempts=2)).get(server.url, timeout=0.3)
         assert len(server.requests) == 2 and len(waits) == 1
-    assert httpclient.is_timeout(error.value)
+    assert error.value.timed_out
 
 
 def test_call_with_retries_for_clients_outside_requests():
@@ -239,8 +241,9 @@ def test_tls_is_verified_and_a_ca_bundle_is_trusted_when_given(tmp_path):
     ca.cert_pem.write_to_path(str(bundle))
     waits: list[float] = []
     with Scripted(tls=context) as server:
-        with pytest.raises(requests.exceptions.SSLError):
+        with pytest.raises(httpclient.RequestFailed) as error:
             httpclient.session(policy(waits)).get(server.url, timeout=5)
+        assert isinstance(error.value.cause, requests.exceptions.SSLError)
         assert waits == []  # a certificate that is not trusted is not retried
         trusted = httpclient.session(policy(waits), ca_bundle=str(bundle))
         assert trusted.get(server.url, timeout=5).status_code == 200
@@ -272,6 +275,21 @@ def test_the_offline_cli_runs_without_requests(demo_files, tmp_path):
         )
         assert result.returncode == 0, result.stderr[-2000:]
         assert "blocked" not in result.stderr
+
+
+def test_the_splunk_entry_points_start_without_requests():
+    """The search commands, the alert action and the nightly input import requests only
+    when they make a session (an LLM call, an OSS export): not to start."""
+    program = (
+        "import sys\n"
+        "import anchor.splunk.alert_action, anchor.splunk.commands, anchor.splunk.maintenance_input\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('requests', 'urllib3')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, env=cli_env(), timeout=60
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
 
 
 def test_the_webhook_posts_by_the_policy_and_counts_its_attempts():

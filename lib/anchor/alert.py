@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
-import requests
-
 from anchor import httpclient, operations
 from anchor.diff import SIGNAL_TEXT_FIELDS, Signal
 from anchor.errors import InputError, NotFound
@@ -233,8 +231,8 @@ def deliver(
     try:
         with httpclient.session(policy) as http:
             response = http.post(url, json=message, timeout=timeout)
-    except requests.RequestException as exc:
-        result.reason = f"{type(exc).__name__} talking to {host}"
+    except httpclient.RequestFailed as exc:
+        result.reason = f"{exc.kind} talking to {host}"
     else:
         result.http_status = response.status_code
         if response.status_code < 300:

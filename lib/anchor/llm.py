@@ -19,8 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Protocol
 
-import requests
-
 from anchor import httpclient
 from anchor.errors import AnchorError
 
@@ -133,14 +131,12 @@ class LLMClient(ChatClient):
                 headers=headers,
                 timeout=self.config.timeout_s,
             )
-        except requests.RequestException as exc:
-            if httpclient.is_timeout(exc):
+        except httpclient.RequestFailed as exc:
+            if exc.timed_out:
                 raise LLMError(
                     "timeout", f"the LLM did not answer within {self.config.timeout_s:g} s"
                 ) from None
-            raise LLMError(
-                "retryable", f"cannot reach the LLM endpoint ({type(exc).__name__})"
-            ) from None
+            raise LLMError("retryable", f"cannot reach the LLM endpoint ({exc.kind})") from None
         status = response.status_code
         if status < 300:
             try:

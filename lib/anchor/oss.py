@@ -24,13 +24,14 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 from urllib.parse import quote, urlsplit
-
-import requests
 
 from anchor import httpclient
 from anchor.errors import AnchorError
+
+if TYPE_CHECKING:
+    import requests
 
 SUBRESOURCES = frozenset(
     {"acl", "uploads", "uploadId", "partNumber", "location", "delete", "tagging"}
@@ -159,8 +160,8 @@ class OSSClient:
                 headers=signed,
                 timeout=60,
             )
-        except requests.RequestException as exc:
-            raise OSSError(f"OSS {method} {key or '/'} failed: {type(exc).__name__}") from None
+        except httpclient.RequestFailed as exc:
+            raise OSSError(f"OSS {method} {key or '/'} failed: {exc.kind}") from None
         if response.status_code >= 300:
             raise self._error(method, key, response)
         return response

@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from typing import Any, Optional
 from urllib.parse import quote
 
-import requests
-
 from anchor import httpclient
 from anchor.errors import AnchorError, InputError
 
@@ -62,8 +60,8 @@ class SplunkBackend:
                 json=body,
                 timeout=self.timeout,
             )
-        except requests.RequestException as exc:
-            raise AnchorError(f"cannot reach Splunk ({type(exc).__name__})") from None
+        except httpclient.RequestFailed as exc:
+            raise AnchorError(f"cannot reach Splunk ({exc.kind})") from None
         try:
             data = response.json()
         except ValueError:
