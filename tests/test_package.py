@@ -209,12 +209,8 @@ def test_the_probe_fails_when_the_package_vendors_urllib3_2(app_dir, tmp_path):
     shutil.copytree(Path(urllib3.__file__).parent, app / "lib" / "urllib3")
     status, report = probe(app)
     assert status == 1 and report["urllib3"] is None
-    assert set(report["failed"]) >= {
-        "urllib3",
-        "requests",
-        "anchor.llm",
-        "anchor.splunk.narration",
-        "anchor.httpclient retried request",
-    }
+    # The modules that make sessions (anchor.llm, anchor.oss) import requests only then:
+    # they still import, and the request made through the policy is what fails.
+    assert set(report["failed"]) >= {"urllib3", "requests", "anchor.httpclient retried request"}
     for entry, error in report["failed"].items():
         assert "only supports OpenSSL 1.1.1+" in error, entry
