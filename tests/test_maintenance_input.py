@@ -1,13 +1,18 @@
-"""The maintenance modular input, run as splunkd runs it: --scheme, --validate-arguments, XML on stdin."""
+"""The maintenance modular input as splunkd runs it (--scheme, --validate-arguments, XML on
+stdin), and its settings checks called directly for each kind of bad setting."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from conftest import run_cli
+
+from anchor.errors import AnchorError
+from anchor.splunk.maintenance_input import validate_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "bin" / "anchor_maintenance.py"
@@ -39,43 +44,54 @@ def test_scheme_declares_external_validation():
     assert "<use_external_validation>true</use_external_validation>" in result.stdout
 
 
-@pytest.mark.parametrize(
-    "params, message",
-    [
-        (
-            {
-                "destination": "oss",
-                "oss_bucket": "B",
-                "oss_endpoint": "oss-cn-hangzhou.aliyuncs.com",
-            },
-            "invalid OSS bucket name",
-        ),
-        (
-            {
-                "destination": "oss",
-                "oss_bucket": "backups",
-                "oss_endpoint": "http://oss.example.com",
-            },
-            "must use https",
-        ),
-        ({"destination": "ftp"}, "destination must be local or oss"),
-        ({"destination": "local", "local_dir": "../etc"}, "must be a folder name"),
-        ({"destination": "local", "retention_days": "soon"}, "retention_days must be a number"),
-        ({"destination": "local", "actions": "decay,explode"}, "actions must be a comma list"),
-        ({"destination": "local", "interval": "every night"}, "neither seconds"),
-        ({"destination": "local", "interval": "5"}, "neither seconds"),
-    ],
-)
-def test_validation_rejects_bad_settings_with_a_clear_message(params, message):
-    result = run(["--validate-arguments"], validation_xml(**params))
-    assert result.returncode == 1
-    assert message in result.stdout and "<error><message>" in result.stdout
+BAD_SETTINGS = [
+    (
+        {
+            "destination": "oss",
+            "oss_bucket": "B",
+            "oss_endpoint": "oss-cn-hangzhou.aliyuncs.com",
+        },
+        "invalid OSS bucket name",
+    ),
+    (
+        {
+            "destination": "oss",
+            "oss_bucket": "backups",
+            "oss_endpoint": "http://oss.example.com",
+        },
+        "must use https",
+    ),
+    ({"destination": "ftp"}, "destination must be local or oss"),
+    ({"destination": "local", "local_dir": "../etc"}, "must be a folder name"),
+    ({"destination": "local", "retention_days": "soon"}, "retention_days must be a number"),
+    ({"destination": "local", "actions": "decay,explode"}, "actions must be a comma list"),
+    ({"destination": "local", "interval": "every night"}, "neither seconds"),
+    ({"destination": "local", "interval": "5"}, "neither seconds"),
+]
+
+
+@pytest.mark.parametrize("params, message", BAD_SETTINGS)
+def test_bad_settings_are_refused_with_what_to_fix(params, message):
+    with pytest.raises(AnchorError, match=re.escape(message)):
+        validate_settings(params)
 
 
 @pytest.mark.parametrize("interval", ["86400", "30 2 * * *", "*/15 * * * 1-5"])
-def test_validation_accepts_good_settings(interval):
-    result = run(["--validate-arguments"], validation_xml(destination="local", interval=interval))
-    assert result.returncode == 0, result.stdout
+def test_good_settings_are_accepted(interval):
+    settings = validate_settings({"destination": "local", "interval": interval})
+    assert settings["destination"] == "local" and settings["actions"]
+
+
+def test_splunkd_gets_a_refusal_as_an_error_message_and_a_good_stanza_as_exit_0():
+    """The validation entry point as splunkd runs it: --validate-arguments, XML on stdin."""
+    refused = run(["--validate-arguments"], validation_xml(destination="ftp"))
+    assert refused.returncode == 1
+    assert "<error><message>" in refused.stdout
+    assert "destination must be local or oss" in refused.stdout
+    accepted = run(
+        ["--validate-arguments"], validation_xml(destination="local", interval="30 2 * * *")
+    )
+    assert accepted.returncode == 0, accepted.stdout
 
 
 def test_a_run_decays_compacts_and_exports_and_logs_each_step(tmp_path, demo_files):
