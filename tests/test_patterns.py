@@ -369,6 +369,23 @@ def test_the_fast_regex_forms_equal_their_plain_ones():
     check()
 
 
+def test_splunkds_time_and_header_offsets_take_the_fast_path_and_long_fractions_are_read():
+    from anchor import timefmt
+
+    # splunkd's own _time, then a header's +00:00: each read once through parse_iso,
+    # for its minute, and then from the remembered minute.
+    for first, second, expected in [
+        ("2014-06-11T08:19:58.000-0700", "2014-06-11T08:19:59.250-0700", 1402499999.25),
+        ("2014-06-11T15:19:58+00:00", "2014-06-11T15:19:59+00:00", 1402499999.0),
+    ]:
+        timefmt._minutes.clear()
+        assert timefmt.parse_iso_fast(first) == parse_iso(first)
+        assert len(timefmt._minutes) == 1
+        assert timefmt.parse_iso_fast(second) == parse_iso(second) == expected
+    long = "2020-01-01T00:00:00." + "1" * 5000 + "Z"  # int() refuses 4,300+ digits on 3.11+
+    assert timefmt.parse_iso_fast(long) == parse_iso(long) == pytest.approx(1577836800.111111)
+
+
 @pytest.mark.fuzz
 def test_the_fast_iso_parser_equals_the_plain_one_cache_warm_or_cold():
     """parse_iso_fast remembers each minute (and each that is no time at all): asked
@@ -378,23 +395,37 @@ def test_the_fast_iso_parser_equals_the_plain_one_cache_warm_or_cold():
 
     from anchor import timefmt
 
-    digits = st.text("0123456789", min_size=2, max_size=2)
+    def two(low, high, *odd):  # mostly valid fields, sometimes one out of range
+        return st.one_of(st.integers(low, high).map("{:02d}".format), st.sampled_from(odd))
+
+    zones = st.one_of(
+        st.sampled_from(["Z", "", "z", "UTC", " +0200", "+7:00", "-07a0", " "]),
+        st.builds(
+            "{}{}{}{}".format,
+            st.sampled_from("+-"),
+            two(0, 14, "99"),
+            st.sampled_from(["", ":"]),
+            two(0, 59, "60"),
+        ),
+    )
     stamps = st.builds(
-        "{}{}-{}-{}T{}:{}:{}{}Z".format,
-        st.sampled_from(["19", "20", "99"]),
-        digits,
-        digits,
-        digits,
-        digits,
-        digits,
-        digits,
-        st.sampled_from(["", ".5", ".123456", ".", ".x"]),
+        "{}-{}-{}{}{}:{}:{}{}{}".format,
+        st.integers(1900, 2099).map(str),
+        two(1, 12, "00", "13"),
+        two(1, 31, "00", "32"),
+        st.sampled_from(["T", " "]),
+        two(0, 23, "24"),
+        two(0, 59, "60"),
+        two(0, 59, "60", "99"),
+        st.sampled_from(["", ".5", ".123456", ".123456789", ".1234567890", ".", ".x", ",5"]),
+        zones,
     )
 
-    @settings(max_examples=examples(500), deadline=None)
+    @settings(max_examples=examples(1000), deadline=None)
     @given(stamps)
     def check(text):
-        timefmt._minutes.pop(text[:16], None)
+        for key in [k for k in timefmt._minutes if k.startswith(text[:16])]:
+            del timefmt._minutes[key]
         expected = parse_iso(text)
         assert timefmt.parse_iso_fast(text) == expected
         assert timefmt.parse_iso_fast(text) == expected
