@@ -179,12 +179,17 @@ def test_the_ca_file_follows_server_conf_precedence(tmp_path):
     assert splunkd_ca_file(str(home)) == str(auth / "old.pem")  # named but absent: the next
 
 
-def test_a_ca_file_that_is_not_a_certificate_is_a_clear_error(tmp_path, monkeypatch):
+def test_a_ca_file_that_is_not_a_certificate_is_a_clear_error_until_it_is_fixed(
+    tmp_path, monkeypatch
+):
     bad = tmp_path / "ca.pem"
     bad.write_text("not a certificate\n")
     monkeypatch.setenv("ANCHOR_SPLUNKD_CA", str(bad))
     with pytest.raises(StoreError, match="could not be loaded"):
         splunkd_context("https://127.0.0.1:8089")
+    with FakeSplunkd() as splunkd:  # the failure was not remembered: the fixed file is read
+        bad.write_bytes(Path(splunkd.ca_file(tmp_path)).read_bytes())
+        assert handshake(splunkd_context(splunkd.uri), splunkd.port)
 
 
 def test_one_context_per_ca_file_and_a_new_one_when_the_ca_is_renewed(tmp_path, monkeypatch):
@@ -208,14 +213,3 @@ def test_one_context_per_ca_file_and_a_new_one_when_the_ca_is_renewed(tmp_path, 
         assert handshake(second, renewed.port)
         with pytest.raises(ssl.SSLCertVerificationError):
             handshake(second, old.port)
-
-
-def test_a_ca_file_that_failed_to_load_is_tried_again_once_fixed(tmp_path, monkeypatch):
-    ca = tmp_path / "ca.pem"
-    ca.write_text("not a certificate\n")
-    monkeypatch.setenv("ANCHOR_SPLUNKD_CA", str(ca))
-    with pytest.raises(StoreError, match="could not be loaded"):
-        splunkd_context("https://127.0.0.1:8089")
-    with FakeSplunkd() as splunkd:
-        ca.write_bytes(Path(splunkd.ca_file(tmp_path)).read_bytes())
-        assert handshake(splunkd_context(splunkd.uri), splunkd.port)
