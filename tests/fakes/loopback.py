@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
+import sys
 import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,11 +15,21 @@ from typing import Any, Optional, TypeVar
 POLL_INTERVAL = 0.02
 
 
+class _Server(ThreadingHTTPServer):
+    """A client that hangs up is expected here (a test's timeout, a refused certificate, a
+    bare handshake): that is not printed. Any other error in a fake prints its traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError, socket.timeout)):
+            return
+        super().handle_error(request, client_address)
+
+
 def serve(
     handler: type[BaseHTTPRequestHandler], tls: Optional[ssl.SSLContext] = None
 ) -> ThreadingHTTPServer:
     """Start ``handler`` on 127.0.0.1 (an ephemeral port) in a daemon thread; TLS if given."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _Server(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
