@@ -69,6 +69,7 @@ bench: venv
 	$(PY) bench/protocol.py
 	$(PY) bench/split.py
 	$(PY) bench/kvstore_scale.py
+	$(PY) bench/recorded.py
 
 bench-quick: venv
 	$(PY) bench/patterns_loghub.py --repeat 1 --datasets HDFS,Apache

@@ -13,10 +13,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def old_lib(rev: str, folder: str) -> str:
-    """Extract ``lib/`` of ``rev`` under ``folder``; the PYTHONPATH that imports it."""
+def old_lib(rev: str, folder: str, *also: str) -> str:
+    """Extract ``lib/`` of ``rev`` (and the folders in ``also``, such as ``bin``) under
+    ``folder``; the PYTHONPATH that imports it."""
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "lib"], check=True, capture_output=True
+        ["git", "-C", str(ROOT), "archive", rev, "lib", *also], check=True, capture_output=True
     ).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         # "data" filter where this Python has it (3.9.17+, 3.12+): no links or odd modes.
