@@ -145,7 +145,7 @@ def pytest_configure(config):
 
     With PYTHONDONTWRITEBYTECODE set (as here and in CI), pytest would rewrite the
     asserts of every test module again in each worker on every run (half of collecting
-    the suite), and each of some 250 Python subprocesses (the bin/ commands as splunkd
+    the suite), and each of some 190 Python subprocesses (the bin/ commands as splunkd
     runs them, the CLI, the modular input) would compile the modules of lib/ it imports
     again in a fresh clone. Kept, each is compiled once per checkout and again only when
     it changes. The code that runs is the same: only its compilation is kept.
